@@ -1,0 +1,1 @@
+// The CallRecordAPI module: written by its own issue.

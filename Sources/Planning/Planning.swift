@@ -1,0 +1,1 @@
+// The Planning module: written by its own issue.

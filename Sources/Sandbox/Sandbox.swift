@@ -1,0 +1,1 @@
+// The Sandbox module: written by its own issue.
