@@ -1,1 +1,0 @@
-// The Planning module: written by its own issue.

@@ -1,0 +1,114 @@
+public import Foundation
+import Synchronization
+
+/// Where every component gets the time of day (invariant 6: nothing reads the wall clock directly).
+///
+/// Instants are epoch milliseconds, the unit of the API. `SystemClock` is the only type that
+/// reads the real clock; tests and simulations inject a `ManualClock` and move it by hand.
+public protocol WallClock: Sendable {
+    /// Milliseconds since 1970-01-01T00:00:00Z.
+    func now() -> Int64
+    /// Suspends until `now() >= deadline` (epoch ms); throws `CancellationError` when cancelled.
+    func sleep(until deadline: Int64) async throws
+}
+
+extension WallClock {
+    /// Suspends for `milliseconds` of this clock's time.
+    public func sleep(milliseconds: Int64) async throws {
+        try await sleep(until: now() + milliseconds)
+    }
+}
+
+/// The real clock: `Date()` for the time, `Task.sleep` for waiting.
+public struct SystemClock: WallClock {
+    public init() {}
+
+    public func now() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+    }
+
+    public func sleep(until deadline: Int64) async throws {
+        let remaining = deadline - now()
+        if remaining > 0 {
+            try await Task.sleep(for: .milliseconds(remaining))
+        }
+    }
+}
+
+/// A clock that moves only when told to: `advance(by:)` / `set(to:)` wake every sleeper whose
+/// deadline has been reached, in deadline order. For tests and simulated runs.
+public final class ManualClock: WallClock {
+    private struct Sleeper {
+        let id: UInt64
+        let deadline: Int64
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var now: Int64
+        var nextID: UInt64 = 0
+        var sleepers: [Sleeper] = []
+    }
+
+    private let state: Mutex<State>
+
+    /// Starts the clock at `start` (epoch ms).
+    public init(start: Int64) {
+        state = Mutex(State(now: start))
+    }
+
+    public func now() -> Int64 {
+        state.withLock { $0.now }
+    }
+
+    /// Number of tasks currently suspended in `sleep(until:)`.
+    public var sleeperCount: Int {
+        state.withLock { $0.sleepers.count }
+    }
+
+    /// Moves the clock forward by `milliseconds` and wakes sleepers that are due.
+    public func advance(by milliseconds: Int64) {
+        set(to: now() + milliseconds)
+    }
+
+    /// Moves the clock to `instant` (never backwards) and wakes sleepers that are due.
+    public func set(to instant: Int64) {
+        let due: [Sleeper] = state.withLock { state in
+            state.now = max(state.now, instant)
+            let now = state.now
+            let due = state.sleepers.filter { $0.deadline <= now }.sorted { $0.deadline < $1.deadline }
+            state.sleepers.removeAll { $0.deadline <= now }
+            return due
+        }
+        for sleeper in due { sleeper.continuation.resume() }
+    }
+
+    public func sleep(until deadline: Int64) async throws {
+        let id: UInt64 = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resumeNow: Bool = state.withLock { state in
+                    if state.now >= deadline || Task.isCancelled { return true }
+                    state.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
+                    return false
+                }
+                if resumeNow {
+                    if Task.isCancelled {
+                        continuation.resume(throwing: CancellationError())
+                    } else {
+                        continuation.resume()
+                    }
+                }
+            }
+        } onCancel: {
+            let cancelled: Sleeper? = state.withLock { state in
+                guard let index = state.sleepers.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.sleepers.remove(at: index)
+            }
+            cancelled?.continuation.resume(throwing: CancellationError())
+        }
+    }
+}
