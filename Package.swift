@@ -91,8 +91,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: strict),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "Planning"], swiftSettings: strict),
+        // Helpers shared by the test targets: the test database, the private cluster, the binary.
+        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "Planning", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PlanningTests", dependencies: ["Planning"], swiftSettings: strict),
         .testTarget(
             name: "CallRecordAPITests",
@@ -109,6 +111,6 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "CLITests", dependencies: ["Postgres"], swiftSettings: strict),
+        .testTarget(name: "CLITests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
     ]
 )

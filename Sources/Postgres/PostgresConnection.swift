@@ -1,0 +1,458 @@
+import CLibPQ
+import Dispatch
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A `NOTIFY` received on a connection that `LISTEN`s.
+public struct PostgresNotification: Sendable, Hashable {
+    public var channel: String
+    public var payload: String
+    /// Process id of the notifying backend.
+    public var processID: Int32
+}
+
+/// One libpq connection.
+///
+/// Every libpq call for this connection runs on the connection's own serial dispatch queue,
+/// never on Swift's cooperative thread pool, so a slow query blocks one dispatch thread and
+/// no task. A connection serves one caller at a time (its statements queue up); use
+/// `PostgresPool` to run statements concurrently.
+public final class PostgresConnection: @unchecked Sendable {
+    // Safety: `handle` and `notifications` are read and written only by blocks running on
+    // `queue` (a serial queue), or in `deinit` when no other reference exists. The cancel
+    // handle has its own lock because cancellation arrives from other threads.
+    private let queue: DispatchQueue
+    private var handle: OpaquePointer?
+    private var notifications: [PostgresNotification] = []
+    private let cancelHandle = Mutex<CancelHandle?>(nil)
+
+    /// `host:port/database` of the server; never the password.
+    public let endpoint: String
+
+    private init(endpoint: String) {
+        self.endpoint = endpoint
+        queue = DispatchQueue(label: "callwindow.postgres.connection")
+    }
+
+    deinit {
+        cancelHandle.withLock { $0 = nil }
+        if let handle { PQfinish(handle) }
+    }
+
+    /// Opens a connection; errors name host, port and database but never the password.
+    public static func connect(_ configuration: PostgresConfiguration) async throws -> PostgresConnection {
+        let connection = PostgresConnection(endpoint: configuration.endpoint)
+        try await connection.onQueue { () throws(PostgresError) in try connection.open(configuration) }
+        return connection
+    }
+
+    // MARK: Statements
+
+    /// Runs one statement with bound parameters (`$1`, `$2`, …) and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: any PostgresEncodable...) async throws -> PostgresRows {
+        try await query(sql, parameters: parameters)
+    }
+
+    /// Runs one statement with bound parameters (`$1`, `$2`, …) and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, parameters: [any PostgresEncodable]) async throws -> PostgresRows {
+        try await cancellable {
+            try await self.onQueue { () throws(PostgresError) in try self.execute(sql, parameters) }
+        }
+    }
+
+    /// Runs one statement and returns the number of rows it affected.
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: any PostgresEncodable...) async throws -> Int {
+        try await query(sql, parameters: parameters).affectedRows
+    }
+
+    /// Runs a parameterless script of one or more statements (migrations), in the simple protocol.
+    public func executeScript(_ sql: String) async throws {
+        try await cancellable {
+            try await self.onQueue { () throws(PostgresError) in
+                let handle = try self.liveHandle()
+                _ = try self.check(PQexec(handle, sql))
+            }
+        }
+    }
+
+    /// Runs `body` inside `BEGIN` … `COMMIT`; rolls back and rethrows when `body` throws.
+    ///
+    /// If the server ended the transaction in an aborted state (an error `body` swallowed),
+    /// the commit is reported as an error rather than passing silently.
+    public func transaction<T>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await execute("BEGIN")
+        let value: T
+        do {
+            value = try await body(self)
+        } catch {
+            _ = try? await execute("ROLLBACK")
+            throw error
+        }
+        let tag = try await query("COMMIT").commandTag
+        if tag != "COMMIT" {
+            throw PostgresError(code: .server, message: "the transaction was rolled back by the server (an earlier statement in it failed)", sqlState: "25P02")
+        }
+        return value
+    }
+
+    /// Bulk-loads rows with `COPY … FROM STDIN` (text format); returns the number of rows copied.
+    ///
+    /// `sql` is the COPY statement, e.g. `COPY t (a, b) FROM STDIN`; each row holds one value
+    /// per column in text form, `nil` for NULL.
+    @discardableResult
+    public func copyFrom<Rows: Sequence & Sendable>(_ sql: String, rows: Rows) async throws -> Int
+    where Rows.Element == [String?] {
+        try await cancellable {
+            try await self.onQueue { () throws(PostgresError) in try self.copy(sql, rows) }
+        }
+    }
+
+    // MARK: LISTEN / NOTIFY
+
+    /// Subscribes this connection to `channel`.
+    public func listen(_ channel: String) async throws {
+        try await execute("LISTEN " + Self.quoteIdentifier(channel))
+    }
+
+    /// Unsubscribes this connection from `channel`.
+    public func unlisten(_ channel: String) async throws {
+        try await execute("UNLISTEN " + Self.quoteIdentifier(channel))
+    }
+
+    /// Sends a notification (through `pg_notify`, so channel and payload are bound parameters).
+    public func notify(_ channel: String, payload: String = "") async throws {
+        try await execute("SELECT pg_notify($1, $2)", channel, payload)
+    }
+
+    /// Waits up to `timeout` for the next notification on a channel this connection listens to.
+    ///
+    /// Sleeps in `poll(2)` on the connection's socket — it never queries the server while
+    /// waiting. Returns `nil` on timeout; throws `CancellationError` when the task is cancelled.
+    public func nextNotification(timeout: Duration) async throws -> PostgresNotification? {
+        let cancelled = CancelFlag()
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, timeout.nanoseconds))
+        return try await withTaskCancellationHandler {
+            try await onQueue { () throws(PostgresError) -> PostgresNotification? in
+                let handle = try self.liveHandle()
+                while true {
+                    if !self.notifications.isEmpty { return self.notifications.removeFirst() }
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    if now >= deadline || cancelled.isSet { return nil }
+                    // Short slices only so that cancellation is noticed; no traffic to the server.
+                    let slice = Int32(min((deadline - now) / 1_000_000 + 1, 100))
+                    var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+                    let ready = poll(&descriptor, 1, slice)
+                    if ready > 0 {
+                        if PQconsumeInput(handle) == 0 {
+                            throw self.connectionError(handle, lost: true)
+                        }
+                        self.drainNotifications(handle)
+                    }
+                }
+            }
+        } onCancel: {
+            cancelled.set()
+        }.flatMapCancellation(cancelled)
+    }
+
+    // MARK: Health
+
+    /// False once the connection is known to be broken (closed, or the server went away).
+    public var isUsable: Bool {
+        get async {
+            (try? await onQueue { () throws(PostgresError) -> Bool in self.probe() }) ?? false
+        }
+    }
+
+    /// Closes the connection; later calls fail with `connectionLost`.
+    public func close() async {
+        _ = try? await onQueue { () throws(PostgresError) in
+            self.cancelHandle.withLock { $0 = nil }
+            if let handle = self.handle { PQfinish(handle) }
+            self.handle = nil
+        }
+    }
+
+    /// Quotes an identifier (a channel or table name) for the rare statements that need one.
+    public static func quoteIdentifier(_ name: String) -> String {
+        "\"" + name.replacingAll("\"", with: "\"\"") + "\""
+    }
+
+    // MARK: - Running on the connection's queue
+
+    private func onQueue<T: Sendable>(_ body: @escaping @Sendable () throws(PostgresError) -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                do {
+                    continuation.resume(returning: try body())
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// Runs `operation`; if the task is cancelled meanwhile, asks the server to cancel the statement.
+    private func cancellable<T: Sendable>(_ operation: @Sendable () async throws -> T) async throws -> T {
+        try await withTaskCancellationHandler(operation: operation) {
+            DispatchQueue.global().async {
+                self.cancelHandle.withLock { $0?.requestCancel() }
+            }
+        }
+    }
+
+    private func open(_ configuration: PostgresConfiguration) throws(PostgresError) {
+        let keywords = ["connect_timeout", "application_name", "client_encoding", "dbname"]
+        let values = [String(configuration.connectTimeoutSeconds), configuration.applicationName, "UTF8", configuration.conninfo]
+        let handle = withCStringArray(keywords) { keywordPointers in
+            withCStringArray(values) { valuePointers in
+                PQconnectdbParams(keywordPointers, valuePointers, 1)
+            }
+        }
+        guard let handle else {
+            throw PostgresError(code: .connectionFailed, message: "libpq could not allocate a connection", endpoint: endpoint)
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let host = PQhost(handle).map { String(cString: $0) } ?? "?"
+            let port = PQport(handle).map { String(cString: $0) } ?? "?"
+            let database = PQdb(handle).map { String(cString: $0) } ?? "?"
+            let raw = String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines
+            PQfinish(handle)
+            let message = PostgresConfiguration.redact(raw, conninfo: configuration.conninfo)
+                .replacingAll("\n", with: " ").replacingAll("\t", with: "")
+            throw PostgresError(
+                code: .connectionFailed,
+                message: "could not connect to database \"\(database)\" at \(host):\(port): \(message)",
+                endpoint: "\(host):\(port)/\(database)"
+            )
+        }
+        // Server notices (e.g. "schema already exists, skipping") would go to stderr; drop them.
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        self.handle = handle
+        let cancel = PQgetCancel(handle).map(CancelHandle.init)
+        cancelHandle.withLock { $0 = cancel }
+    }
+
+    private func liveHandle() throws(PostgresError) -> OpaquePointer {
+        guard let handle else {
+            throw PostgresError(code: .connectionLost, message: "the connection is closed", endpoint: endpoint)
+        }
+        return handle
+    }
+
+    private func execute(_ sql: String, _ parameters: [any PostgresEncodable]) throws(PostgresError) -> PostgresRows {
+        let handle = try liveHandle()
+        var types: [Oid] = []
+        var lengths: [Int32] = []
+        var starts: [Int] = []
+        var data: [UInt8] = []
+        types.reserveCapacity(parameters.count)
+        for parameter in parameters {
+            types.append(type(of: parameter).postgresType)
+            if parameter.isPostgresNull {
+                starts.append(-1)
+                lengths.append(0)
+            } else {
+                let start = data.count
+                try parameter.encode(into: &data)
+                starts.append(start)
+                lengths.append(Int32(data.count - start))
+            }
+        }
+        data.append(0)  // never empty, so a zero-length value still has an address
+        let formats = [Int32](repeating: 1, count: parameters.count)
+        let result = data.withUnsafeBufferPointer { buffer -> OpaquePointer? in
+            let base = UnsafeRawPointer(buffer.baseAddress!)
+            let values: [UnsafePointer<CChar>?] = starts.map { start in
+                start < 0 ? nil : (base + start).assumingMemoryBound(to: CChar.self)
+            }
+            return PQexecParams(handle, sql, Int32(parameters.count), types, values, lengths, formats, 1)
+        }
+        return try check(result)
+    }
+
+    private func copy<Rows: Sequence>(_ sql: String, _ rows: Rows) throws(PostgresError) -> Int where Rows.Element == [String?] {
+        let handle = try liveHandle()
+        guard let start = PQexec(handle, sql) else { throw connectionError(handle, lost: true) }
+        guard PQresultStatus(start) == PGRES_COPY_IN else {
+            _ = try check(start)
+            throw PostgresError(code: .protocolViolation, message: "the statement given to copyFrom is not a COPY … FROM STDIN")
+        }
+        PQclear(start)
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 17)
+        var failure: PostgresError?
+        func flush() {
+            guard failure == nil, !buffer.isEmpty else { return }
+            let sent = buffer.withUnsafeBufferPointer { pointer in
+                pointer.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
+            }
+            if sent != 1 { failure = connectionError(handle, lost: true) }
+            buffer.removeAll(keepingCapacity: true)
+        }
+        for row in rows {
+            for (index, field) in row.enumerated() {
+                if index > 0 { buffer.append(0x09) }
+                guard let field else {
+                    buffer.append(contentsOf: [0x5C, 0x4E])  // \N
+                    continue
+                }
+                for byte in field.utf8 {
+                    switch byte {
+                    case 0x5C: buffer.append(contentsOf: [0x5C, 0x5C])
+                    case 0x09: buffer.append(contentsOf: [0x5C, 0x74])
+                    case 0x0A: buffer.append(contentsOf: [0x5C, 0x6E])
+                    case 0x0D: buffer.append(contentsOf: [0x5C, 0x72])
+                    default: buffer.append(byte)
+                    }
+                }
+            }
+            buffer.append(0x0A)
+            if buffer.count >= 1 << 16 { flush() }
+            if failure != nil { break }
+        }
+        flush()
+        if let failure {
+            _ = PQputCopyEnd(handle, "client failed while sending COPY data")
+            while let result = PQgetResult(handle) { PQclear(result) }
+            throw failure
+        }
+        guard PQputCopyEnd(handle, nil) == 1 else { throw connectionError(handle, lost: true) }
+        var copied = 0
+        var firstError: PostgresError?
+        while let result = PQgetResult(handle) {
+            do {
+                let rows = try check(result)
+                copied = rows.affectedRows
+            } catch {
+                firstError = firstError ?? error
+            }
+        }
+        if let firstError { throw firstError }
+        return copied
+    }
+
+    /// Turns a libpq result into rows or a `PostgresError`, and collects pending notifications.
+    private func check(_ result: OpaquePointer?) throws(PostgresError) -> PostgresRows {
+        let handle = try liveHandle()
+        defer { drainNotifications(handle) }
+        guard let result else { throw connectionError(handle, lost: true) }
+        let status = PQresultStatus(result)
+        if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY {
+            return PostgresRows(taking: result)
+        }
+        defer { PQclear(result) }
+        if status == PGRES_FATAL_ERROR || status == PGRES_NONFATAL_ERROR {
+            throw serverError(result, handle)
+        }
+        throw PostgresError(code: .protocolViolation, message: "unexpected result status \(status.rawValue)")
+    }
+
+    private func serverError(_ result: OpaquePointer, _ handle: OpaquePointer) -> PostgresError {
+        func field(_ code: UInt8) -> String? {
+            PQresultErrorField(result, Int32(code)).map { String(cString: $0) }
+        }
+        let sqlState = field(UInt8(ascii: "C"))
+        var message = field(UInt8(ascii: "M")) ?? String(cString: PQresultErrorMessage(result)).trimmingTrailingNewlines
+        let lost = PQstatus(handle) == CONNECTION_BAD
+        if message.isEmpty { message = String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines }
+        return PostgresError(
+            code: sqlState == nil && lost ? .connectionLost : .server,
+            message: message,
+            sqlState: sqlState,
+            detail: field(UInt8(ascii: "D")),
+            hint: field(UInt8(ascii: "H")),
+            schema: field(UInt8(ascii: "s")),
+            table: field(UInt8(ascii: "t")),
+            column: field(UInt8(ascii: "c")),
+            constraint: field(UInt8(ascii: "n")),
+            endpoint: lost ? endpoint : nil
+        )
+    }
+
+    private func connectionError(_ handle: OpaquePointer, lost: Bool) -> PostgresError {
+        let message = String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines
+            .replacingAll("\n", with: " ").replacingAll("\t", with: "")
+        return PostgresError(code: lost ? .connectionLost : .connectionFailed, message: message.isEmpty ? "the connection broke" : message, endpoint: endpoint)
+    }
+
+    private func drainNotifications(_ handle: OpaquePointer) {
+        while let notify = PQnotifies(handle) {
+            notifications.append(PostgresNotification(
+                channel: String(cString: notify.pointee.relname),
+                payload: notify.pointee.extra.map { String(cString: $0) } ?? "",
+                processID: notify.pointee.be_pid
+            ))
+            PQfreemem(notify)
+        }
+    }
+
+    /// Checks an idle connection without a round trip: reads whatever the server sent
+    /// (a shutdown message, EOF, notifications) and reports whether the connection still works.
+    private func probe() -> Bool {
+        guard let handle, PQstatus(handle) == CONNECTION_OK else { return false }
+        var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+        if poll(&descriptor, 1, 0) > 0 {
+            if PQconsumeInput(handle) == 0 { return false }
+            drainNotifications(handle)
+        }
+        return PQstatus(handle) == CONNECTION_OK
+    }
+}
+
+extension PostgresRows {
+    /// The command tag (`INSERT 0 1`, `COMMIT`, `ROLLBACK`, …) of the statement.
+    public var commandTag: String { tag }
+}
+
+/// Owns a libpq `PGcancel` and frees it once.
+///
+/// Sendable because libpq documents `PQcancel` as safe to call from any thread, and the
+/// handle is only ever used under the connection's `cancelHandle` lock.
+private final class CancelHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(_ pointer: OpaquePointer) { self.pointer = pointer }
+    deinit { PQfreeCancel(pointer) }
+    func requestCancel() {
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(pointer, &buffer, Int32(buffer.count))
+    }
+}
+
+/// A flag set from a cancellation handler and read on the connection's queue.
+private final class CancelFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
+}
+
+extension Optional where Wrapped == PostgresNotification {
+    /// Maps a wait that ended because of cancellation to `CancellationError`.
+    fileprivate func flatMapCancellation(_ flag: CancelFlag) throws -> PostgresNotification? {
+        if self == nil, flag.isSet { throw CancellationError() }
+        return self
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+private func withCStringArray<R>(_ strings: [String], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let duplicates: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    defer { duplicates.forEach { free($0) } }
+    return body(duplicates.map { $0.map { UnsafePointer($0) } } + [nil])
+}

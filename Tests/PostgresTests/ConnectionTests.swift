@@ -1,0 +1,178 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@Suite("Transactions, COPY, LISTEN/NOTIFY and concurrency")
+struct ConnectionTests {
+    @Test("a transaction commits on success and rolls back when its body throws")
+    func transactions() async throws {
+        let connection = try await TestDatabase.connect()
+        defer { Task { await connection.close() } }
+        let table = "tx_\(UUID().uuidString.prefix(8).lowercased())"
+        try await connection.execute("CREATE TABLE \(table) (v int8)")
+        try await connection.transaction { try await $0.execute("INSERT INTO \(table) VALUES ($1)", 1) }
+        struct Boom: Error {}
+        await #expect(throws: Boom.self) {
+            try await connection.transaction { connection in
+                try await connection.execute("INSERT INTO \(table) VALUES ($1)", 2)
+                throw Boom()
+            }
+        }
+        // An error swallowed inside the body still fails the commit instead of passing silently.
+        let swallowed = await #expect(throws: PostgresError.self) {
+            try await connection.transaction { connection in
+                try await connection.execute("INSERT INTO \(table) VALUES ($1)", 3)
+                _ = try? await connection.execute("SELECT 1/0")
+            }
+        }
+        #expect(swallowed?.sqlState == "25P02")
+        let values = try await connection.query("SELECT v FROM \(table) ORDER BY v").map { try $0.decode("v", as: Int.self) }
+        #expect(values == [1])
+        try await connection.execute("DROP TABLE \(table)")
+    }
+
+    @Test("COPY FROM STDIN loads 100,000 rows with escaping and NULLs intact")
+    func copy100k() async throws {
+        let connection = try await TestDatabase.connect()
+        defer { Task { await connection.close() } }
+        let table = "copy_\(UUID().uuidString.prefix(8).lowercased())"
+        try await connection.execute("CREATE TABLE \(table) (id int8, phone text, note text)")
+        let count = 100_000
+        let rows: [[String?]] = (0..<count).map { index in
+            [String(index), String(910_000_000_000 + index), index % 1000 == 0 ? nil : "tab\there\\ new\nline ü"]
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let copied = try await connection.copyFrom("COPY \(table) (id, phone, note) FROM STDIN", rows: rows)
+        let elapsed = clock.now - started
+        #expect(copied == count)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print("COPY: \(count) rows in \(String(format: "%.3f", seconds)) s = \(Int(Double(count) / seconds)) rows/s")
+        let check = try await connection.query(
+            "SELECT count(*) AS n, count(note) AS notes, max(note) AS sample FROM \(table)")[0]
+        #expect(try check.decode("n", as: Int.self) == count)
+        #expect(try check.decode("notes", as: Int.self) == count - count / 1000)
+        #expect(try check.decode("sample", as: String.self) == "tab\there\\ new\nline ü")
+        try await connection.execute("DROP TABLE \(table)")
+    }
+
+    @Test("a COPY the server rejects reports the error and leaves the connection usable")
+    func copyError() async throws {
+        let connection = try await TestDatabase.connect()
+        defer { Task { await connection.close() } }
+        let table = "copyerr_\(UUID().uuidString.prefix(8).lowercased())"
+        try await connection.execute("CREATE TABLE \(table) (id int8)")
+        let error = await #expect(throws: PostgresError.self) {
+            try await connection.copyFrom("COPY \(table) (id) FROM STDIN", rows: [["1"], ["not a number"]])
+        }
+        #expect(error?.sqlState == "22P02")
+        #expect(try await connection.query("SELECT count(*) AS n FROM \(table)")[0].decode("n", as: Int.self) == 0)
+        try await connection.execute("DROP TABLE \(table)")
+    }
+
+    @Test("a NOTIFY on one connection reaches a LISTENer on another")
+    func listenNotify() async throws {
+        let listener = try await TestDatabase.connect()
+        let notifier = try await TestDatabase.connect()
+        defer { Task { await listener.close(); await notifier.close() } }
+        let channel = "chan_\(UUID().uuidString.prefix(8).lowercased())"
+        try await listener.listen(channel)
+        #expect(try await listener.nextNotification(timeout: .milliseconds(50)) == nil)
+        var latencies: [Double] = []
+        let clock = ContinuousClock()
+        for round in 0..<20 {
+            let sent = clock.now
+            async let received = listener.nextNotification(timeout: .seconds(5))
+            try await notifier.notify(channel, payload: "round \(round)")
+            let notification = try await received
+            let elapsed = clock.now - sent
+            #expect(notification?.channel == channel)
+            #expect(notification?.payload == "round \(round)")
+            latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
+        }
+        latencies.sort()
+        print("NOTIFY latency over 20 rounds: median \(String(format: "%.2f", latencies[10])) ms, max \(String(format: "%.2f", latencies[19])) ms")
+    }
+
+    @Test("waiting for a notification ends promptly when the task is cancelled")
+    func cancelWait() async throws {
+        let listener = try await TestDatabase.connect()
+        defer { Task { await listener.close() } }
+        try await listener.listen("never_notified")
+        let clock = ContinuousClock()
+        let started = clock.now
+        let wait = Task { try await listener.nextNotification(timeout: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(100))
+        wait.cancel()
+        await #expect(throws: CancellationError.self) { try await wait.value }
+        #expect(clock.now - started < .seconds(5))
+    }
+
+    @Test("four pg_sleep(1) overlap while the cooperative pool keeps ticking")
+    func nothingBlocksTheCooperativePool() async throws {
+        let pool = PostgresPool(configuration: try TestDatabase.configuration(), maxConnections: 4)
+        // Open the four connections first so the timing measures only the sleeps.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 { group.addTask { try await pool.query("SELECT pg_sleep(0.2)") } }
+            try await group.waitForAll()
+        }
+        let clock = ContinuousClock()
+        let ticker = Task { () -> Duration in
+            var worst: Duration = .zero
+            var last = clock.now
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(10))
+                let now = clock.now
+                worst = max(worst, now - last)
+                last = now
+            }
+            return worst
+        }
+        let started = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 { group.addTask { try await pool.query("SELECT pg_sleep(1)") } }
+            try await group.waitForAll()
+        }
+        let elapsed = clock.now - started
+        ticker.cancel()
+        let worstGap = await ticker.value
+        print("4 × pg_sleep(1) took \(elapsed); longest ticker gap \(worstGap)")
+        #expect(elapsed < .milliseconds(2500))
+        #expect(worstGap < .milliseconds(250))
+        await pool.close()
+    }
+
+    @Test("cancelling a task cancels its running statement on the server")
+    func cancelStatement() async throws {
+        let connection = try await TestDatabase.connect()
+        defer { Task { await connection.close() } }
+        let clock = ContinuousClock()
+        let started = clock.now
+        let slow = Task { try await connection.query("SELECT pg_sleep(20)") }
+        try await Task.sleep(for: .milliseconds(200))
+        slow.cancel()
+        let error = await #expect(throws: PostgresError.self) { try await slow.value }
+        #expect(error?.sqlState == "57014")
+        #expect(clock.now - started < .seconds(5))
+        #expect(try await connection.query("SELECT 2 AS two")[0].decode("two", as: Int.self) == 2)
+    }
+
+    @Test("the pool never opens more than its bound and serves waiters in turn")
+    func poolBound() async throws {
+        let pool = PostgresPool(configuration: try TestDatabase.configuration(), maxConnections: 2)
+        let tag = "pool_\(UUID().uuidString.prefix(8).lowercased())"
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask { try await pool.query("SELECT pg_sleep(0.05), $1::text", tag) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(pool.openConnections <= 2)
+        let counted = try await pool.query(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'callwindow' AND datname = current_database()")
+        #expect(try counted[0].decode("n", as: Int.self) >= 1)
+        await pool.close()
+        await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@Suite("Errors carry what PostgreSQL reported, and nothing secret")
+struct ErrorTests {
+    @Test("a unique violation surfaces SQLSTATE 23505 with the constraint and table names")
+    func uniqueViolation() async throws {
+        let connection = try await TestDatabase.connect()
+        defer { Task { await connection.close() } }
+        let table = "uniq_\(UUID().uuidString.prefix(8).lowercased())"
+        try await connection.execute("CREATE TABLE \(table) (id int CONSTRAINT \(table)_id_key UNIQUE)")
+        try await connection.execute("INSERT INTO \(table) VALUES ($1)", Int32(1))
+        let error = await #expect(throws: PostgresError.self) {
+            try await connection.execute("INSERT INTO \(table) VALUES ($1)", Int32(1))
+        }
+        #expect(error?.sqlState == "23505")
+        #expect(error?.constraint == "\(table)_id_key")
+        #expect(error?.table == table)
+        #expect(error?.detail?.contains("(id)=(1)") == true)
+        #expect(error?.code == .server)
+        try await connection.execute("DROP TABLE \(table)")
+    }
+
+    @Test("a syntax error surfaces SQLSTATE 42601 and its description omits the SQL text")
+    func syntaxError() async throws {
+        let connection = try await TestDatabase.connect()
+        defer { Task { await connection.close() } }
+        let error = await #expect(throws: PostgresError.self) {
+            try await connection.query("SELEC secret_column_name FROM nowhere")
+        }
+        #expect(error?.sqlState == "42601")
+        #expect(error?.description.contains("SELEC secret_column_name") == false)
+    }
+
+    @Test("a connection error names host, port and database but never the password")
+    func connectionErrorHidesPassword() async throws {
+        let configuration = try PostgresConfiguration("postgres://someone:hunter2-SECRET@127.0.0.1:1/somedb?connect_timeout=2")
+        let error = await #expect(throws: PostgresError.self) {
+            _ = try await PostgresConnection.connect(configuration)
+        }
+        let text = try #require(error).description
+        #expect(error?.code == .connectionFailed)
+        #expect(text.contains("127.0.0.1"))
+        #expect(text.contains("1"))
+        #expect(text.contains("somedb"))
+        #expect(!text.contains("hunter2-SECRET"))
+        #expect(!configuration.description.contains("hunter2-SECRET"))
+    }
+
+    @Test("a wrong password is reported without echoing it")
+    func wrongPassword() async throws {
+        // The test cluster trusts everyone, so ask for a role that does not exist instead.
+        let base = try TestDatabase.configuration()
+        let url = "postgres://nobody_here:topsecret-PASS@\(base.endpoint.split(separator: "/")[0])/callwindow"
+        let error = await #expect(throws: PostgresError.self) {
+            _ = try await PostgresConnection.connect(try PostgresConfiguration(url))
+        }
+        #expect(error?.description.contains("topsecret-PASS") == false)
+        #expect(error?.description.contains("nobody_here") == true)
+    }
+
+    @Test("an unparsable URL is a clear error")
+    func badURL() throws {
+        let error = #expect(throws: PostgresError.self) { try PostgresConfiguration("postgres://x:y@[::1") }
+        #expect(error?.description.contains("cannot be parsed") == true)
+    }
+}
