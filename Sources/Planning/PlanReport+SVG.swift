@@ -50,6 +50,8 @@ private struct SVGTimeline {
     static let grid = "#d8dee4"
     static let gridMinor = "#eef1f4"
     static let laneShade = "#f6f8fa"
+    static let band = "#f1f6fd"
+    static let bandStroke = "#c9d8ee"
     static let font = "system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
 
     let left = 24.0
@@ -93,7 +95,7 @@ private struct SVGTimeline {
         func legend(_ label: String, _ swatch: String, width w: Double = 22) {
             svg.append(swatch.replacingOccurrences(of: "{x}", with: fmt(lx)).replacingOccurrences(of: "{y}", with: fmt(ly)))
             svg.append(#"<text x="\#(fmt(lx + w + 6))" y="\#(fmt(ly + 10))" fill="\#(Self.text)">\#(escape(label))</text>"#)
-            lx += w + 12 + Double(label.count) * 6.8
+            lx += w + 22 + Double(label.count) * 7.2
         }
         legend("planned window", #"<rect x="{x}" y="{y}" width="22" height="12" rx="2" fill="\#(Self.planned)"/>"#)
         legend("late (misses its deadline)", #"<rect x="{x}" y="{y}" width="22" height="12" rx="2" fill="\#(Self.late)" stroke="\#(Self.lateStroke)" stroke-width="1.5"/>"#)
@@ -102,8 +104,8 @@ private struct SVGTimeline {
         if report.campaigns.contains(where: { $0.status == .paused }) {
             legend("paused (not scheduled)", #"<rect x="{x}" y="{y}" width="22" height="12" rx="2" fill="\#(Self.paused)"/>"#)
         }
-        legend("push interval", #"<rect x="{x}" y="{y}" width="22" height="5" y-offset="0" fill="\#(Self.push)" transform="translate(0 4)"/>"#)
-        legend("now", #"<line x1="{x}" y1="{y}" x2="{x}" y2="{y}" stroke="\#(Self.now)" stroke-width="2" transform="translate(11 -2)" /><line x1="{x}" y1="{y}" x2="{x}" y2="{y}" stroke="\#(Self.now)" stroke-width="2" transform="translate(11 14)"/>"#, width: 22)
+        legend("push interval", #"<rect x="{x}" y="{y}" width="22" height="5" fill="\#(Self.push)" transform="translate(0 4)"/>"#)
+        legend("now", #"<rect x="{x}" y="{y}" width="2" height="16" fill="\#(Self.now)" transform="translate(10 -2)"/>"#, width: 22)
 
         // Axis: grid lines through every lane, labels above.
         let plotBottom = top + Double(lanes) * laneHeight
@@ -112,7 +114,9 @@ private struct SVGTimeline {
             svg.append(#"<line x1="\#(fmt(x(t)))" y1="\#(fmt(top - 4))" x2="\#(fmt(x(t)))" y2="\#(fmt(plotBottom))" stroke="\#(Self.gridMinor)"/>"#)
         }
         for (t, label, strong) in ticks.major {
+            let fits = x(t) + 3 + Double(label.count) * 7 <= width - 4
             svg.append(#"<line x1="\#(fmt(x(t)))" y1="\#(fmt(top - 10))" x2="\#(fmt(x(t)))" y2="\#(fmt(plotBottom))" stroke="\#(Self.grid)" stroke-width="\#(strong ? "1.5" : "1")"/>"#)
+            guard fits else { continue }
             svg.append(#"<text x="\#(fmt(x(t) + 3))" y="\#(fmt(top - 14))" fill="\#(strong ? Self.text : Self.muted)"\#(strong ? #" font-weight="600""# : "")>\#(escape(label))</text>"#)
         }
         svg.append(#"<line x1="\#(fmt(left))" y1="\#(fmt(top))" x2="\#(fmt(left + plotWidth))" y2="\#(fmt(top))" stroke="\#(Self.muted)"/>"#)
@@ -124,10 +128,13 @@ private struct SVGTimeline {
                 svg.append(#"<rect x="0" y="\#(fmt(y))" width="\#(fmt(width))" height="\#(fmt(laneHeight))" fill="\#(Self.laneShade)" fill-opacity="0.7"/>"#)
             }
             svg.append(#"<line x1="0" y1="\#(fmt(y + laneHeight))" x2="\#(fmt(width))" y2="\#(fmt(y + laneHeight))" stroke="\#(Self.grid)"/>"#)
-            var label = "#\(plan.id) \(truncated(plan.name, 60)) — \(plan.status.rawValue) · \(plan.timeZone) · \(TimeFormatting.grouped(plan.recordsPerWindow)) records × \(plan.windows.count) windows"
+            let bandStart = x(max(plan.startsAt, t0))
+            let bandEnd = x(min(max(plan.endsAt, plan.startsAt), t1))
+            svg.append(#"<rect x="\#(fmt(bandStart))" y="\#(fmt(y + 28))" width="\#(fmt(max(bandEnd - bandStart, 1)))" height="\#(fmt(laneHeight - 34))" fill="\#(Self.band)" stroke="\#(Self.bandStroke)" stroke-width="0.5"><title>\#(escape("campaign range \(TimeFormatting.iso8601(plan.startsAt)) → \(TimeFormatting.iso8601(plan.endsAt))"))</title></rect>"#)
+            var label = "#\(plan.id) \(truncated(plan.name, 60)) — \(plan.status.rawValue) · \(plan.timeZone) · \(TimeFormatting.grouped(plan.recordsPerWindow)) records × \(plan.windows.count) window\(plan.windows.count == 1 ? "" : "s")"
             if plan.lateWindows > 0 { label += " · \(plan.lateWindows) late" }
             if !plan.problems.isEmpty { label += " · \(plan.problems.count) warning\(plan.problems.count == 1 ? "" : "s")" }
-            svg.append(#"<text x="\#(fmt(left))" y="\#(fmt(y + 16))" fill="\#(Self.text)" font-weight="600">\#(escape(label))<title>\#(escape(plan.problems.joined(separator: "\n")))</title></text>"#)
+            svg.append(#"<text x="\#(fmt(left))" y="\#(fmt(y + 16))" fill="\#(Self.text)" font-weight="600" stroke="white" stroke-width="3" stroke-linejoin="round" paint-order="stroke">\#(escape(label))<title>\#(escape(plan.problems.joined(separator: "\n")))</title></text>"#)
 
             let pushY = y + 22
             let barY = y + 30
@@ -151,8 +158,14 @@ private struct SVGTimeline {
         if nowVisible {
             let nx = x(report.now)
             svg.append(#"<line x1="\#(fmt(nx))" y1="\#(fmt(top - 30))" x2="\#(fmt(nx))" y2="\#(fmt(plotBottom + 6))" stroke="\#(Self.now)" stroke-width="2"/>"#)
-            let anchorEnd = nx > left + plotWidth - 60
-            svg.append(#"<text x="\#(fmt(anchorEnd ? nx - 4 : nx + 4))" y="\#(fmt(plotBottom + 20))" fill="\#(Self.now)" font-weight="600"\#(anchorEnd ? #" text-anchor="end""# : "")>now</text>"#)
+            let anchorEnd = nx > left + plotWidth - 160
+            let nowLabel = zone.map { z in
+                let wall = z.local(report.now)
+                let d = floorDivide(wall, 86_400_000)
+                let (_, m, dd) = CivilDate.components(ofDay: d)
+                return "now · \(TimeFormatting.weekdayNames[CivilDate.isoWeekday(ofDay: d)]) \(TimeFormatting.monthNames[m]) \(dd) \(TimeFormatting.time(ofDay: wall - d * 86_400_000, precision: .minutes))"
+            } ?? "now"
+            svg.append(#"<text x="\#(fmt(anchorEnd ? nx - 4 : nx + 4))" y="\#(fmt(plotBottom + 20))" fill="\#(Self.now)" font-weight="600"\#(anchorEnd ? #" text-anchor="end""# : "")>\#(escape(nowLabel))</text>"#)
         }
         svg.append(#"<text x="\#(fmt(width - right))" y="\#(fmt(height - 10))" fill="\#(Self.muted)" text-anchor="end" font-size="11">\#(escape("CallWindow · bars: windows · thin bars: pushes · hover for details"))</text>"#)
         svg.append("</svg>")

@@ -232,7 +232,7 @@ struct PlanReportSVGTests {
         let bars = report.campaigns.reduce(0) { $0 + $1.windows.count }
         #expect((parsed.elements["rect"] ?? 0) > bars)  // a bar per window, pushes, legend
         #expect(parsed.texts.joined().contains(#"Spring renewals <Q2> & "VIP""#))  // escaped, read back
-        #expect(parsed.texts.contains("now"))
+        #expect(parsed.texts.joined().contains("now · Mon Mar 23 08:40"))  // the now line, in local time
         #expect(parsed.texts.contains { $0.contains("Mon Mar 30") })  // weekly ticks on Mondays
         try svg.write(toFile: "/tmp/callwindow-preview-example.svg", atomically: true, encoding: .utf8)
     }
