@@ -26,14 +26,25 @@
 extension Campaign {
     /// The campaign's windows in time order, by the rule in this file's design note.
     ///
-    /// Throws `PlanningError` for an unknown time zone, only one of `dailyStart`/`dailyEnd`,
+    /// Throws `PlanningError` for a range over 100 years, an unknown time zone, only one of `dailyStart`/`dailyEnd`,
     /// `weekdays` without daily hours, a weekday outside 1...7 or an invalid local time.
     public func windows() throws(PlanningError) -> [Window] {
+        let (span, overflow) = endsAt.subtractingReportingOverflow(startsAt)
+        if overflow || span > Campaign.maximumSpan || abs(startsAt) > Campaign.maximumInstant {
+            throw PlanningError(
+                .rangeTooLong, campaignID: id,
+                message: "starts_at..ends_at spans more than 100 years or lies outside the years 1 to 9999; check both timestamps")
+        }
         guard let zone = ZoneOffsets(identifier: timeZone, from: startsAt, to: endsAt) else {
             throw PlanningError.unknownTimeZone(timeZone, campaignID: id)
         }
         return try windows(in: zone)
     }
+
+    /// The longest campaign the planner accepts: 100 years.
+    public static let maximumSpan: Int64 = 36_525 * 86_400_000
+    /// Instants beyond ±this (about the years 1 and 9999) are rejected.
+    static let maximumInstant: Int64 = 253_402_300_799_999
 
     /// `windows()` with a zone table the caller already built (the report renders with it too).
     func windows(in zone: ZoneOffsets) throws(PlanningError) -> [Window] {

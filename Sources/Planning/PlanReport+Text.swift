@@ -41,7 +41,8 @@ extension PlanReport {
             }
         }
         out.append("  Period     \(local(plan.startsAt, .minutes)) → \(local(plan.endsAt, .minutes)) (\(plan.timeZone)), \(hours), lead \(TimeFormatting.duration(plan.leadMilliseconds)), priority \(plan.priority)")
-        out.append("  Records    \(TimeFormatting.grouped(plan.callers)) callers × \(TimeFormatting.grouped(plan.receivers)) receivers + \(TimeFormatting.grouped(plan.pairs)) explicit pairs → \(TimeFormatting.grouped(plan.recordsPerWindow)) valid records per window, \(TimeFormatting.grouped(plan.invalidRecords)) invalid")
+        func count(_ n: Int, _ noun: String) -> String { "\(TimeFormatting.grouped(n)) \(noun)\(n == 1 ? "" : "s")" }
+        out.append("  Records    \(count(plan.callers, "caller")) × \(count(plan.receivers, "receiver")) + \(count(plan.pairs, "explicit pair")) → \(TimeFormatting.grouped(plan.recordsPerWindow)) valid records per window, \(TimeFormatting.grouped(plan.invalidRecords)) invalid")
         for (reason, count) in plan.invalidReasons.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
             out.append("             \(TimeFormatting.grouped(count)) invalid: \(reason)")
         }
@@ -112,18 +113,19 @@ extension PlanReport {
             ]
         }
 
-        var rows: [[String]?] = []  // nil marks the elision
-        var elided = 0
-        if let maxRows, plan.windows.count > max(maxRows, 2) {
-            let head = (max(maxRows, 2) + 1) / 2
-            let tail = max(maxRows, 2) - head
-            rows = plan.windows.prefix(head).map(row) + [nil] + plan.windows.suffix(tail).map(row)
-            elided = plan.windows.count - head - tail
-        } else {
-            rows = plan.windows.map(row)
+        // Rows shown: all, or (with maxRows) the first and last windows, the late ones and the
+        // next ones to push; `Int?.none` marks "… N more windows …".
+        var rows: [(cells: [String]?, elided: Int)] = []
+        let shown = Self.rowsToShow(plan.windows, maxRows: maxRows)
+        var previous = -1
+        for index in shown {
+            if index > previous + 1 { rows.append((nil, index - previous - 1)) }
+            rows.append((row(plan.windows[index]), 0))
+            previous = index
         }
+        if previous < plan.windows.count - 1 { rows.append((nil, plan.windows.count - 1 - previous)) }
         var widths = header.map(\.count)
-        for case let r? in rows {
+        for case let r? in rows.map(\.cells) {
             for (i, cell) in r.enumerated() { widths[i] = max(widths[i], cell.count) }
         }
         func line(_ cells: [String]) -> String {
@@ -137,12 +139,30 @@ extension PlanReport {
         }
         var out = [line(header), "  " + widths.map { String(repeating: "─", count: $0) }.joined(separator: "  ")]
         for r in rows {
-            if let r {
-                out.append(line(r))
+            if let cells = r.cells {
+                out.append(line(cells))
             } else {
-                out.append("  … \(TimeFormatting.grouped(elided)) more windows …")
+                out.append("  … \(TimeFormatting.grouped(r.elided)) more window\(r.elided == 1 ? "" : "s") …")
             }
         }
         return out
+    }
+
+    /// Indices of the windows a table of at most `maxRows` rows shows, ascending: the first and
+    /// last windows, late windows (up to a third), the next windows to push, then the earliest.
+    static func rowsToShow(_ windows: [WindowPlan], maxRows: Int?) -> [Int] {
+        guard let maxRows, windows.count > max(maxRows, 2) else { return Array(windows.indices) }
+        let limit = max(maxRows, 2)
+        var chosen: Set<Int> = [0, windows.count - 1]
+        for index in windows.indices where windows[index].lateByMs > 0 && chosen.count < max(limit / 3, 2) + 2 {
+            chosen.insert(index)
+        }
+        let next = windows.firstIndex { $0.state == .planned } ?? 0
+        var candidate = max(next - 1, 0)
+        while chosen.count < limit && candidate < windows.count {
+            chosen.insert(candidate)
+            candidate += 1
+        }
+        return chosen.sorted()
     }
 }

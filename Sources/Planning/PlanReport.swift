@@ -45,7 +45,7 @@ public struct WindowPlan: Sendable, Hashable {
     public var startsAt: Int64
     /// Window end (epoch ms, exclusive).
     public var endsAt: Int64
-    /// Records pushed for this window (the campaign's valid records; 0 when not pushed).
+    /// Valid records of this window; 0 when it is expired or cancelled.
     public var records: Int
     /// Push start, nil when the window is not pushed (expired, cancelled or paused campaign).
     public var pushAt: Int64?
@@ -167,7 +167,6 @@ public struct PlanReport: Sendable, Hashable {
                 problems.append(sentence(error.message))
             }
             windowsOf.append(windows)
-            let pushed = campaign.status == .active ? counts.validRecords : 0
             plans.append(CampaignPlan(
                 id: campaign.id, clientAccountID: campaign.clientAccountID, name: campaign.name,
                 status: campaign.status, timeZone: campaign.timeZone,
@@ -181,7 +180,7 @@ public struct PlanReport: Sendable, Hashable {
                     let state = campaign.windowState(window, now: now)
                     return WindowPlan(
                         seq: window.seq, startsAt: window.startsAt, endsAt: window.endsAt,
-                        records: state == .planned ? pushed : 0, pushAt: nil, pushDoneAt: nil,
+                        records: state == .planned ? counts.validRecords : 0, pushAt: nil, pushDoneAt: nil,
                         deadline: campaign.deadline(of: window), lateByMs: 0, state: state)
                 },
                 tokensNeeded: 0))

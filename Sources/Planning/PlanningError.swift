@@ -13,6 +13,7 @@ public struct PlanningError: Error, Sendable, Hashable, CustomStringConvertible 
             case invalidWeekday
             case invalidLocalTime
             case invalidLead
+            case rangeTooLong
         }
 
         private let value: Value
@@ -30,6 +31,8 @@ public struct PlanningError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let invalidLocalTime = Code(.invalidLocalTime)
         /// A negative lead time.
         public static let invalidLead = Code(.invalidLead)
+        /// `starts_at`..`ends_at` spans more than 100 years (a typo or an "infinity" timestamp).
+        public static let rangeTooLong = Code(.rangeTooLong)
 
         public var description: String { value.rawValue }
     }

@@ -70,6 +70,7 @@ struct PlanReportTests {
         #expect(report.campaigns[2].tokensNeeded == 0)
         #expect(report.campaigns[3].problems.first?.hasPrefix("The campaign is paused") == true)
         #expect(report.campaigns[3].windows[0].pushAt == nil)
+        #expect(report.campaigns[3].windows[0].records == 1)  // shown, not scheduled
     }
 
     @Test func campaignsOfOneAccountShareThePool() {
@@ -178,6 +179,15 @@ struct PlanReportTests {
         #expect(full.split(separator: "\n").count > short.split(separator: "\n").count + 70)
         #expect(short.contains("… 80 more windows …"))
         #expect(short.contains("2026-03-31 00:00"))  // the last window is still shown
+
+        // With some windows expired and one late, the table shows the late one and the next ones.
+        let now = utc(2026, 2, 15, 12)
+        let midway = PlanReport.build(campaigns: [(c, RecordCounts(callers: 1, receivers: 1, records: 1))], capacity: Capacity(tokens: 1), now: now)
+        let rows = PlanReport.rowsToShow(midway.campaigns[0].windows, maxRows: 10)
+        #expect(rows.count == 10)
+        #expect(rows.first == 0 && rows.last == 89)
+        #expect(rows.contains(45))  // Feb 15: under way, deadline passed, late
+        #expect(rows.contains(46) && rows.contains(47))  // next to push
     }
 }
 
@@ -235,6 +245,7 @@ struct PlanReportSVGTests {
         #expect(parsed.texts.joined().contains("now · Mon Mar 23 08:40"))  // the now line, in local time
         #expect(parsed.texts.contains { $0.contains("Mon Mar 30") })  // weekly ticks on Mondays
         try svg.write(toFile: "/tmp/callwindow-preview-example.svg", atomically: true, encoding: .utf8)
+        try report.text(maxRows: 12).write(toFile: "/tmp/callwindow-preview-example.txt", atomically: true, encoding: .utf8)
     }
 
     @Test func oneDayTimelineIsWellFormed() throws {

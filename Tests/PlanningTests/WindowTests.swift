@@ -240,6 +240,18 @@ struct WindowErrorTests {
         #expect(LocalTime(hour: 25).isValid == false)
     }
 
+    @Test func absurdRangesAreErrorsNotHangs() {
+        let infinite = campaign(from: Int64.min, to: Int64.max)
+        #expect(throws: PlanningError.self) { try infinite.windows() }
+        let century = campaign(from: utc(2026, 1, 1), to: utc(2126, 2, 1))
+        #expect(throws: PlanningError.self) { try century.windows() }
+        do {
+            _ = try century.windows()
+        } catch {
+            #expect(error.code == .rangeTooLong)
+        }
+    }
+
     @Test func invalidLocalTimeIsAnError() {
         var c = campaign(from: utc(2026, 1, 1), to: utc(2026, 1, 2), daily: ("09:00", "17:00"))
         c.dailyEnd = LocalTime(hour: 17, minute: 75)
