@@ -401,10 +401,15 @@ public final class PostgresConnection: @unchecked Sendable {
     /// (a shutdown message, EOF, notifications) and reports whether the connection still works.
     private func probe() -> Bool {
         guard let handle, PQstatus(handle) == CONNECTION_OK else { return false }
-        var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-        if poll(&descriptor, 1, 0) > 0 {
+        // A server that shut down sends an error message and then closes: keep reading while
+        // the socket is readable, so the end-of-file is seen too (a few rounds at most).
+        for _ in 0..<8 {
+            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 0) > 0 else { break }
+            if descriptor.revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 { return false }
             if PQconsumeInput(handle) == 0 { return false }
             drainNotifications(handle)
+            if PQstatus(handle) != CONNECTION_OK { return false }
         }
         return PQstatus(handle) == CONNECTION_OK
     }

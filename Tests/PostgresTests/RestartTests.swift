@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Postgres
 import TestSupport
 import Testing
@@ -12,11 +15,11 @@ struct RestartTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder.path)
         defer {
-            let stop = Process()
-            stop.executableURL = pgclusterScript
-            stop.arguments = ["stop", folder.path]
-            try? stop.run()
-            stop.waitUntilExit()
+            // Stop synchronously: the cluster must not outlive the test.
+            if let stop = try? ChildProcess(pgclusterScript, ["stop", folder.path]) {
+                var status: Int32 = 0
+                waitpid(stop.pid, &status, 0)
+            }
             try? FileManager.default.removeItem(at: folder)
         }
         let started = try await run(pgclusterScript, ["start", folder.path], environment: ["PGCLUSTER_FAST": "1"])

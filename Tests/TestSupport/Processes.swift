@@ -1,44 +1,82 @@
 public import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Runs a program to completion and returns its exit status and output.
+/// What a finished program printed and how it ended.
 public struct ProcessResult: Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String
 }
 
-public func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) async throws -> ProcessResult {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    for (key, value) in environment { env[key] = value }
-    process.environment = env
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    // Read on dispatch threads so a chatty child never blocks on a full pipe.
-    async let stdout = readAll(out.fileHandleForReading)
-    async let stderr = readAll(err.fileHandleForReading)
-    let (o, e) = await (stdout, stderr)
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        DispatchQueue.global().async {
-            process.waitUntilExit()
-            continuation.resume()
+/// A child process started with `posix_spawn`, its output going to files.
+///
+/// Foundation's `Process.waitUntilExit` was seen spinning forever on Linux when the child left
+/// a daemon behind (pg_ctl starting a server), so tests spawn and reap children themselves.
+/// Output goes to files, not pipes, so a daemon that inherits them never blocks anyone.
+public final class ChildProcess: Sendable {
+    public let pid: pid_t
+    public let stdoutPath: String
+    public let stderrPath: String
+
+    /// Starts `executable` with `arguments`; the environment is this process's plus `environment`.
+    public init(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("callwindow-child-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        stdoutPath = folder.appendingPathComponent("stdout").path
+        stderrPath = folder.appendingPathComponent("stderr").path
+        var merged = ProcessInfo.processInfo.environment
+        for (key, value) in environment { merged[key] = value }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
         }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable.path, &actions, nil, argv, envp)
+        guard result == 0 else {
+            throw CocoaError(.fileReadNoPermission, userInfo: [NSLocalizedDescriptionKey: "cannot start \(executable.path): errno \(result)"])
+        }
+        self.pid = pid
     }
-    return ProcessResult(status: process.terminationStatus, stdout: o, stderr: e)
+
+    /// Sends `signal` (SIGTERM by default; SIGKILL for a crash).
+    public func signal(_ signal: Int32 = SIGTERM) {
+        kill(pid, signal)
+    }
+
+    /// Waits for the child to end and returns its status and output.
+    public func wait() async -> ProcessResult {
+        let pid = self.pid
+        let status: Int32 = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+                // Exit code when it exited, 128 + signal when a signal ended it (as shells do).
+                let signalled = status & 0x7F
+                continuation.resume(returning: signalled == 0 ? (status >> 8) & 0xFF : 128 + signalled)
+            }
+        }
+        return ProcessResult(status: status, stdout: stdout, stderr: stderr)
+    }
+
+    /// What the child printed so far.
+    public var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 }
 
-private func readAll(_ handle: FileHandle) async -> String {
-    await withCheckedContinuation { continuation in
-        DispatchQueue.global().async {
-            let data = handle.readDataToEndOfFile()
-            continuation.resume(returning: String(decoding: data, as: UTF8.self))
-        }
-    }
+/// Runs a program to completion.
+public func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) async throws -> ProcessResult {
+    await (try ChildProcess(executable, arguments, environment: environment)).wait()
 }
 
 /// The built `callwindow` binary (built by `swift build --build-tests`).
