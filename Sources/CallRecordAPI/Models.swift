@@ -321,8 +321,11 @@ public struct BatchRecordStatus: Codable, Sendable, Hashable {
         case "success", "accepted", "processed", "delivered":
             return .accepted
         case "failed", "failure", "error", "rejected":
-            let reason = [statusInfo.field, statusInfo.message].compactMap { $0 }.joined(separator: ": ")
-            return OutcomeVocabulary.outcome(forFailure: reason.isEmpty ? statusInfo.status : reason)
+            var reason = statusInfo.message ?? statusInfo.status
+            if let field = statusInfo.field, !field.isEmpty, !reason.contains(field) {
+                reason = "\(field): \(reason)"
+            }
+            return OutcomeVocabulary.outcome(forFailure: reason)
         default:
             return nil
         }

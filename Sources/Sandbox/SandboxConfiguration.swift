@@ -309,9 +309,24 @@ public struct SandboxConfiguration: Sendable, Hashable, Decodable {
         } catch let error as SandboxError {
             throw error
         } catch let error as DecodingError {
+            // Yams wraps errors thrown by `init(from:)` as the underlying error of a DecodingError.
+            if let inner = Self.underlying(error) { throw inner }
             throw SandboxError.config(decodingError: error)
         } catch {
             throw SandboxError(code: .configuration, message: "sandbox config is not valid YAML: \(error)")
+        }
+    }
+
+    private static func underlying(_ error: DecodingError) -> SandboxError? {
+        let context: DecodingError.Context
+        switch error {
+        case .dataCorrupted(let c), .keyNotFound(_, let c), .typeMismatch(_, let c), .valueNotFound(_, let c): context = c
+        @unknown default: return nil
+        }
+        switch context.underlyingError {
+        case let inner as SandboxError: return inner
+        case let inner as DecodingError: return underlying(inner) ?? SandboxError.config(decodingError: inner)
+        default: return nil
         }
     }
 
