@@ -54,6 +54,12 @@ public struct MintedToken: Sendable, Hashable, CustomStringConvertible {
     /// `created_at` as the server wrote it.
     public var createdAt: String
 
+    /// Creates a minted token (for fakes in tests).
+    public init(token: BearerToken, createdAt: String) {
+        self.token = token
+        self.createdAt = createdAt
+    }
+
     public var description: String { "\(token) created at \(createdAt)" }
 }
 
@@ -63,6 +69,12 @@ public struct PushResult: Sendable, Hashable {
     public var outcome: PushOutcome
     /// The HTTP status, or `nil` when no answer came (reset, timeout, refused connection).
     public var httpStatus: Int?
+
+    /// Creates a result (for fakes in tests).
+    public init(outcome: PushOutcome, httpStatus: Int?) {
+        self.outcome = outcome
+        self.httpStatus = httpStatus
+    }
 }
 
 /// The answer to one batch push.
@@ -73,6 +85,13 @@ public struct BatchPushResult: Sendable, Hashable {
     public var httpStatus: Int?
     /// The batch id of an accepted batch.
     public var batchID: UUID?
+
+    /// Creates a result (for fakes in tests).
+    public init(outcome: PushOutcome, httpStatus: Int?, batchID: UUID?) {
+        self.outcome = outcome
+        self.httpStatus = httpStatus
+        self.batchID = batchID
+    }
 }
 
 /// The HTTP client of the call-personalisation API: one shared AsyncHTTPClient with a
