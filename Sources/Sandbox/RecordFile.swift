@@ -59,7 +59,7 @@ final class RecordFile: Sendable {
     ) -> String {
         var line = "{\"received_at\":\(receivedAt),\"client_account_id\":\"\(clientAccountID)\",\"transport\":\"\(transport)\""
         line += ",\"token\":\"\(fingerprint)\",\"caller\":\(JSONText.string(record.caller)),\"receiver\":\(JSONText.string(record.receiver))"
-        line += ",\"label_id\":\"\(record.labelID.uuidString.lowercased())\""
+        line += ",\"label_id\":\"\(RecordParser.lowercaseText(record.labelID))\""
         line += ",\"label_name\":\(record.labelName.map(JSONText.string) ?? "null")"
         line += ",\"call_reason\":\(record.callReason.map(JSONText.string) ?? "null")"
         line += ",\"starts_at\":\(record.startsAt),\"ends_at\":\(record.endsAt)}\n"

@@ -101,14 +101,20 @@ extension SandboxServer {
         }
 
         let record: CallRecord
-        do {
-            let data = Data(body.readableBytesView)
-            switch naming {
-            case .v1: record = try JSONDecoder().decode(V1Record.self, from: data).record
-            case .v2: record = try JSONDecoder().decode(V2Record.self, from: data).record
+        let parser = naming == .v1 ? RecordParser.v1 : RecordParser.v2
+        if let parsed = body.withUnsafeReadableBytes({ parser.parse($0) }) {
+            record = parsed
+        } else {
+            // Not the plain shape: the decoder decodes it or names what is wrong.
+            do {
+                let data = Data(body.readableBytesView)
+                switch naming {
+                case .v1: record = try JSONDecoder().decode(V1Record.self, from: data).record
+                case .v2: record = try JSONDecoder().decode(V2Record.self, from: data).record
+                }
+            } catch {
+                return reject(Self.decodingMessage(error), fingerprint: fingerprint)
             }
-        } catch {
-            return reject(Self.decodingMessage(error), fingerprint: fingerprint)
         }
         let violations = validator.validate(
             record, naming: naming, clientAccountID: client.id, now: now, label: allLabels[record.labelID]
@@ -137,7 +143,7 @@ extension SandboxServer {
         case .v1:
             return Self.json(
                 .ok,
-                "{\"status\":\"success\",\"message\":\"Records Uploaded Successfully. BatchID: \(UUID().uuidString.lowercased())\"}"
+                "{\"status\":\"success\",\"message\":\"Records Uploaded Successfully. BatchID: \(RecordParser.lowercaseText(UUID()))\"}"
             )
         case .v2:
             return Self.v2Success
@@ -183,7 +189,7 @@ extension SandboxServer {
             let violations = validator.validate(
                 record, naming: .v2, clientAccountID: client.id, now: now, label: allLabels[record.labelID]
             )
-            let id = UUID().uuidString.lowercased()
+            let id = RecordParser.lowercaseText(UUID())
             if let violation = violations.first {
                 rejections.append(violation.description)
                 statuses.append(BatchRecordStatus(
@@ -279,8 +285,9 @@ extension SandboxServer {
     // MARK: - Helpers
 
     private func client(_ context: SandboxRequestContext) -> ClientInfo? {
-        guard let text = context.parameters.get("client"), let id = UUID(uuidString: text) else { return nil }
-        return clients[id]
+        guard let text = context.parameters.get("client") else { return nil }
+        if let client = clientsByText[text] { return client }
+        return UUID(uuidString: text).flatMap { clients[$0] }
     }
 
     private func notFound() -> Response {
@@ -326,12 +333,18 @@ extension SandboxServer {
         throw CancellationError()
     }
 
+    /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
     static func bearer(_ request: Request) -> String? {
         guard let value = request.headers[.authorization] else { return nil }
-        let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        var utf8 = value.utf8[...]
+        for expected in "bearer".utf8 {
+            guard let byte = utf8.popFirst(), byte | 0x20 == expected else { return nil }
+        }
+        let isSpace = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
+        guard let first = utf8.first, isSpace(first) else { return nil }
+        while let byte = utf8.first, isSpace(byte) { utf8.removeFirst() }
+        while let byte = utf8.last, isSpace(byte) { utf8.removeLast() }
+        return utf8.isEmpty ? nil : String(Substring(utf8))
     }
 
     static let unauthorized = error(.unauthorized, "authorization-error", "missing, invalid or expired token")

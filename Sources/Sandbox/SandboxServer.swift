@@ -30,6 +30,8 @@ public final class SandboxServer: Sendable {
     let clock: any WallClock
     let logger: Logger
     let clients: [UUID: ClientInfo]
+    /// The same, by lowercase id text: the path parameter is looked up without parsing a UUID.
+    let clientsByText: [String: ClientInfo]
     /// Every label of every client, so a record using another client's label is told so.
     let allLabels: [UUID: LabelInfo]
     let state: Mutex<SandboxState>
@@ -67,6 +69,7 @@ public final class SandboxServer: Sendable {
             clients[client.clientAccountID] = ClientInfo(client)
         }
         self.clients = clients
+        clientsByText = Dictionary(uniqueKeysWithValues: clients.values.map { ($0.idText, $0) })
         allLabels = clients.values.reduce(into: [:]) { all, client in all.merge(client.labels) { first, _ in first } }
         plan = FaultPlan(faults: configuration.faults, startedAt: clock.now())
         state = Mutex(SandboxState(limits: configuration.limits, plan: plan))
