@@ -85,42 +85,17 @@ public struct V1Record: Codable, Sendable, Hashable {
     /// The transport-neutral record.
     public var record: CallRecord
 
-    enum CodingKeys: String, CodingKey {
-        case caller, receiver
-        case startsAt = "starts_at"
-        case endsAt = "ends_at"
-        case labelID = "label_id"
-        case labelName = "label_name"
-        case callReason = "call_reason"
-    }
-
     /// Wraps a record.
     public init(_ record: CallRecord) {
         self.record = record
     }
 
     public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        record = CallRecord(
-            caller: try c.decode(String.self, forKey: .caller),
-            receiver: try c.decode(String.self, forKey: .receiver),
-            startsAt: try c.decode(Int64.self, forKey: .startsAt),
-            endsAt: try c.decode(Int64.self, forKey: .endsAt),
-            labelID: try c.decode(UUID.self, forKey: .labelID),
-            labelName: try c.decodeIfPresent(String.self, forKey: .labelName),
-            callReason: try c.decodeIfPresent(String.self, forKey: .callReason)
-        )
+        record = try RecordFields.decode(from: decoder, naming: .v1)
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(record.caller, forKey: .caller)
-        try c.encode(record.receiver, forKey: .receiver)
-        try c.encode(record.startsAt, forKey: .startsAt)
-        try c.encode(record.endsAt, forKey: .endsAt)
-        try c.encode(record.labelID.uuidString.lowercased(), forKey: .labelID)
-        try c.encodeIfPresent(record.labelName, forKey: .labelName)
-        try c.encodeIfPresent(record.callReason, forKey: .callReason)
+        try RecordFields.encode(record, to: encoder, naming: .v1)
     }
 }
 
@@ -130,43 +105,53 @@ public struct V2Record: Codable, Sendable, Hashable {
     /// The transport-neutral record.
     public var record: CallRecord
 
-    enum CodingKeys: String, CodingKey {
-        case callerNumber = "caller_number"
-        case receiverNumber = "receiver_number"
-        case startsAt = "starts_at"
-        case endsAt = "ends_at"
-        case labelID = "label_id"
-        case dynamicLabelName = "dynamic_label_name"
-        case dynamicCallReason = "dynamic_call_reason"
-    }
-
     /// Wraps a record.
     public init(_ record: CallRecord) {
         self.record = record
     }
 
     public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        record = CallRecord(
-            caller: try c.decode(String.self, forKey: .callerNumber),
-            receiver: try c.decode(String.self, forKey: .receiverNumber),
-            startsAt: try c.decode(Int64.self, forKey: .startsAt),
-            endsAt: try c.decode(Int64.self, forKey: .endsAt),
-            labelID: try c.decode(UUID.self, forKey: .labelID),
-            labelName: try c.decodeIfPresent(String.self, forKey: .dynamicLabelName),
-            callReason: try c.decodeIfPresent(String.self, forKey: .dynamicCallReason)
-        )
+        record = try RecordFields.decode(from: decoder, naming: .v2)
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(record.caller, forKey: .callerNumber)
-        try c.encode(record.receiver, forKey: .receiverNumber)
-        try c.encode(record.startsAt, forKey: .startsAt)
-        try c.encode(record.endsAt, forKey: .endsAt)
-        try c.encode(record.labelID.uuidString.lowercased(), forKey: .labelID)
-        try c.encodeIfPresent(record.labelName, forKey: .dynamicLabelName)
-        try c.encodeIfPresent(record.callReason, forKey: .dynamicCallReason)
+        try RecordFields.encode(record, to: encoder, naming: .v2)
+    }
+}
+
+/// The record fields of one transport's naming, read and written in one place for v1, v2 and
+/// batch status entries.
+enum RecordFields {
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ name: String) { stringValue = name }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    static func decode(from decoder: any Decoder, naming: FieldNaming) throws -> CallRecord {
+        let c = try decoder.container(keyedBy: Key.self)
+        return CallRecord(
+            caller: try c.decode(String.self, forKey: Key(naming.caller)),
+            receiver: try c.decode(String.self, forKey: Key(naming.receiver)),
+            startsAt: try c.decode(Int64.self, forKey: Key(naming.startsAt)),
+            endsAt: try c.decode(Int64.self, forKey: Key(naming.endsAt)),
+            labelID: try c.decode(UUID.self, forKey: Key(naming.labelID)),
+            labelName: try c.decodeIfPresent(String.self, forKey: Key(naming.labelName)),
+            callReason: try c.decodeIfPresent(String.self, forKey: Key(naming.callReason))
+        )
+    }
+
+    static func encode(_ record: CallRecord, to encoder: any Encoder, naming: FieldNaming) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(record.caller, forKey: Key(naming.caller))
+        try c.encode(record.receiver, forKey: Key(naming.receiver))
+        try c.encode(record.startsAt, forKey: Key(naming.startsAt))
+        try c.encode(record.endsAt, forKey: Key(naming.endsAt))
+        try c.encode(record.labelID.uuidString.lowercased(), forKey: Key(naming.labelID))
+        try c.encodeIfPresent(record.labelName, forKey: Key(naming.labelName))
+        try c.encodeIfPresent(record.callReason, forKey: Key(naming.callReason))
     }
 }
 
@@ -264,13 +249,6 @@ public struct BatchRecordStatus: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case id
-        case callerNumber = "caller_number"
-        case receiverNumber = "receiver_number"
-        case startsAt = "starts_at"
-        case endsAt = "ends_at"
-        case labelID = "label_id"
-        case dynamicLabelName = "dynamic_label_name"
-        case dynamicCallReason = "dynamic_call_reason"
         case statusInfo = "status_info"
     }
 
@@ -285,33 +263,15 @@ public struct BatchRecordStatus: Codable, Sendable, Hashable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decodeIfPresent(String.self, forKey: .id)
         statusInfo = try c.decode(StatusInfo.self, forKey: .statusInfo)
-        if let caller = try c.decodeIfPresent(String.self, forKey: .callerNumber),
-           let receiver = try c.decodeIfPresent(String.self, forKey: .receiverNumber),
-           let startsAt = try c.decodeIfPresent(Int64.self, forKey: .startsAt),
-           let endsAt = try c.decodeIfPresent(Int64.self, forKey: .endsAt),
-           let labelID = try c.decodeIfPresent(UUID.self, forKey: .labelID) {
-            record = CallRecord(
-                caller: caller, receiver: receiver, startsAt: startsAt, endsAt: endsAt, labelID: labelID,
-                labelName: try c.decodeIfPresent(String.self, forKey: .dynamicLabelName),
-                callReason: try c.decodeIfPresent(String.self, forKey: .dynamicCallReason)
-            )
-        } else {
-            record = nil
-        }
+        record = try? RecordFields.decode(from: decoder, naming: .v2)
     }
 
     public func encode(to encoder: any Encoder) throws {
+        if let record {
+            try RecordFields.encode(record, to: encoder, naming: .v2)
+        }
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encodeIfPresent(id, forKey: .id)
-        if let record {
-            try c.encode(record.caller, forKey: .callerNumber)
-            try c.encode(record.receiver, forKey: .receiverNumber)
-            try c.encode(record.startsAt, forKey: .startsAt)
-            try c.encode(record.endsAt, forKey: .endsAt)
-            try c.encode(record.labelID.uuidString.lowercased(), forKey: .labelID)
-            try c.encodeIfPresent(record.labelName, forKey: .dynamicLabelName)
-            try c.encodeIfPresent(record.callReason, forKey: .dynamicCallReason)
-        }
         try c.encode(statusInfo, forKey: .statusInfo)
     }
 

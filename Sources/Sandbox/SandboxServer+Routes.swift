@@ -80,25 +80,53 @@ extension SandboxServer {
 
     // MARK: - Pushes
 
-    private func pushRealtime(_ request: Request, _ context: SandboxRequestContext, naming: FieldNaming) async throws -> Response {
-        guard let client = client(context) else { return notFound() }
+    /// A push past the 404 / 401 / 429 checks and the injected errors: what the endpoint works on.
+    private struct AdmittedPush {
+        let client: ClientInfo
+        let fingerprint: String
+        let fault: Fault
+        let now: Int64
+        let body: ByteBuffer
+    }
+
+    /// The common start of every push: client, token, limiter, then the fault (500/503 answered
+    /// here, reset closes the connection here). Returns the answer, or the admitted push.
+    private func admitPush(
+        _ kind: PushKind, _ request: Request, _ context: SandboxRequestContext, maxBody: Int
+    ) async throws -> PushStart {
+        guard let client = client(context) else { return .answered(notFound()) }
         let bearer = Self.bearer(request)
-        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        let body = try await request.body.collect(upTo: maxBody)
         let now = clock.now()
-        let admission = state.withLock { $0.admit(.realtime, client: client.id, bearer: bearer, now: now) }
-        guard case .admitted(let fingerprint, let sequence) = admission else { return refusal(admission) }
+        let admission = state.withLock { $0.admit(kind, client: client.id, bearer: bearer, now: now) }
+        guard case .admitted(let fingerprint, let sequence) = admission else { return .answered(refusal(admission)) }
 
         let fault = try await applyFault(sequence: sequence, now: now)
         switch fault {
         case .serverError(let status):
             state.withLock { $0.finish(fingerprint: fingerprint, accepted: 0, fault: fault) }
-            return Self.error(.init(code: status), "internal-error", "the record was not processed, try again")
+            return .answered(Self.error(.init(code: status), "internal-error", "the request was not processed, try again"))
         case .reset:
             state.withLock { $0.finish(fingerprint: fingerprint, accepted: 0, fault: fault) }
-            return try await resetConnection(context)
+            return .answered(try await resetConnection(context))
         case .none, .timeout:
-            break
+            return .admitted(AdmittedPush(client: client, fingerprint: fingerprint, fault: fault, now: now, body: body))
         }
+    }
+
+    /// Either the answer already decided, or the push to work on.
+    private enum PushStart {
+        case answered(Response)
+        case admitted(AdmittedPush)
+    }
+
+    private func pushRealtime(_ request: Request, _ context: SandboxRequestContext, naming: FieldNaming) async throws -> Response {
+        let push: AdmittedPush
+        switch try await admitPush(.realtime, request, context, maxBody: context.maxUploadSize) {
+        case .admitted(let admitted): push = admitted
+        case .answered(let response): return response
+        }
+        let (client, fingerprint, fault, now, body) = (push.client, push.fingerprint, push.fault, push.now, push.body)
 
         let record: CallRecord
         let parser = naming == .v1 ? RecordParser.v1 : RecordParser.v2
@@ -122,18 +150,12 @@ extension SandboxServer {
         if let violation = violations.first {
             return reject(violation.description, fingerprint: fingerprint)
         }
-        if let recordFile {
+        if recordFile != nil {
             let line = RecordFile.line(
                 receivedAt: now, clientAccountID: client.idText, transport: naming == .v1 ? "v1" : "v2",
                 fingerprint: fingerprint, record: record
             )
-            do {
-                try recordFile.append(line)
-            } catch {
-                logger.error("record file write failed; answering 500", metadata: ["error": "\(error)"])
-                state.withLock { $0.finish(fingerprint: fingerprint, accepted: 0, fault: .none) }
-                return Self.error(.internalServerError, "internal-error", "the record could not be stored")
-            }
+            if let failure = appendToRecordFile(line, fingerprint: fingerprint) { return failure }
         }
         state.withLock { $0.finish(fingerprint: fingerprint, accepted: 1, fault: fault) }
         if fault == .timeout {
@@ -151,24 +173,12 @@ extension SandboxServer {
     }
 
     private func pushBatch(_ request: Request, _ context: SandboxRequestContext) async throws -> Response {
-        guard let client = client(context) else { return notFound() }
-        let bearer = Self.bearer(request)
-        let body = try await request.body.collect(upTo: max(context.maxUploadSize, 16 << 20))
-        let now = clock.now()
-        let admission = state.withLock { $0.admit(.batch, client: client.id, bearer: bearer, now: now) }
-        guard case .admitted(let fingerprint, let sequence) = admission else { return refusal(admission) }
-
-        let fault = try await applyFault(sequence: sequence, now: now)
-        switch fault {
-        case .serverError(let status):
-            state.withLock { $0.finish(fingerprint: fingerprint, accepted: 0, fault: fault) }
-            return Self.error(.init(code: status), "internal-error", "the batch was not processed, try again")
-        case .reset:
-            state.withLock { $0.finish(fingerprint: fingerprint, accepted: 0, fault: fault) }
-            return try await resetConnection(context)
-        case .none, .timeout:
-            break
+        let push: AdmittedPush
+        switch try await admitPush(.batch, request, context, maxBody: max(context.maxUploadSize, 16 << 20)) {
+        case .admitted(let admitted): push = admitted
+        case .answered(let response): return response
         }
+        let (client, fingerprint, fault, now, body) = (push.client, push.fingerprint, push.fault, push.now, push.body)
 
         let records: [CallRecord]
         do {
@@ -205,14 +215,8 @@ extension SandboxServer {
                 }
             }
         }
-        if let recordFile, !lines.isEmpty {
-            do {
-                try recordFile.append(lines)
-            } catch {
-                logger.error("record file write failed; answering 500", metadata: ["error": "\(error)"])
-                state.withLock { $0.finish(fingerprint: fingerprint, accepted: 0, fault: .none) }
-                return Self.error(.internalServerError, "internal-error", "the batch could not be stored")
-            }
+        if !lines.isEmpty, let failure = appendToRecordFile(lines, fingerprint: fingerprint) {
+            return failure
         }
         let batchID = UUID()
         batches.store(batchID, BatchStore.Batch(clientAccountID: client.id, statuses: statuses))
@@ -300,6 +304,20 @@ extension SandboxServer {
         case .unauthorized: Self.unauthorized
         case .storm, .rateLimited: Self.rateLimited
         case .admitted: Self.error(.internalServerError, "internal-error", "unexpected state")
+        }
+    }
+
+    /// Appends accepted records' lines to the record file, if any; on failure the push is not
+    /// accepted and the answer is a 500.
+    private func appendToRecordFile(_ lines: String, fingerprint: String) -> Response? {
+        guard let recordFile else { return nil }
+        do {
+            try recordFile.append(lines)
+            return nil
+        } catch {
+            logger.error("record file write failed; answering 500", metadata: ["error": "\(error)"])
+            state.withLock { $0.finish(fingerprint: fingerprint, accepted: 0, fault: .none) }
+            return Self.error(.internalServerError, "internal-error", "the records could not be stored")
         }
     }
 
