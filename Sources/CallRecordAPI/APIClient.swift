@@ -232,10 +232,12 @@ public final class APIClient: Sendable {
     // MARK: - Labels
 
     /// Every label of the client account, fetching page after page
-    /// (`GET /clients/{id}/labels?page=N&limit=L`) until a page is shorter than the limit.
+    /// (`GET /clients/{id}/labels?page=N&limit=L`) until a page is shorter than the limit
+    /// (or brings no label not seen before). Throws `APIError`.
     public func labels(clientAccountID: UUID, token: BearerToken) async throws -> [Label] {
         let limit = max(1, options.labelsPageSize)
         var all: [Label] = []
+        var seen = Set<UUID>()
         var page = 1
         while true {
             let path = "/clients/\(Self.id(clientAccountID))/labels?page=\(page)&limit=\(limit)"
@@ -248,8 +250,10 @@ public final class APIClient: Sendable {
             } else {
                 throw APIError(code: .unexpectedResponse, httpStatus: answer.status, message: "labels page \(page) cannot be read")
             }
-            all += labels
-            if labels.count < limit { return all }
+            // A server that ignores `page` would repeat itself forever: stop when nothing is new.
+            let new = labels.filter { seen.insert($0.id).inserted }
+            all += new
+            if labels.count < limit || new.isEmpty { return all }
             page += 1
         }
     }

@@ -49,7 +49,7 @@ public struct SandboxConfiguration: Sendable, Hashable, Decodable {
     }
 
     /// An API key pair (`key_id`, `api_key`).
-    public struct Key: Sendable, Hashable, Decodable, CustomStringConvertible {
+    public struct Key: Sendable, Hashable, Decodable, CustomStringConvertible, CustomReflectable {
         /// `key_id`.
         public var keyID: UUID
         /// `api_key` (secret; not shown by `description`).
@@ -76,6 +76,7 @@ public struct SandboxConfiguration: Sendable, Hashable, Decodable {
         }
 
         public var description: String { "key \(keyID.uuidString.lowercased())" }
+        public var customMirror: Mirror { Mirror(self, children: ["keyID": keyID]) }
     }
 
     /// A label (`id`, `name`, `label_type`: `dynamic` or `static`).

@@ -366,3 +366,15 @@ final class Collected: Sendable {
         storage.withLock { $0 }
     }
 }
+
+@Suite struct SandboxSecretTests {
+    @Test func configurationNeverPrintsAnAPIKey() {
+        let configuration = Fixture.configuration()
+        var dumped = ""
+        dump(configuration, to: &dumped)
+        for text in ["\(configuration)", String(reflecting: configuration), dumped] {
+            #expect(!text.contains(Fixture.apiKey))
+            #expect(!text.contains(Fixture.otherAPIKey))
+        }
+    }
+}
