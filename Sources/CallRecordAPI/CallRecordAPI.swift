@@ -1,1 +1,0 @@
-// The CallRecordAPI module: written by its own issue.

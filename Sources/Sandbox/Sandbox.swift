@@ -1,1 +1,0 @@
-// The Sandbox module: written by its own issue.
