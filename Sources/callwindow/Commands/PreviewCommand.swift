@@ -1,0 +1,121 @@
+import ArgumentParser
+import Foundation
+import Planning
+import Postgres
+import Store
+
+/// `callwindow preview`: the read-only planning preview.
+struct PreviewCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "preview",
+        abstract: "Show the windows campaigns become, their records, and when each push starts and finishes.",
+        discussion: """
+            Read-only: it runs in a READ ONLY transaction and writes nothing. Push times come from \
+            the same planner the daemon uses, all active campaigns of a client account sharing \
+            one token pool. Without --campaign or --client every campaign is shown.
+            """
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, svg }
+
+    @Option(name: .customLong("campaign"), help: "A campaign id to show (repeatable).")
+    var campaigns: [Int64] = []
+
+    @Option(name: .customLong("client"), help: "Show every campaign of this client account (uuid).")
+    var client: String?
+
+    @Option(help: "Output format: text, json or svg.")
+    var format: Format = .text
+
+    @Option(help: ArgumentHelp("Write the output to FILE instead of standard output.", valueName: "FILE"))
+    var output: String?
+
+    @Option(help: "Tokens in the pool (default 1).")
+    var tokens: Int = 1
+
+    @Option(help: "Transport: v1, v2 or batch.")
+    var transport: String = "v1"
+
+    @Option(help: ArgumentHelp("Plan as of this instant: ISO 8601 (2026-12-01T09:00:00Z) or epoch milliseconds (default: now).", valueName: "INSTANT"))
+    var now: String?
+
+    @OptionGroup var database: DatabaseOptions
+
+    func validate() throws {
+        guard tokens >= 1, tokens <= 1000 else { throw ValidationError("--tokens \(tokens) is out of range: give 1 to 1000") }
+        guard Transport(rawValue: transport) != nil else {
+            throw ValidationError("--transport \"\(transport)\" is not a transport: use v1, v2 or batch")
+        }
+        if let client, UUID(uuidString: client) == nil {
+            throw ValidationError("--client \"\(client)\" is not a uuid")
+        }
+        if let now, Self.parseInstant(now) == nil {
+            throw ValidationError("--now \"\(now)\" is neither an ISO 8601 instant (2026-12-01T09:00:00Z) nor epoch milliseconds")
+        }
+    }
+
+    func run() async throws {
+        let transport = Transport(rawValue: transport) ?? .v1
+        let instant = now.flatMap(Self.parseInstant) ?? SystemClock().now()
+        do {
+            let connection = try await PostgresConnection.connect(try database.configuration())
+            let report = try await connection.transaction { connection in
+                try await connection.execute("SET TRANSACTION READ ONLY")
+                return try await Self.plan(
+                    campaigns: campaigns, client: client.flatMap(UUID.init(uuidString:)),
+                    capacity: Capacity(tokens: tokens, transport: transport), now: instant, on: connection)
+            }
+            await connection.close()
+            let rendered: String = switch format {
+            case .text: report.text()
+            case .json: report.json()
+            case .svg: report.svg()
+            }
+            if let output {
+                try Data(rendered.utf8).write(to: URL(fileURLWithPath: output))
+            } else {
+                print(rendered, terminator: rendered.hasSuffix("\n") ? "" : "\n")
+            }
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    /// Reads the campaigns, counts their records, and plans them. Capacity is shared by all
+    /// campaigns of a client account, so the account's other campaigns are planned too and only
+    /// the requested ones are shown.
+    static func plan(campaigns ids: [Int64], client: UUID?, capacity: Capacity, now: Int64,
+                     on connection: PostgresConnection) async throws -> PlanReport {
+        let store = CampaignStore()
+        let requested: [StoredCampaign]
+        if !ids.isEmpty {
+            requested = try await store.campaigns(.ids(ids), on: connection)
+        } else if let client {
+            requested = try await store.campaigns(.clients([client]), on: connection)
+        } else {
+            requested = try await store.campaigns(.all, on: connection)
+        }
+        let clients = Array(Set(requested.map(\.campaign.clientAccountID)))
+        let everything = clients.isEmpty ? [] : try await store.campaigns(.clients(clients), on: connection)
+        let naming: FieldNaming = capacity.transport == .v1 ? .v1 : .v2
+        var inputs: [(campaign: Campaign, counts: RecordCounts)] = []
+        for stored in everything {
+            inputs.append((stored.campaign, try await store.recordCounts(of: stored, naming: naming, on: connection)))
+        }
+        var report = PlanReport.build(campaigns: inputs, capacity: capacity, now: now)
+        let shown = Set(requested.map(\.campaign.id))
+        report.campaigns.removeAll { !shown.contains($0.id) }
+        return report
+    }
+
+    /// ISO 8601 (with or without fractional seconds) or epoch milliseconds.
+    static func parseInstant(_ text: String) -> Int64? {
+        if let millis = Int64(text) { return millis }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+        formatter.formatOptions = [.withInternetDateTime]
+        if let date = formatter.date(from: text) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+        return nil
+    }
+}
