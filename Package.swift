@@ -43,6 +43,12 @@ let package = Package(
             name: "Planning",
             swiftSettings: strict
         ),
+        // config/callwindow.yaml: typed settings, environment overrides, errors naming the key.
+        .target(
+            name: "Config",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
         .target(
             name: "Store",
             dependencies: [
@@ -85,6 +91,7 @@ let package = Package(
                 "Planning",
                 "CallRecordAPI",
                 "Sandbox",
+                "Config",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -96,6 +103,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "Planning", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PlanningTests", dependencies: ["Planning"], swiftSettings: strict),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"], swiftSettings: strict),
         .testTarget(
             name: "CallRecordAPITests",
             dependencies: ["CallRecordAPI", "Planning", "Sandbox"],
