@@ -1,0 +1,388 @@
+public import Foundation
+public import Postgres
+
+/// A window as the planner wants it stored (instants in epoch ms).
+public struct PlannedWindow: Sendable, Hashable {
+    public var startsAt: Int64
+    public var endsAt: Int64
+    public var deadline: Int64
+    public var pushAt: Int64
+    public var lateByMs: Int64
+
+    public init(startsAt: Int64, endsAt: Int64, deadline: Int64, pushAt: Int64, lateByMs: Int64 = 0) {
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+        self.deadline = deadline
+        self.pushAt = pushAt
+        self.lateByMs = lateByMs
+    }
+}
+
+/// One record claimed for sending, with its lease.
+public struct Delivery: Sendable, Hashable {
+    public var id: Int64
+    public var clientAccountID: UUID
+    public var campaignID: Int64
+    public var windowID: Int64
+    public var caller: String
+    public var receiver: String
+    public var labelID: UUID
+    public var labelName: String?
+    public var callReason: String?
+    public var startsAt: Int64
+    public var endsAt: Int64
+    public var deadline: Int64
+    public var pushAt: Int64
+    public var attempts: Int
+    /// Fencing token: a result is applied only while the row still carries it.
+    public var leaseToken: Int64
+}
+
+/// What happened to one claimed delivery.
+public struct DeliveryResult: Sendable {
+    /// Where the delivery goes next.
+    public enum Next: String, Sendable {
+        case accepted, rejected, expired
+        /// Back to the queue, to be tried again at `retryAt`.
+        case retry = "pending"
+    }
+
+    public var delivery: Delivery
+    public var next: Next
+    /// The outcome word for the audit (`accepted`, `rejected`, `rate_limited`, `unauthorized`, `transient`, `invalid`, `expired`).
+    public var outcome: String
+    public var reason: String?
+    public var retryAt: Int64?
+    /// The attempt behind this result, if a request was made (nil: decided without sending).
+    public var attempt: Attempt?
+
+    /// One HTTP attempt, as the audit trail records it.
+    public struct Attempt: Sendable {
+        public var at: Int64
+        public var tokenFingerprint: String?
+        public var httpStatus: Int?
+        public var latencyMs: Int?
+        public init(at: Int64, tokenFingerprint: String?, httpStatus: Int?, latencyMs: Int?) {
+            self.at = at
+            self.tokenFingerprint = tokenFingerprint
+            self.httpStatus = httpStatus
+            self.latencyMs = latencyMs
+        }
+    }
+
+    public init(delivery: Delivery, next: Next, outcome: String, reason: String? = nil, retryAt: Int64? = nil, attempt: Attempt? = nil) {
+        self.delivery = delivery
+        self.next = next
+        self.outcome = outcome
+        self.reason = reason
+        self.retryAt = retryAt
+        self.attempt = attempt
+    }
+}
+
+/// The scheduler's SQL: windows, the delivery queue (materialise, claim, record, rescue,
+/// expire, clean up) and the audit trail. `now` is always a parameter (epoch ms); nothing here
+/// reads the database's clock.
+public struct DeliveryStore: Sendable {
+    /// Who this process is, for leases and the audit trail.
+    public var instance: String
+    /// The transport name written to the audit trail.
+    public var transport: String
+
+    public init(instance: String, transport: String) {
+        self.instance = instance
+        self.transport = transport
+    }
+
+    /// What `syncWindows` changed.
+    public struct WindowSync: Sendable, Equatable {
+        public var upserted = 0
+        public var removed = 0
+        public var cancelled = 0
+        public init(upserted: Int = 0, removed: Int = 0, cancelled: Int = 0) {
+            self.upserted = upserted
+            self.removed = removed
+            self.cancelled = cancelled
+        }
+    }
+
+    /// Makes the stored windows of a campaign match `windows`: new ones are added, planned ones
+    /// get their new push time, planned ones no longer wanted are removed, and materialised ones
+    /// no longer wanted are cancelled with their pending deliveries.
+    public func syncWindows(campaignID: Int64, clientAccountID: UUID, windows: [PlannedWindow], now: Int64,
+                            on connection: PostgresConnection) async throws -> WindowSync {
+        var sync = WindowSync()
+        sync.upserted = try await connection.execute(
+            """
+            INSERT INTO callwindow.windows (client_account_id, campaign_id, starts_at, ends_at, deadline, push_at, late_by_ms, planned_at)
+            SELECT $1, $2, callwindow.at_ms(s), callwindow.at_ms(e), callwindow.at_ms(d), callwindow.at_ms(p), l, callwindow.at_ms($8)
+            FROM unnest($3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[]) AS t(s, e, d, p, l)
+            ON CONFLICT (campaign_id, starts_at, ends_at) DO UPDATE
+              SET deadline = excluded.deadline, push_at = excluded.push_at, late_by_ms = excluded.late_by_ms, planned_at = excluded.planned_at
+              WHERE callwindow.windows.state = 'planned'
+            """,
+            clientAccountID, campaignID, windows.map(\.startsAt), windows.map(\.endsAt), windows.map(\.deadline),
+            windows.map(\.pushAt), windows.map(\.lateByMs), now)
+        let starts = windows.map(\.startsAt)
+        let ends = windows.map(\.endsAt)
+        sync.removed = try await connection.execute(
+            """
+            DELETE FROM callwindow.windows w
+            WHERE w.campaign_id = $1 AND w.state = 'planned'
+              AND (callwindow.ms_of(w.starts_at), callwindow.ms_of(w.ends_at)) NOT IN (SELECT * FROM unnest($2::int8[], $3::int8[]))
+            """, campaignID, starts, ends)
+        let stale = try await connection.query(
+            """
+            UPDATE callwindow.windows w SET state = 'cancelled'
+            WHERE w.campaign_id = $1 AND w.state = 'materialized'
+              AND (callwindow.ms_of(w.starts_at), callwindow.ms_of(w.ends_at)) NOT IN (SELECT * FROM unnest($2::int8[], $3::int8[]))
+            RETURNING w.id
+            """, campaignID, starts, ends)
+        for row in stale {
+            sync.cancelled += try await cancelPending(windowID: try row.decode("id"), reason: "the campaign was re-planned without this window", now: now, on: connection)
+        }
+        return sync
+    }
+
+    /// Creates the deliveries of a window: one row per caller × receiver plus explicit pairs,
+    /// texts resolved pair → receiver → campaign, in one INSERT … SELECT. Idempotent (records
+    /// already present are kept), so running it again picks up receivers added since.
+    /// Returns the number of records created now.
+    @discardableResult
+    public func materialize(windowID: Int64, now: Int64, on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.query(
+            """
+            WITH w AS (
+              SELECT w.id, w.client_account_id, w.campaign_id, w.starts_at, w.ends_at, w.deadline, w.push_at,
+                     c.label_id, c.label_name, c.call_reason, c.priority
+              FROM callwindow.windows w JOIN callwindow.campaigns c ON c.id = w.campaign_id
+              WHERE w.id = $1 AND w.state IN ('planned', 'materialized')
+            ), records AS (
+              SELECT cc.phone AS caller, r.phone AS receiver,
+                     coalesce(p.label_name, r.label_name) AS label_name, coalesce(p.call_reason, r.call_reason) AS call_reason
+              FROM w
+              JOIN callwindow.campaign_callers cc ON cc.campaign_id = w.campaign_id
+              JOIN callwindow.campaign_receivers r ON r.campaign_id = w.campaign_id
+              LEFT JOIN callwindow.campaign_pairs p ON p.campaign_id = w.campaign_id AND p.caller = cc.phone AND p.receiver = r.phone
+              UNION ALL
+              SELECT p.caller, p.receiver, coalesce(p.label_name, r.label_name), coalesce(p.call_reason, r.call_reason)
+              FROM w
+              JOIN callwindow.campaign_pairs p ON p.campaign_id = w.campaign_id
+              LEFT JOIN callwindow.campaign_receivers r ON r.campaign_id = p.campaign_id AND r.phone = p.receiver
+              WHERE NOT (r.phone IS NOT NULL AND EXISTS (
+                SELECT 1 FROM callwindow.campaign_callers cc WHERE cc.campaign_id = p.campaign_id AND cc.phone = p.caller))
+            ), inserted AS (
+              INSERT INTO callwindow.deliveries (client_account_id, campaign_id, window_id, caller, receiver, label_id, label_name,
+                                                 call_reason, starts_at, ends_at, deadline, push_at, priority, next_attempt_at)
+              SELECT w.client_account_id, w.campaign_id, w.id, r.caller, r.receiver, w.label_id, coalesce(r.label_name, w.label_name),
+                     coalesce(r.call_reason, w.call_reason), w.starts_at, w.ends_at, w.deadline, w.push_at, w.priority, w.push_at
+              FROM w, records r
+              ON CONFLICT (window_id, caller, receiver) DO NOTHING
+              RETURNING 1
+            )
+            UPDATE callwindow.windows SET state = 'materialized', materialized_at = coalesce(materialized_at, callwindow.at_ms($2)),
+                   records = records + (SELECT count(*) FROM inserted)
+            WHERE id = $1 AND state IN ('planned', 'materialized')
+            RETURNING (SELECT count(*) FROM inserted) AS created
+            """, windowID, now)
+        return try rows.first?.decode("created", as: Int.self) ?? 0
+    }
+
+    /// Windows of an account whose push starts before `horizonEnd` and are not materialised yet.
+    public func windowsToMaterialize(clientAccountID: UUID, horizonEnd: Int64, now: Int64,
+                                     on connection: PostgresConnection) async throws -> [Int64] {
+        try await connection.query(
+            """
+            SELECT w.id FROM callwindow.windows w JOIN callwindow.campaigns c ON c.id = w.campaign_id
+            WHERE w.client_account_id = $1 AND w.state = 'planned' AND w.push_at <= callwindow.at_ms($2)
+              AND w.ends_at > callwindow.at_ms($3) AND c.status = 'active'
+            ORDER BY w.push_at
+            """, clientAccountID, horizonEnd, now).map { try $0.decode("id") }
+    }
+
+    /// Claims up to `limit` due deliveries of an account, earliest deadline first, under a lease
+    /// of `leaseMs`; other processes skip them (`FOR UPDATE SKIP LOCKED`).
+    public func claim(clientAccountID: UUID, owner: String, now: Int64, limit: Int, leaseMs: Int64,
+                      on connection: PostgresConnection) async throws -> [Delivery] {
+        let rows = try await connection.query(
+            """
+            WITH due AS (
+              SELECT d.id FROM callwindow.deliveries d
+              WHERE d.client_account_id = $1 AND d.state = 'pending'
+                AND d.push_at <= callwindow.at_ms($2) AND d.next_attempt_at <= callwindow.at_ms($2)
+                AND EXISTS (SELECT 1 FROM callwindow.campaigns c WHERE c.id = d.campaign_id AND c.status = 'active')
+              ORDER BY d.deadline, d.priority DESC, d.id
+              LIMIT $3
+              FOR UPDATE SKIP LOCKED
+            )
+            UPDATE callwindow.deliveries d
+            SET state = 'in_flight', lease_owner = $4, lease_expires_at = callwindow.at_ms($2 + $5),
+                lease_token = d.lease_token + 1, attempts = d.attempts + 1
+            FROM due WHERE d.id = due.id
+            RETURNING d.id, d.client_account_id, d.campaign_id, d.window_id, d.caller, d.receiver, d.label_id, d.label_name,
+                      d.call_reason, callwindow.ms_of(d.starts_at) AS starts_ms, callwindow.ms_of(d.ends_at) AS ends_ms,
+                      callwindow.ms_of(d.deadline) AS deadline_ms, callwindow.ms_of(d.push_at) AS push_ms, d.attempts, d.lease_token
+            """, clientAccountID, now, limit, owner, leaseMs)
+        return try rows.map { row in
+            Delivery(
+                id: try row.decode("id"), clientAccountID: try row.decode("client_account_id"),
+                campaignID: try row.decode("campaign_id"), windowID: try row.decode("window_id"),
+                caller: try row.decode("caller"), receiver: try row.decode("receiver"), labelID: try row.decode("label_id"),
+                labelName: try row.decode("label_name"), callReason: try row.decode("call_reason"),
+                startsAt: try row.decode("starts_ms"), endsAt: try row.decode("ends_ms"), deadline: try row.decode("deadline_ms"),
+                pushAt: try row.decode("push_ms"), attempts: try row.decode("attempts"), leaseToken: try row.decode("lease_token"))
+        }.sorted { ($0.deadline, $0.id) < ($1.deadline, $1.id) }
+    }
+
+    /// Extends the lease of deliveries this owner still holds; returns how many it still holds.
+    @discardableResult
+    public func renewLeases(ids: [Int64], owner: String, now: Int64, leaseMs: Int64, on connection: PostgresConnection) async throws -> Int {
+        try await connection.execute(
+            """
+            UPDATE callwindow.deliveries SET lease_expires_at = callwindow.at_ms($3 + $4)
+            WHERE id = ANY($1) AND state = 'in_flight' AND lease_owner = $2
+            """, ids, owner, now, leaseMs)
+    }
+
+    /// Writes a batch of results and their audit rows in one transaction.
+    ///
+    /// A state change is applied only while the delivery is still in flight under this owner's
+    /// lease token (fencing); the audit row of every attempt is written either way, because the
+    /// attempt happened. Returns how many state changes were applied.
+    @discardableResult
+    public func record(_ results: [DeliveryResult], owner: String, now: Int64, on connection: PostgresConnection) async throws -> Int {
+        guard !results.isEmpty else { return 0 }
+        return try await connection.transaction { connection in
+            let applied = try await connection.query(
+                """
+                WITH input AS (
+                  SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[])
+                    AS t(id, lease_token, state, outcome, reason, retry_ms)
+                ), updated AS (
+                  UPDATE callwindow.deliveries d
+                  SET state = i.state, outcome = i.outcome, reason = i.reason,
+                      next_attempt_at = CASE WHEN i.state = 'pending' THEN callwindow.at_ms(i.retry_ms) ELSE d.next_attempt_at END,
+                      lease_owner = NULL, lease_expires_at = NULL,
+                      finished_at = CASE WHEN i.state = 'pending' THEN NULL ELSE callwindow.at_ms($8) END
+                  FROM input i
+                  WHERE d.id = i.id AND d.lease_token = i.lease_token AND d.state = 'in_flight' AND d.lease_owner = $7
+                  RETURNING d.window_id, d.state
+                ), counted AS (
+                  UPDATE callwindow.windows w
+                  SET accepted = w.accepted + u.accepted, rejected = w.rejected + u.rejected, expired = w.expired + u.expired
+                  FROM (SELECT window_id, count(*) FILTER (WHERE state = 'accepted') AS accepted,
+                               count(*) FILTER (WHERE state = 'rejected') AS rejected,
+                               count(*) FILTER (WHERE state = 'expired') AS expired
+                        FROM updated GROUP BY window_id) u
+                  WHERE w.id = u.window_id
+                )
+                SELECT count(*) AS applied FROM updated
+                """,
+                results.map(\.delivery.id), results.map(\.delivery.leaseToken), results.map(\.next.rawValue),
+                results.map(\.outcome), results.map(\.reason), results.map { $0.retryAt ?? now }, owner, now)
+            try await insertAudit(results, now: now, on: connection)
+            return try applied[0].decode("applied", as: Int.self)
+        }
+    }
+
+    private func insertAudit(_ results: [DeliveryResult], now: Int64, on connection: PostgresConnection) async throws {
+        let d = results.map(\.delivery)
+        try await connection.execute(
+            """
+            INSERT INTO callwindow.push_attempts (attempted_at, client_account_id, campaign_id, window_id, delivery_id, caller, receiver,
+              starts_at, ends_at, label_id, label_name, call_reason, transport, token_fingerprint, http_status, outcome, reason,
+              latency_ms, instance)
+            SELECT callwindow.at_ms(att), client, campaign, win, delivery, caller, receiver, callwindow.at_ms(s), callwindow.at_ms(e),
+                   label, label_name, call_reason, $17, token, status, outcome, reason, latency, $18
+            FROM unnest($1::int8[], $2::uuid[], $3::int8[], $4::int8[], $5::int8[], $6::text[], $7::text[], $8::int8[], $9::int8[],
+                        $10::uuid[], $11::text[], $12::text[], $13::text[], $14::int8[], $15::text[], $16::text[], $19::int8[])
+              AS t(att, client, campaign, win, delivery, caller, receiver, s, e, label, label_name, call_reason, token, status,
+                   outcome, reason, latency)
+            """,
+            results.map { $0.attempt?.at ?? now }, d.map(\.clientAccountID), d.map(\.campaignID), d.map(\.windowID), d.map(\.id),
+            d.map(\.caller), d.map(\.receiver), d.map(\.startsAt), d.map(\.endsAt), d.map(\.labelID), d.map(\.labelName),
+            d.map(\.callReason), results.map { $0.attempt?.tokenFingerprint }, results.map { $0.attempt?.httpStatus.map(Int64.init) },
+            results.map(\.outcome), results.map(\.reason), transport, instance, results.map { $0.attempt?.latencyMs.map(Int64.init) })
+    }
+
+    /// Returns deliveries whose lease expired to the queue (compare-and-set on the expiry), so a
+    /// crashed instance's work is resumed. Returns how many were rescued.
+    @discardableResult
+    public func rescue(clientAccountID: UUID, now: Int64, on connection: PostgresConnection) async throws -> Int {
+        try await connection.execute(
+            """
+            UPDATE callwindow.deliveries SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL
+            WHERE client_account_id = $1 AND state = 'in_flight' AND lease_expires_at < callwindow.at_ms($2)
+            """, clientAccountID, now)
+    }
+
+    /// Pending deliveries of an account whose `ends_at` passed become `expired`, each with an
+    /// audit row. Returns how many expired.
+    @discardableResult
+    public func expire(clientAccountID: UUID, now: Int64, on connection: PostgresConnection) async throws -> Int {
+        try await finish(
+            where: "d.client_account_id = $1 AND d.state = 'pending' AND d.ends_at <= callwindow.at_ms($2)",
+            parameters: [clientAccountID, now], state: "expired",
+            reason: "ends_at passed before the record could be pushed", now: now, on: connection)
+    }
+
+    /// Cancels the pending deliveries of a window, each with an audit row.
+    @discardableResult
+    public func cancelPending(windowID: Int64, reason: String, now: Int64, on connection: PostgresConnection) async throws -> Int {
+        try await finish(where: "d.window_id = $1 AND d.state = 'pending'", parameters: [windowID, now], state: "cancelled",
+                         reason: reason, now: now, on: connection)
+    }
+
+    /// Cancels a campaign's planned windows and pending deliveries (status `cancelled`).
+    @discardableResult
+    public func cancelCampaign(campaignID: Int64, now: Int64, on connection: PostgresConnection) async throws -> Int {
+        try await connection.execute("UPDATE callwindow.windows SET state = 'cancelled' WHERE campaign_id = $1 AND state IN ('planned', 'materialized')", campaignID)
+        return try await finish(where: "d.campaign_id = $1 AND d.state = 'pending'", parameters: [campaignID, now], state: "cancelled",
+                                reason: "the campaign was cancelled", now: now, on: connection)
+    }
+
+    /// Moves matching deliveries to a final state without an attempt, with audit rows and window
+    /// counters, in one statement. `where` uses `$1` and `$2` (= now) only.
+    private func finish(where condition: String, parameters: [any PostgresEncodable], state: String, reason: String,
+                        now: Int64, on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.query(
+            """
+            WITH finished AS (
+              UPDATE callwindow.deliveries d SET state = $3, outcome = $3, reason = $4, finished_at = callwindow.at_ms($2),
+                     lease_owner = NULL, lease_expires_at = NULL
+              WHERE \(condition)
+              RETURNING d.*
+            ), audit AS (
+              INSERT INTO callwindow.push_attempts (attempted_at, client_account_id, campaign_id, window_id, delivery_id, caller, receiver,
+                starts_at, ends_at, label_id, label_name, call_reason, transport, outcome, reason, instance)
+              SELECT callwindow.at_ms($2), client_account_id, campaign_id, window_id, id, caller, receiver, starts_at, ends_at,
+                     label_id, label_name, call_reason, $5, $3, $4, $6
+              FROM finished
+            ), counted AS (
+              UPDATE callwindow.windows w
+              SET expired = w.expired + CASE WHEN $3 = 'expired' THEN f.n ELSE 0 END,
+                  cancelled = w.cancelled + CASE WHEN $3 = 'cancelled' THEN f.n ELSE 0 END
+              FROM (SELECT window_id, count(*) AS n FROM finished GROUP BY window_id) f
+              WHERE w.id = f.window_id
+            )
+            SELECT count(*) AS n FROM finished
+            """, parameters: parameters + [state, reason, transport, instance])
+        return try rows[0].decode("n", as: Int.self)
+    }
+
+    /// Final deliveries leave the queue once their window has ended (the audit keeps them).
+    @discardableResult
+    public func cleanUp(clientAccountID: UUID, now: Int64, on connection: PostgresConnection) async throws -> Int {
+        try await connection.execute(
+            """
+            DELETE FROM callwindow.deliveries
+            WHERE client_account_id = $1 AND state IN ('accepted', 'rejected', 'expired', 'cancelled') AND ends_at <= callwindow.at_ms($2)
+            """, clientAccountID, now)
+    }
+
+    /// Creates this month's audit partition and the next `monthsAhead` ones.
+    @discardableResult
+    public func ensureAuditPartitions(now: Int64, monthsAhead: Int = 2, on connection: PostgresConnection) async throws -> Int {
+        try await connection.query("SELECT callwindow.ensure_push_attempt_partitions(callwindow.at_ms($1), $2::int4) AS n", now, monthsAhead)[0].decode("n")
+    }
+}
