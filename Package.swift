@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.25.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.10.0"),
         .package(url: "https://github.com/jpsim/Yams.git", "5.0.0"..<"7.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         // libpq, from Debian's libpq-dev. Only `Postgres` imports it.
@@ -83,6 +84,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The daemon's services: planner loop (and, with the token pool, dispatcher, recorder, rescuer).
+        .target(
+            name: "Scheduler",
+            dependencies: [
+                "Planning", "Store", "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "callwindow",
             dependencies: [
@@ -92,6 +103,7 @@ let package = Package(
                 "CallRecordAPI",
                 "Sandbox",
                 "Config",
+                "Scheduler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -104,6 +116,11 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "Planning", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PlanningTests", dependencies: ["Planning"], swiftSettings: strict),
         .testTarget(name: "ConfigTests", dependencies: ["Config"], swiftSettings: strict),
+        .testTarget(
+            name: "SchedulerTests",
+            dependencies: ["Scheduler", "Store", "Planning", "Postgres", "TestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "CallRecordAPITests",
             dependencies: ["CallRecordAPI", "Planning", "Sandbox"],

@@ -137,6 +137,18 @@ BEGIN
   RETURN created;
 END $$;
 
+-- What the planner found about each campaign (never written into campaigns.status): its
+-- problems, one sentence each, re-evaluated whenever the campaign, its sets or its label change.
+CREATE TABLE callwindow.campaign_state (
+  campaign_id bigint NOT NULL,
+  client_account_id uuid NOT NULL,
+  problems text[] NOT NULL DEFAULT '{}',
+  invalid_records bigint NOT NULL DEFAULT 0,
+  planned_at timestamptz NOT NULL,
+  CONSTRAINT campaign_state_pkey PRIMARY KEY (campaign_id),
+  CONSTRAINT campaign_state_campaign_exists FOREIGN KEY (campaign_id) REFERENCES callwindow.campaigns (id) ON DELETE CASCADE
+);
+
 -- Campaign, set and label changes wake the planner: one NOTIFY per statement, not per row.
 CREATE FUNCTION callwindow.notify_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -181,7 +193,11 @@ SELECT c.id AS campaign_id, c.client_account_id, c.name, c.status,
        coalesce(sum(w.expired), 0)::bigint AS expired,
        coalesce(sum(w.cancelled), 0)::bigint AS cancelled,
        min(w.push_at) FILTER (WHERE w.state = 'planned') AS next_push_at,
-       coalesce(max(w.late_by_ms), 0) AS max_late_by_ms
+       coalesce(max(w.late_by_ms), 0) AS max_late_by_ms,
+       coalesce(s.problems, '{}') AS problems,
+       coalesce(s.invalid_records, 0) AS invalid_records,
+       s.planned_at
 FROM callwindow.campaigns c
 LEFT JOIN callwindow.window_progress w ON w.campaign_id = c.id
-GROUP BY c.id;
+LEFT JOIN callwindow.campaign_state s ON s.campaign_id = c.id
+GROUP BY c.id, s.problems, s.invalid_records, s.planned_at;

@@ -188,16 +188,31 @@ public struct DeliveryStore: Sendable {
         return try rows.first?.decode("created", as: Int.self) ?? 0
     }
 
-    /// Windows of an account whose push starts before `horizonEnd` and are not materialised yet.
+    /// Windows (id, campaign) of an account whose push starts before `horizonEnd` and are not
+    /// materialised yet, earliest push first.
     public func windowsToMaterialize(clientAccountID: UUID, horizonEnd: Int64, now: Int64,
-                                     on connection: PostgresConnection) async throws -> [Int64] {
+                                     on connection: PostgresConnection) async throws -> [(id: Int64, campaignID: Int64)] {
         try await connection.query(
             """
-            SELECT w.id FROM callwindow.windows w JOIN callwindow.campaigns c ON c.id = w.campaign_id
+            SELECT w.id, w.campaign_id FROM callwindow.windows w JOIN callwindow.campaigns c ON c.id = w.campaign_id
             WHERE w.client_account_id = $1 AND w.state = 'planned' AND w.push_at <= callwindow.at_ms($2)
               AND w.ends_at > callwindow.at_ms($3) AND c.status = 'active'
             ORDER BY w.push_at
-            """, clientAccountID, horizonEnd, now).map { try $0.decode("id") }
+            """, clientAccountID, horizonEnd, now).map { (try $0.decode("id"), try $0.decode("campaign_id")) }
+    }
+
+    /// Cancels pending deliveries whose caller–receiver record is no longer in the campaign
+    /// (a receiver, caller or pair was removed). Already-pushed records cannot be recalled.
+    @discardableResult
+    public func cancelRemoved(campaignID: Int64, now: Int64, on connection: PostgresConnection) async throws -> Int {
+        try await finish(
+            where: """
+                d.campaign_id = $1 AND d.state = 'pending'
+                AND NOT EXISTS (SELECT 1 FROM callwindow.campaign_pairs p WHERE p.campaign_id = d.campaign_id AND p.caller = d.caller AND p.receiver = d.receiver)
+                AND NOT (EXISTS (SELECT 1 FROM callwindow.campaign_callers cc WHERE cc.campaign_id = d.campaign_id AND cc.phone = d.caller)
+                     AND EXISTS (SELECT 1 FROM callwindow.campaign_receivers r WHERE r.campaign_id = d.campaign_id AND r.phone = d.receiver))
+                """,
+            parameters: [campaignID, now], state: "cancelled", reason: "the record was removed from the campaign", now: now, on: connection)
     }
 
     /// Claims up to `limit` due deliveries of an account, earliest deadline first, under a lease
@@ -210,7 +225,9 @@ public struct DeliveryStore: Sendable {
               SELECT d.id FROM callwindow.deliveries d
               WHERE d.client_account_id = $1 AND d.state = 'pending'
                 AND d.push_at <= callwindow.at_ms($2) AND d.next_attempt_at <= callwindow.at_ms($2)
-                AND EXISTS (SELECT 1 FROM callwindow.campaigns c WHERE c.id = d.campaign_id AND c.status = 'active')
+                AND EXISTS (SELECT 1 FROM callwindow.campaigns c
+                            JOIN callwindow.labels l ON l.client_account_id = c.client_account_id AND l.id = c.label_id
+                            WHERE c.id = d.campaign_id AND c.status = 'active' AND l.label_type = 'dynamic')
               ORDER BY d.deadline, d.priority DESC, d.id
               LIMIT $3
               FOR UPDATE SKIP LOCKED
@@ -384,5 +401,52 @@ public struct DeliveryStore: Sendable {
     @discardableResult
     public func ensureAuditPartitions(now: Int64, monthsAhead: Int = 2, on connection: PostgresConnection) async throws -> Int {
         try await connection.query("SELECT callwindow.ensure_push_attempt_partitions(callwindow.at_ms($1), $2::int4) AS n", now, monthsAhead)[0].decode("n")
+    }
+}
+
+extension DeliveryStore {
+    /// A live window as the planner sees it: what is left to push.
+    public struct LiveWindow: Sendable {
+        public var id: Int64
+        public var campaignID: Int64
+        public var startsAt: Int64
+        public var endsAt: Int64
+        public var state: String
+        /// Records still to push (pending or in flight) of a materialised window.
+        public var remaining: Int
+    }
+
+    /// The account's windows that have not ended, with what remains of materialised ones.
+    public func liveWindows(clientAccountID: UUID, now: Int64, on connection: PostgresConnection) async throws -> [LiveWindow] {
+        try await connection.query(
+            """
+            SELECT w.id, w.campaign_id, callwindow.ms_of(w.starts_at) AS starts_ms, callwindow.ms_of(w.ends_at) AS ends_ms, w.state,
+                   (SELECT count(*) FROM callwindow.deliveries d WHERE d.window_id = w.id AND d.state IN ('pending', 'in_flight')) AS remaining
+            FROM callwindow.windows w
+            WHERE w.client_account_id = $1 AND w.ends_at > callwindow.at_ms($2) AND w.state IN ('planned', 'materialized')
+            """, clientAccountID, now).map { row in
+            LiveWindow(id: try row.decode("id"), campaignID: try row.decode("campaign_id"), startsAt: try row.decode("starts_ms"),
+                       endsAt: try row.decode("ends_ms"), state: try row.decode("state"), remaining: try row.decode("remaining"))
+        }
+    }
+
+    /// Records what the planner found about a campaign.
+    public func saveCampaignState(campaignID: Int64, clientAccountID: UUID, problems: [String], invalidRecords: Int, now: Int64,
+                                  on connection: PostgresConnection) async throws {
+        try await connection.execute(
+            """
+            INSERT INTO callwindow.campaign_state (campaign_id, client_account_id, problems, invalid_records, planned_at)
+            VALUES ($1, $2, $3, $4, callwindow.at_ms($5))
+            ON CONFLICT (campaign_id) DO UPDATE
+              SET problems = excluded.problems, invalid_records = excluded.invalid_records, planned_at = excluded.planned_at
+            """, campaignID, clientAccountID, problems, invalidRecords, now)
+    }
+
+    /// Planned windows that ended before they were pushed become `expired`.
+    @discardableResult
+    public func expireWindows(clientAccountID: UUID, now: Int64, on connection: PostgresConnection) async throws -> Int {
+        try await connection.execute(
+            "UPDATE callwindow.windows SET state = 'expired' WHERE client_account_id = $1 AND state = 'planned' AND ends_at <= callwindow.at_ms($2)",
+            clientAccountID, now)
     }
 }

@@ -1,0 +1,157 @@
+// The planner keeps `callwindow.windows` in step with the campaigns and creates deliveries
+// just in time.
+//
+// One cycle for one client account (only the instance holding the account's planner lock runs
+// it; planning is idempotent, so a cycle cut short by a crash is simply run again):
+//
+//   campaigns ──► Planning (windows, record counts, problems)
+//             ──► PushSchedule over every live window of the account (ALAP, EDF)
+//             ──► windows table (planned push times; ended ones expired; vanished ones
+//                 removed, or cancelled with their pending deliveries once materialised)
+//             ──► deliveries for windows whose push starts within the horizon
+//             ──► expire pending records whose window ended, rescue expired leases,
+//                 drop final deliveries of ended windows
+//
+// Materialised windows keep the push time they were created with; their remaining records
+// still occupy capacity in the schedule of the windows planned after them. A campaign whose
+// label is unknown or static is planned (its problem is recorded) but not materialised, and
+// the dispatcher does not claim its records, until the label is fixed.
+
+public import Foundation
+public import Logging
+public import Planning
+public import Postgres
+public import Store
+
+/// Tuning of the planner, with its defaults.
+public struct PlannerOptions: Sendable {
+    /// Deliveries are created for windows whose push starts within this horizon. Default 2 h.
+    public var horizonMs: Int64 = 7_200_000
+    /// The pool the plan assumes (tokens, transport, utilisation).
+    public var capacity: Capacity
+    /// Months of audit partitions created ahead. Default 2.
+    public var auditMonthsAhead = 2
+
+    public init(capacity: Capacity, horizonMs: Int64 = 7_200_000) {
+        self.capacity = capacity
+        self.horizonMs = horizonMs
+    }
+}
+
+/// What one planning cycle did for one client account.
+public struct PlanningCycle: Sendable, Equatable {
+    public var campaigns = 0
+    public var windowsPlanned = 0
+    public var windowsExpired = 0
+    public var materialised = 0
+    public var recordsCreated = 0
+    public var recordsExpired = 0
+    public var recordsCancelled = 0
+    public var leasesRescued = 0
+    public var lateWindows = 0
+    public init() {}
+}
+
+/// Plans the campaigns of client accounts into windows and deliveries.
+public struct Planner: Sendable {
+    public var options: PlannerOptions
+    public var deliveries: DeliveryStore
+    public var campaigns = CampaignStore()
+    public var logger: Logger
+
+    public init(options: PlannerOptions, deliveries: DeliveryStore, logger: Logger) {
+        self.options = options
+        self.deliveries = deliveries
+        self.logger = logger
+    }
+
+    /// One planning cycle for `clientAccountID` at `now`. Bad campaign data never throws here:
+    /// it becomes a problem recorded for that campaign.
+    ///
+    /// `setsChanged` (callers, receivers or pairs may have changed since the last cycle) also
+    /// adds new records to windows already materialised and cancels removed ones; it costs one
+    /// pass over each such window's records, so the daemon sets it only when notified.
+    public func cycle(clientAccountID: UUID, now: Int64, setsChanged: Bool = true, on connection: PostgresConnection) async throws -> PlanningCycle {
+        var report = PlanningCycle()
+        try await deliveries.ensureAuditPartitions(now: now, monthsAhead: options.auditMonthsAhead, on: connection)
+        report.windowsExpired = try await deliveries.expireWindows(clientAccountID: clientAccountID, now: now, on: connection)
+        let stored = try await campaigns.campaigns(.clients([clientAccountID]), on: connection)
+        report.campaigns = stored.count
+        let live = try await deliveries.liveWindows(clientAccountID: clientAccountID, now: now, on: connection)
+        var materialised: [Int64: [ClosedRange<Int64>: Int]] = [:]  // campaign → span → remaining
+        for window in live where window.state == "materialized" {
+            materialised[window.campaignID, default: [:]][window.startsAt...window.endsAt] = window.remaining
+        }
+        let naming: FieldNaming = options.capacity.transport == .v1 ? .v1 : .v2
+
+        struct Entry { var campaign: Campaign; var windows: [Window]; var demandIndex: [Int]; var held: Bool }
+        var entries: [Entry] = []
+        var demands: [PushDemand] = []
+        for item in stored {
+            let campaign = item.campaign
+            switch campaign.status {
+            case .cancelled:
+                report.recordsCancelled += try await deliveries.cancelCampaign(campaignID: campaign.id, now: now, on: connection)
+                try await deliveries.saveCampaignState(campaignID: campaign.id, clientAccountID: clientAccountID, problems: [],
+                                                       invalidRecords: 0, now: now, on: connection)
+                continue
+            case .paused:
+                continue
+            case .active:
+                break
+            }
+            let counts = try await campaigns.recordCounts(of: item, naming: naming, on: connection)
+            let sketch = PlanReport.build(campaigns: [(campaign, counts)], capacity: options.capacity, now: now)
+            let problems = sketch.campaigns.first?.problems ?? []
+            try await deliveries.saveCampaignState(campaignID: campaign.id, clientAccountID: clientAccountID, problems: problems,
+                                                   invalidRecords: counts.invalidRecords, now: now, on: connection)
+            let windows: [Window]
+            do {
+                windows = try campaign.windows().filter { $0.endsAt > now }
+            } catch {
+                logger.warning("campaign cannot be planned", metadata: ["campaign": "\(campaign.id)", "problem": "\(error)"])
+                continue
+            }
+            var indexes: [Int] = []
+            for window in windows {
+                let records = materialised[campaign.id]?[window.startsAt...window.endsAt] ?? counts.validRecords
+                indexes.append(demands.count)
+                demands.append(PushDemand(campaign: campaign, window: window, records: records))
+            }
+            entries.append(Entry(campaign: campaign, windows: windows, demandIndex: indexes, held: item.label?.isDynamic != true))
+        }
+
+        let slots = PushSchedule.plan(demands, capacity: options.capacity, now: now)
+        for entry in entries {
+            let planned = zip(entry.windows, entry.demandIndex).map { window, index in
+                let slot = slots[index]
+                return PlannedWindow(startsAt: window.startsAt, endsAt: window.endsAt, deadline: slot.deadline,
+                                     pushAt: slot.pushAt, lateByMs: slot.lateByMs)
+            }
+            report.lateWindows += planned.filter { $0.lateByMs > 0 }.count
+            let sync = try await deliveries.syncWindows(campaignID: entry.campaign.id, clientAccountID: clientAccountID,
+                                                        windows: planned, now: now, on: connection)
+            report.windowsPlanned += sync.upserted
+            report.recordsCancelled += sync.cancelled
+        }
+
+        let held = Set(entries.filter(\.held).map(\.campaign.id))
+        for window in try await deliveries.windowsToMaterialize(clientAccountID: clientAccountID, horizonEnd: now + options.horizonMs,
+                                                                 now: now, on: connection) where !held.contains(window.campaignID) {
+            report.recordsCreated += try await deliveries.materialize(windowID: window.id, now: now, on: connection)
+            report.materialised += 1
+        }
+        if setsChanged {
+            for window in live where window.state == "materialized" && !held.contains(window.campaignID) {
+                report.recordsCreated += try await deliveries.materialize(windowID: window.id, now: now, on: connection)
+            }
+            for entry in entries where materialised[entry.campaign.id] != nil {
+                report.recordsCancelled += try await deliveries.cancelRemoved(campaignID: entry.campaign.id, now: now, on: connection)
+            }
+        }
+        report.recordsExpired = try await deliveries.expire(clientAccountID: clientAccountID, now: now, on: connection)
+        report.leasesRescued = try await deliveries.rescue(clientAccountID: clientAccountID, now: now, on: connection)
+        try await deliveries.cleanUp(clientAccountID: clientAccountID, now: now, on: connection)
+        return report
+    }
+}
