@@ -118,7 +118,10 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config"], swiftSettings: strict),
         .testTarget(
             name: "SchedulerTests",
-            dependencies: ["Scheduler", "Store", "Planning", "Postgres", "TestSupport"],
+            dependencies: [
+                "Scheduler", "Store", "Planning", "Postgres", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -132,10 +135,11 @@ let package = Package(
                 "Sandbox", "CallRecordAPI", "Planning",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "CLITests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "CLITests", dependencies: ["Postgres", "Store", "TestSupport"], swiftSettings: strict),
     ]
 )
