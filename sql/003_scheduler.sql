@@ -149,6 +149,29 @@ CREATE TABLE callwindow.campaign_state (
   CONSTRAINT campaign_state_campaign_exists FOREIGN KEY (campaign_id) REFERENCES callwindow.campaigns (id) ON DELETE CASCADE
 );
 
+-- Drops the monthly partitions that end at or before `before` (retention); returns their names.
+CREATE FUNCTION callwindow.drop_push_attempt_partitions(before timestamptz)
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+  child record;
+  month_start timestamptz;
+BEGIN
+  FOR child IN
+    SELECT c.relname FROM pg_inherits i
+    JOIN pg_class c ON c.oid = i.inhrelid
+    JOIN pg_class p ON p.oid = i.inhparent
+    JOIN pg_namespace n ON n.oid = p.relnamespace
+    WHERE n.nspname = 'callwindow' AND p.relname = 'push_attempts' AND c.relname ~ '^push_attempts_[0-9]{4}_[0-9]{2}$'
+    ORDER BY c.relname
+  LOOP
+    month_start := (to_char(to_timestamp(substring(child.relname from 15), 'YYYY_MM'), 'YYYY-MM-01') || ' 00:00:00+00')::timestamptz;
+    IF month_start + interval '1 month' <= before THEN
+      EXECUTE format('DROP TABLE callwindow.%I', child.relname);
+      RETURN NEXT child.relname;
+    END IF;
+  END LOOP;
+END $$;
+
 -- Campaign, set and label changes wake the planner: one NOTIFY per statement, not per row.
 CREATE FUNCTION callwindow.notify_changes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
