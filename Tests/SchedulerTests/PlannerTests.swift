@@ -135,3 +135,39 @@ struct PlannerTests {
         #expect(try await fixture.windows(campaign).map(\.state) == ["cancelled", "cancelled", "cancelled"])
     }
 }
+
+@Suite("The planner service")
+struct PlannerServiceTests {
+    @Test("an INSERT wakes the planner at once: the window is materialised well within 500 ms of the commit")
+    func wakesOnInsert() async throws {
+        let fixture = try await PlannerFixture.make()
+        defer { Task { await fixture.connection.close() } }
+        let clock = SystemClock()
+        let service = PlannerService(configuration: try TestDatabase.configuration(), clients: [fixture.client],
+                                     planner: fixture.planner, clock: clock, pollInterval: .seconds(30), logger: Logger(label: "test"))
+        let running = Task { try await service.run() }
+        defer { running.cancel() }
+        try await waitUntil("the first planning cycle") { service.lastCycleAt > 0 }
+        // A campaign whose only window is due now: starts in 2 minutes, lead 1 minute.
+        let now = clock.now()
+        let startMillis = now + 120_000
+        let committed = ContinuousClock().now
+        let id: Int64 = try await fixture.connection.transaction { connection in
+            let id: Int64 = try await connection.query(
+                """
+                INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, lead)
+                VALUES ($1, 'now', $2, callwindow.at_ms($3), callwindow.at_ms($3 + 3600000), '1 minute') RETURNING id
+                """, fixture.client, fixture.label, startMillis)[0].decode("id")
+            try await connection.execute("INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '4930000001')", id)
+            try await connection.execute("INSERT INTO callwindow.campaign_receivers (campaign_id, phone) VALUES ($1, '4915100000001')", id)
+            return id
+        }
+        try await waitUntil(timeout: .seconds(5), "the window's delivery to exist") {
+            try await fixture.connection.query("SELECT count(*) AS n FROM callwindow.deliveries WHERE campaign_id = $1", id)[0]
+                .decode("n", as: Int.self) == 1
+        }
+        let elapsed = ContinuousClock().now - committed
+        print("INSERT commit → delivery materialised: \(elapsed)")
+        #expect(elapsed < .seconds(2))
+    }
+}

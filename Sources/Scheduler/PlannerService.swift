@@ -1,0 +1,112 @@
+public import Foundation
+public import Logging
+public import Planning
+public import Postgres
+public import ServiceLifecycle
+import Synchronization
+
+/// Runs the planner for the configured client accounts: at start, whenever a campaign, set or
+/// label changes (LISTEN `callwindow_changes`, one NOTIFY per statement), and every poll
+/// interval as a fallback.
+///
+/// Only one instance plans an account at a time: the leader holds a session advisory lock on
+/// its listening connection, so a crash or a lost connection hands leadership to the next
+/// instance that asks. A database outage is logged once, retried with back-off, and planning
+/// resumes where it stopped (every cycle is idempotent).
+public final class PlannerService: Service, Sendable {
+    private let configuration: PostgresConfiguration
+    private let clients: [UUID]
+    private let planner: Planner
+    private let clock: any WallClock
+    private let pollInterval: Duration
+    private let logger: Logger
+    private let lastCycle = Atomic<Int64>(0)
+
+    /// The NOTIFY channel the campaign tables' triggers use.
+    public static let channel = "callwindow_changes"
+
+    public init(configuration: PostgresConfiguration, clients: [UUID], planner: Planner, clock: any WallClock,
+                pollInterval: Duration = .seconds(5), logger: Logger) {
+        self.configuration = configuration
+        self.clients = clients
+        self.planner = planner
+        self.clock = clock
+        self.pollInterval = pollInterval
+        self.logger = logger
+    }
+
+    /// Epoch ms (on the injected clock) when the last cycle finished; 0 before the first.
+    public var lastCycleAt: Int64 { lastCycle.load(ordering: .relaxed) }
+
+    /// Advisory lock key of an account's planner leadership.
+    static func leadershipKey(_ client: UUID) -> Int64 {
+        // FNV-1a over the uuid's bytes: stable across processes and builds.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        withUnsafeBytes(of: client.uuid) { bytes in
+            for byte in bytes {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x100_0000_01b3
+            }
+        }
+        return Int64(bitPattern: hash)
+    }
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            var failures = 0
+            while !Task.isCancelled {
+                do {
+                    try await self.session()
+                } catch is CancellationError {
+                    return
+                } catch {
+                    if Task.isCancelled { return }
+                    if failures == 0 {
+                        self.logger.error("planner lost the database; retrying with back-off", metadata: ["error": "\(error)"])
+                    }
+                    failures += 1
+                    let backoff = min(Double(1 << min(failures, 5)) * 0.1, 5.0)
+                    try? await Task.sleep(for: .milliseconds(Int(backoff * 1000)))
+                    continue
+                }
+            }
+        }
+    }
+
+    /// One connected session: listen, lead what it can, plan until the connection breaks.
+    private func session() async throws {
+        let connection = try await PostgresConnection.connect(configuration)
+        defer { Task { await connection.close() } }
+        try await connection.listen(Self.channel)
+        logger.info("planner connected", metadata: ["endpoint": "\(connection.endpoint)"])
+        var leading = Set<UUID>()
+        var setsChanged = true
+        while !Task.isCancelled {
+            for client in clients where !leading.contains(client) {
+                let acquired = try await connection.query("SELECT pg_try_advisory_lock($1) AS ok", Self.leadershipKey(client))[0]
+                    .decode("ok", as: Bool.self)
+                if acquired {
+                    leading.insert(client)
+                    logger.info("planning client account", metadata: ["client": "\(client)"])
+                }
+            }
+            for client in leading.sorted(by: { $0.uuidString < $1.uuidString }) {
+                let report = try await planner.cycle(clientAccountID: client, now: clock.now(), setsChanged: setsChanged, on: connection)
+                if report.recordsCreated > 0 || report.recordsExpired > 0 || report.recordsCancelled > 0 || report.leasesRescued > 0 {
+                    logger.info("planned", metadata: [
+                        "client": "\(client)", "created": "\(report.recordsCreated)", "expired": "\(report.recordsExpired)",
+                        "cancelled": "\(report.recordsCancelled)", "rescued": "\(report.leasesRescued)", "late_windows": "\(report.lateWindows)",
+                    ])
+                }
+            }
+            lastCycle.store(clock.now(), ordering: .relaxed)
+            // Wait for a change (or the poll interval); coalesce a burst of notifications.
+            setsChanged = false
+            if let first = try await connection.nextNotification(timeout: pollInterval) {
+                var tables: Set<String> = [first.payload]
+                while let more = try await connection.nextNotification(timeout: .milliseconds(20)) { tables.insert(more.payload) }
+                setsChanged = !tables.isDisjoint(with: ["campaign_callers", "campaign_receivers", "campaign_pairs"])
+            }
+        }
+    }
+}
