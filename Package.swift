@@ -77,9 +77,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "TokenPool",
+            dependencies: [
+                "Planning",
+                "CallRecordAPI",
+                "Store",
+                "Postgres",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "callwindow",
             dependencies: [
+                "TokenPool",
                 "Postgres",
                 "Store",
                 "Planning",
@@ -109,6 +122,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TokenPoolTests",
+            dependencies: ["TokenPool", "Planning", "CallRecordAPI", "Sandbox", "Store", "Postgres", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(name: "CLITests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
