@@ -84,11 +84,23 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The daemon's services: planner loop (and, with the token pool, dispatcher, recorder, rescuer).
+        .target(
+            name: "TokenPool",
+            dependencies: [
+                "Planning",
+                "CallRecordAPI",
+                "Store",
+                "Postgres",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The daemon's services: planner loop, dispatcher (with the token pool).
         .target(
             name: "Scheduler",
             dependencies: [
-                "Planning", "Store", "Postgres",
+                "Planning", "Store", "Postgres", "TokenPool", "CallRecordAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -97,6 +109,7 @@ let package = Package(
         .executableTarget(
             name: "callwindow",
             dependencies: [
+                "TokenPool",
                 "Postgres",
                 "Store",
                 "Planning",
@@ -137,6 +150,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "TokenPoolTests",
+            dependencies: [
+                "TokenPool", "Planning", "CallRecordAPI", "Sandbox", "Store", "Postgres", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -1,0 +1,273 @@
+public import Crypto
+public import Foundation
+public import Postgres
+
+/// Encrypts tokens for the token store with AES-GCM; the 32-byte key comes from the environment.
+///
+/// The ciphertext is bound to the client account and fingerprint (associated data), so a row
+/// copied onto another token's row does not decrypt. `description` never shows the key.
+public struct TokenCipher: Sendable, CustomStringConvertible {
+    private let key: SymmetricKey
+
+    /// A cipher with a 32-byte key.
+    public init(key: SymmetricKey) throws(StoreError) {
+        guard key.bitCount == 256 else {
+            throw StoreError(.invalidData, "the token key must be 32 bytes")
+        }
+        self.key = key
+    }
+
+    /// Reads the key from the environment variable `variable` (base64 of 32 random bytes, as
+    /// `openssl rand -base64 32` prints); the error names the variable, never its value.
+    public static func fromEnvironment(
+        variable: String = "CALLWINDOW_TOKEN_KEY",
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(StoreError) -> TokenCipher {
+        guard let text = environment[variable], !text.isEmpty else {
+            throw StoreError(.invalidData, "the token key is missing: set \(variable) to 32 random bytes in base64 (openssl rand -base64 32)")
+        }
+        guard let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32 else {
+            throw StoreError(.invalidData, "the token key in \(variable) is malformed: it must be 32 bytes in base64 (openssl rand -base64 32)")
+        }
+        return try TokenCipher(key: SymmetricKey(data: bytes))
+    }
+
+    /// A fresh random key in base64, for ephemeral use (the bench).
+    public static func generateKeyBase64() -> String {
+        SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
+    }
+
+    /// Seals `secret` for the row (`clientAccountID`, `fingerprint`).
+    public func seal(_ secret: String, clientAccountID: UUID, fingerprint: String) throws -> Data {
+        let box = try AES.GCM.seal(Data(secret.utf8), using: key, authenticating: Self.context(clientAccountID, fingerprint))
+        guard let combined = box.combined else {
+            throw StoreError(.invalidData, "the token could not be encrypted")
+        }
+        return combined
+    }
+
+    /// Opens a sealed token; throws when the key is wrong or the row was tampered with.
+    public func open(_ ciphertext: Data, clientAccountID: UUID, fingerprint: String) throws(StoreError) -> String {
+        do {
+            let box = try AES.GCM.SealedBox(combined: ciphertext)
+            let plain = try AES.GCM.open(box, using: key, authenticating: Self.context(clientAccountID, fingerprint))
+            guard let secret = String(data: plain, encoding: .utf8) else { throw StoreError(.invalidData, "") }
+            return secret
+        } catch {
+            throw StoreError(.invalidData, "stored token \(fingerprint) cannot be decrypted: was CALLWINDOW_TOKEN_KEY changed?")
+        }
+    }
+
+    private static func context(_ clientAccountID: UUID, _ fingerprint: String) -> Data {
+        Data("callwindow-token:\(clientAccountID.uuidString.lowercased()):\(fingerprint)".utf8)
+    }
+
+    public var description: String { "TokenCipher(AES-GCM-256)" }
+}
+
+/// A token read back from the store, decrypted. `description` shows only the fingerprint.
+public struct StoredToken: Sendable, CustomStringConvertible {
+    /// The token string (secret).
+    public var secret: String
+    /// `TokenFingerprint.of(secret)`.
+    public var fingerprint: String
+    /// When it was minted (epoch ms).
+    public var mintedAt: Int64
+    /// When it expires (epoch ms).
+    public var expiresAt: Int64
+    /// When the lease this process now holds ends (epoch ms).
+    public var leaseExpiresAt: Int64
+
+    public var description: String { "stored token \(fingerprint)" }
+}
+
+/// What the ledger said about a mint.
+public enum MintReservation: Sendable, Hashable {
+    /// The budget allowed it; it is recorded as `pending` with this ledger id (report the
+    /// result with `finishMint`).
+    case reserved(id: Int64)
+    /// The budget is used up until `nextAt` (epoch ms).
+    case refused(nextAt: Int64)
+}
+
+/// Every statement about tokens: the shared mint ledger and the encrypted, leased token store.
+/// All instants are epoch ms passed in by the caller (invariant 6).
+public struct TokenStore: Sendable {
+    private let pool: PostgresPool
+    private let cipher: TokenCipher
+
+    /// A store on `pool` sealing tokens with `cipher`.
+    public init(pool: PostgresPool, cipher: TokenCipher) {
+        self.pool = pool
+        self.cipher = cipher
+    }
+
+    /// Advisory-lock key of a client account's mint budget: a namespace in the high bits, the
+    /// account's first 6 bytes below (collisions only serialise two accounts' mints).
+    static func mintLockKey(_ clientAccountID: UUID) -> Int64 {
+        let u = clientAccountID.uuid
+        let low = [u.0, u.1, u.2, u.3, u.4, u.5].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return Int64(bitPattern: (UInt64(0x6D69) << 48) | low)  // "mi"
+    }
+
+    /// Checks the rolling budget and, if `decide` allows, records a pending mint — both under a
+    /// transaction-scoped advisory lock keyed by the client account, so concurrent callers in
+    /// any process never exceed it. `decide` gets the instants of the mints in the last
+    /// `windowMs` (failed ones included) and returns `nil` to allow or the next possible instant.
+    public func reserveMint(
+        clientAccountID: UUID, instance: String, now: Int64, windowMs: Int64,
+        decide: @Sendable ([Int64]) -> Int64?
+    ) async throws -> MintReservation {
+        try await pool.transaction { connection in
+            try await connection.execute("SELECT pg_advisory_xact_lock($1)", Self.mintLockKey(clientAccountID))
+            let rows = try await connection.query(
+                """
+                SELECT minted_at FROM callwindow.token_mints
+                WHERE client_account_id = $1 AND minted_at > $2 AND minted_at <= $3
+                ORDER BY minted_at
+                """,
+                clientAccountID, Self.date(now - windowMs), Self.date(now)
+            )
+            var instants: [Int64] = []
+            for row in rows { instants.append(Self.ms(try row.decode("minted_at", as: Date.self))) }
+            if let nextAt = decide(instants) {
+                return .refused(nextAt: nextAt)
+            }
+            let inserted = try await connection.query(
+                """
+                INSERT INTO callwindow.token_mints (client_account_id, minted_at, instance, outcome)
+                VALUES ($1, $2, $3, 'pending') RETURNING id
+                """,
+                clientAccountID, Self.date(now), instance
+            )
+            guard let row = inserted.first else { throw StoreError(.invalidData, "the mint ledger returned no id") }
+            return .reserved(id: try row.decode("id", as: Int64.self))
+        }
+    }
+
+    /// Records what became of a reserved mint (it keeps counting against the budget either way).
+    public func finishMint(id: Int64, fingerprint: String?, expiresAt: Int64?) async throws {
+        try await pool.execute(
+            """
+            UPDATE callwindow.token_mints SET outcome = $2, fingerprint = $3, expires_at = $4
+            WHERE id = $1
+            """,
+            id, fingerprint == nil ? "failed" : "minted", fingerprint, expiresAt.map(Self.date)
+        )
+    }
+
+    /// Instants of the client account's mints in `(now − windowMs, now]`, oldest first.
+    public func recentMints(clientAccountID: UUID, now: Int64, windowMs: Int64) async throws -> [Int64] {
+        let rows = try await pool.query(
+            "SELECT minted_at FROM callwindow.token_mints WHERE client_account_id = $1 AND minted_at > $2 AND minted_at <= $3 ORDER BY minted_at",
+            clientAccountID, Self.date(now - windowMs), Self.date(now)
+        )
+        var instants: [Int64] = []
+        for row in rows { instants.append(Self.ms(try row.decode("minted_at", as: Date.self))) }
+        return instants
+    }
+
+    /// Stores a freshly minted token, encrypted, leased to `owner` until `leaseExpiresAt`.
+    public func insert(
+        clientAccountID: UUID, secret: String, fingerprint: String, mintedAt: Int64, expiresAt: Int64,
+        owner: String, leaseExpiresAt: Int64
+    ) async throws {
+        let sealed = try cipher.seal(secret, clientAccountID: clientAccountID, fingerprint: fingerprint)
+        try await pool.execute(
+            """
+            INSERT INTO callwindow.tokens
+              (client_account_id, fingerprint, ciphertext, minted_at, expires_at, lease_owner, lease_expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            ON CONFLICT (client_account_id, fingerprint) DO NOTHING
+            """,
+            clientAccountID, fingerprint, sealed, Self.date(mintedAt), Self.date(expiresAt), owner, Self.date(leaseExpiresAt)
+        )
+    }
+
+    /// Leases one stored token whose lease is free or expired at `now` (compare-and-set under
+    /// `FOR UPDATE SKIP LOCKED`), valid at least until `validUntil`, not revoked and not in
+    /// `excluding`; the latest-expiring first. Returns it decrypted, or `nil`.
+    public func lease(
+        clientAccountID: UUID, owner: String, now: Int64, leaseMs: Int64, validUntil: Int64, excluding: [String] = []
+    ) async throws -> StoredToken? {
+        let rows = try await pool.query(
+            """
+            UPDATE callwindow.tokens t SET lease_owner = $2, lease_expires_at = $3
+            FROM (
+              SELECT fingerprint FROM callwindow.tokens
+              WHERE client_account_id = $1 AND revoked_at IS NULL AND expires_at > $5
+                AND (lease_expires_at IS NULL OR lease_expires_at <= $4)
+                AND NOT (fingerprint = ANY($6))
+              ORDER BY expires_at DESC
+              LIMIT 1
+              FOR UPDATE SKIP LOCKED
+            ) free
+            WHERE t.client_account_id = $1 AND t.fingerprint = free.fingerprint
+              AND (t.lease_expires_at IS NULL OR t.lease_expires_at <= $4)
+            RETURNING t.fingerprint, t.ciphertext, t.minted_at, t.expires_at, t.lease_expires_at
+            """,
+            clientAccountID, owner, Self.date(now + leaseMs), Self.date(now), Self.date(validUntil), excluding
+        )
+        guard let row = rows.first else { return nil }
+        let fingerprint = try row.decode("fingerprint", as: String.self)
+        let secret = try cipher.open(try row.decode("ciphertext", as: Data.self), clientAccountID: clientAccountID, fingerprint: fingerprint)
+        return StoredToken(
+            secret: secret, fingerprint: fingerprint,
+            mintedAt: Self.ms(try row.decode("minted_at", as: Date.self)),
+            expiresAt: Self.ms(try row.decode("expires_at", as: Date.self)),
+            leaseExpiresAt: Self.ms(try row.decode("lease_expires_at", as: Date.self))
+        )
+    }
+
+    /// Extends `owner`'s still-valid leases on `fingerprints` to `now + leaseMs`; returns the
+    /// fingerprints renewed (a lease that already lapsed is lost: it is not renewed).
+    public func renew(
+        clientAccountID: UUID, fingerprints: [String], owner: String, now: Int64, leaseMs: Int64
+    ) async throws -> [String] {
+        guard !fingerprints.isEmpty else { return [] }
+        let rows = try await pool.query(
+            """
+            UPDATE callwindow.tokens SET lease_expires_at = $4
+            WHERE client_account_id = $1 AND fingerprint = ANY($2) AND lease_owner = $3
+              AND lease_expires_at > $5 AND revoked_at IS NULL
+            RETURNING fingerprint
+            """,
+            clientAccountID, fingerprints, owner, Self.date(now + leaseMs), Self.date(now)
+        )
+        return try rows.map { try $0.decode("fingerprint", as: String.self) }
+    }
+
+    /// Gives up `owner`'s lease on `fingerprint` (another process may take it at once).
+    public func release(clientAccountID: UUID, fingerprint: String, owner: String) async throws {
+        try await pool.execute(
+            """
+            UPDATE callwindow.tokens SET lease_owner = NULL, lease_expires_at = NULL
+            WHERE client_account_id = $1 AND fingerprint = $2 AND lease_owner = $3
+            """,
+            clientAccountID, fingerprint, owner
+        )
+    }
+
+    /// Marks `fingerprint` revoked (the API answered 401): it is never leased again.
+    public func revoke(clientAccountID: UUID, fingerprint: String, now: Int64) async throws {
+        try await pool.execute(
+            """
+            UPDATE callwindow.tokens SET revoked_at = $3, lease_owner = NULL, lease_expires_at = NULL
+            WHERE client_account_id = $1 AND fingerprint = $2
+            """,
+            clientAccountID, fingerprint, Self.date(now)
+        )
+    }
+
+    /// Deletes the client account's tokens that expired before `now`; returns how many.
+    @discardableResult
+    public func deleteExpired(clientAccountID: UUID, now: Int64) async throws -> Int {
+        try await pool.execute(
+            "DELETE FROM callwindow.tokens WHERE client_account_id = $1 AND expires_at <= $2",
+            clientAccountID, Self.date(now)
+        )
+    }
+
+    static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+    static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+}

@@ -1,0 +1,592 @@
+// Design note — the async shell around `TokenPoolStateMachine`.
+//
+// `TokenPool` owns one client account's tokens in this process. The state machine decides
+// (which token, when, what to acquire or drop); the shell does the I/O it asks for:
+//
+// - `send(_:onAttempt:)` takes a batch of due records and returns one final `RecordOutcome` per
+//   record, in order. Inside, one dispatcher loop asks the machine for grants, starts each push
+//   as a child task, and sleeps on the injected clock until the next grant, retry or answer —
+//   so the whole call is structured: when it returns, nothing it started is still running.
+//   Every attempt is reported through `onAttempt` (for the audit trail): token fingerprint,
+//   HTTP status, outcome, start instant and latency.
+// - Token acquisition (lease a stored token, else mint within the shared budget), refresh,
+//   lease renewal and drops run in `maintain()`, which the dispatcher calls when it has no token
+//   or at least every `maintenanceIntervalMs`, and which `run()` calls periodically while the
+//   daemon idles (so leases stay renewed and refreshes happen between batches).
+// - `shutdown()` releases every lease so another instance can take the tokens over at once.
+//
+// Secrets: a token's secret lives only in `secrets` (memory) and, sealed, in the store; logs,
+// attempts and errors carry fingerprints only.
+
+public import CallRecordAPI
+public import Foundation
+public import Logging
+public import Planning
+public import Store
+import Synchronization
+
+/// Who the pool acts for: the client account, its API key, the transport, this process's name.
+public struct TokenPoolConfiguration: Sendable {
+    /// The client account whose records are pushed.
+    public var clientAccountID: UUID
+    /// The key pair that mints tokens (from the environment or a file, never the database).
+    public var key: APIKey
+    /// Real-time v1, v2, or batch.
+    public var transport: Transport
+    /// This process's lease-owner name (unique per process, e.g. host, pid and a random suffix).
+    public var instance: String
+
+    /// Creates a configuration.
+    public init(clientAccountID: UUID, key: APIKey, transport: Transport = .v1, instance: String) {
+        self.clientAccountID = clientAccountID
+        self.key = key
+        self.transport = transport
+        self.instance = instance
+    }
+}
+
+/// One HTTP attempt for one or more records (a batch attempt lists all its records).
+public struct PushAttempt: Sendable, Hashable {
+    /// Indices (in the `send` input) of the records this attempt carried.
+    public var recordIndices: [Int]
+    /// Fingerprint of the token used.
+    public var tokenFingerprint: String
+    /// HTTP status, `nil` when no answer came (reset, timeout).
+    public var httpStatus: Int?
+    /// What the attempt gave; for a batch, the request's outcome (per-record results follow as
+    /// attempts with `batchID` set after polling).
+    public var outcome: PushOutcome
+    /// When the request started (epoch ms).
+    public var startedAt: Int64
+    /// How long it took (ms).
+    public var latencyMs: Int64
+    /// The batch id, for batch attempts.
+    public var batchID: UUID?
+}
+
+/// A client account's token pool in this process: leases or mints tokens, paces each at its
+/// limit, adapts to 429s, retries, refreshes, and pushes records (see the design notes).
+public final class TokenPool: Sendable {
+    /// Who the pool acts for.
+    public let configuration: TokenPoolConfiguration
+    /// Its tuning.
+    public let options: TokenPoolOptions
+    /// The most often `maintain()` runs while records are being sent. Default 1,000 ms.
+    public let maintenanceIntervalMs: Int64
+    private let store: TokenStore
+    private let api: APIClient
+    private let clock: any WallClock
+    private let logger: Logger
+    private let retry: RetryPolicy
+    private let budget: MintBudget
+
+    private struct State {
+        var machine: TokenPoolStateMachine
+        var secrets: [String: BearerToken] = [:]
+        var jitter: JitterSource
+        var queued = 0
+        var maintaining = false
+        var closed = false
+    }
+
+    private let state: Mutex<State>
+
+    /// Creates a pool; nothing is leased or minted until records are sent or `run()` starts.
+    /// Throws when `options` cannot work (e.g. `maxTokens` above what the mint budget sustains).
+    public init(
+        configuration: TokenPoolConfiguration,
+        options: TokenPoolOptions = TokenPoolOptions(),
+        store: TokenStore,
+        api: APIClient,
+        clock: any WallClock,
+        logger: Logger = Logger(label: "callwindow.tokenpool"),
+        jitterSeed: UInt64 = UInt64.random(in: 0...UInt64.max),
+        maintenanceIntervalMs: Int64 = 1_000
+    ) throws(TokenPoolError) {
+        try options.validate()
+        guard api.options.connectTimeoutMs + api.options.requestTimeoutMs <= options.requestTimeoutMs else {
+            throw TokenPoolError(.invalidOptions, """
+                the API client may take \(api.options.connectTimeoutMs + api.options.requestTimeoutMs) ms per request \
+                (connect + read timeout) but the pool assumes at most \(options.requestTimeoutMs) ms: a request could \
+                outlive its token's lease; lower the client's timeouts or raise the pool's request timeout
+                """)
+        }
+        self.configuration = configuration
+        self.options = options
+        self.store = store
+        self.api = api
+        self.clock = clock
+        self.logger = logger
+        self.maintenanceIntervalMs = maintenanceIntervalMs
+        retry = RetryPolicy(baseMs: options.retryBaseMs, maxMs: options.retryMaxMs)
+        budget = MintBudget(budget: options.mintBudget, windowMs: options.mintWindowMs)
+        state = Mutex(State(machine: TokenPoolStateMachine(options: options), jitter: JitterSource(seed: jitterSeed)))
+    }
+
+    /// Fingerprints of the tokens held now.
+    public var fingerprints: [String] {
+        state.withLock { $0.machine.tokens.keys.sorted() }
+    }
+
+    /// Requests in flight now.
+    public var inFlight: Int {
+        state.withLock { $0.machine.inFlight }
+    }
+
+    // MARK: - Lifecycle
+
+    /// Keeps the pool's tokens healthy while the daemon runs: renews leases, refreshes tokens
+    /// before they expire, drops lapsed ones. Returns when cancelled; then call `shutdown()`.
+    public func run() async {
+        while !Task.isCancelled {
+            await maintain(queued: nil)
+            let now = clock.now()
+            var wake = now + min(maintenanceIntervalMs, options.leaseMs / 5)
+            if let due = state.withLock({ $0.machine.nextTickDue(now: now) }) { wake = min(wake, max(due, now + 1)) }
+            do { try await clock.sleep(until: wake) } catch { return }
+        }
+    }
+
+    /// Brings the pool to `count` tokens (at most `maxTokens`) before the first send, leasing
+    /// stored tokens first and minting within the budget; returns the number held. For the
+    /// bench and for warm starts; `send` grows the pool on demand by itself.
+    @discardableResult
+    public func prepare(tokens count: Int) async -> Int {
+        let target = min(count, options.maxTokens)
+        var failures = 0
+        while state.withLock({ $0.machine.tokens.count }) < target, failures < 3 {
+            let now = clock.now()
+            let blocked = state.withLock { state -> Bool in
+                if state.machine.acquiring || now < state.machine.acquireBlockedUntil { return true }
+                state.machine.acquireStarted()
+                return false
+            }
+            if blocked { break }
+            if await !acquire(refreshOf: nil) { failures += 1 }
+        }
+        return state.withLock { $0.machine.tokens.count }
+    }
+
+    /// Releases every lease this pool holds (tokens stay stored for a restart or another instance).
+    public func shutdown() async {
+        let held: [String] = state.withLock { state in
+            state.closed = true
+            let held = Array(state.machine.tokens.keys)
+            for fingerprint in held { state.machine.tokenRemoved(fingerprint: fingerprint) }
+            state.secrets = [:]
+            return held
+        }
+        for fingerprint in held {
+            do {
+                try await store.release(clientAccountID: configuration.clientAccountID, fingerprint: fingerprint, owner: configuration.instance)
+            } catch {
+                logger.warning("could not release the lease", metadata: ["token": "\(fingerprint)", "error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: - Maintenance
+
+    /// One round of token housekeeping at the clock's now: renew leases that are due, then do what
+    /// the state machine asks (acquire, refresh, drop). `queued` is the demand (`nil`: keep the
+    /// last known). Never throws: database and API failures are logged, and tokens whose lease
+    /// cannot be renewed simply stop being used when it runs out.
+    public func maintain(queued: Int? = nil) async {
+        let start: Bool = state.withLock { state in
+            if state.maintaining || state.closed { return false }
+            state.maintaining = true
+            if let queued { state.queued = queued }
+            return true
+        }
+        guard start else { return }
+        defer { state.withLock { $0.maintaining = false } }
+
+        let now = clock.now()
+        let renew = state.withLock { $0.machine.leasesToRenew(now: now) }
+        if !renew.isEmpty {
+            do {
+                let renewed = try await store.renew(
+                    clientAccountID: configuration.clientAccountID, fingerprints: renew,
+                    owner: configuration.instance, now: now, leaseMs: options.leaseMs
+                )
+                state.withLock { state in
+                    for fingerprint in renewed { state.machine.leaseRenewed(fingerprint: fingerprint, leaseExpiresAt: now + options.leaseMs) }
+                }
+                for lost in Set(renew).subtracting(renewed) {
+                    logger.warning("lease lost; the token is no longer used", metadata: ["token": "\(lost)"])
+                    state.withLock { state in
+                        state.machine.tokenRemoved(fingerprint: lost)
+                        state.secrets[lost] = nil
+                    }
+                }
+            } catch {
+                logger.warning("lease renewal failed; tokens stop being used when their leases run out", metadata: ["error": "\(error)"])
+            }
+        }
+
+        let actions = state.withLock { $0.machine.tick(now: clock.now(), queued: $0.queued) }
+        for action in actions {
+            switch action {
+            case .drop(let fingerprint, let reason):
+                await drop(fingerprint, reason: reason, revoked: false)
+            case .acquire:
+                await acquire(refreshOf: nil)
+            case .refresh(let fingerprint):
+                await acquire(refreshOf: fingerprint)
+            }
+        }
+    }
+
+    private func drop(_ fingerprint: String, reason: String, revoked: Bool) async {
+        logger.info("token dropped", metadata: ["token": "\(fingerprint)", "reason": "\(reason)"])
+        state.withLock { state in
+            state.machine.tokenRemoved(fingerprint: fingerprint)
+            state.secrets[fingerprint] = nil
+        }
+        do {
+            if revoked {
+                try await store.revoke(clientAccountID: configuration.clientAccountID, fingerprint: fingerprint, now: clock.now())
+            } else {
+                try await store.release(clientAccountID: configuration.clientAccountID, fingerprint: fingerprint, owner: configuration.instance)
+            }
+        } catch {
+            logger.warning("could not update the dropped token in the store", metadata: ["token": "\(fingerprint)", "error": "\(error)"])
+        }
+    }
+
+    /// Leases a stored token, else mints one within the shared budget. The state machine's
+    /// `acquiring` flag is set by the caller (tick or prepare); this clears it.
+    @discardableResult
+    private func acquire(refreshOf old: String?) async -> Bool {
+        let id = configuration.clientAccountID
+        let owner = configuration.instance
+        var now = clock.now()
+        do {
+            let held = state.withLock { Array($0.machine.tokens.keys) }
+            if let stored = try await store.lease(
+                clientAccountID: id, owner: owner, now: now, leaseMs: options.leaseMs,
+                validUntil: now + options.refreshBeforeMs + options.requestTimeoutMs, excluding: held
+            ) {
+                add(BearerToken(stored.secret), expiresAt: stored.expiresAt, leaseExpiresAt: stored.leaseExpiresAt, now: now)
+                logger.info("token leased from the store", metadata: ["token": "\(stored.fingerprint)"])
+                return true
+            }
+            let budget = self.budget
+            let decideAt = now
+            let reservation = try await store.reserveMint(
+                clientAccountID: id, instance: owner, now: decideAt, windowMs: options.mintWindowMs
+            ) { recent in
+                if case .refused(let nextAt) = budget.decide(recentMints: recent, now: decideAt) { return nextAt }
+                return nil
+            }
+            guard case .reserved(let ledgerID) = reservation else {
+                if case .refused(let nextAt) = reservation {
+                    logger.notice("mint budget used up", metadata: ["next_mint_at": "\(nextAt)"])
+                    state.withLock { $0.machine.acquireFailed(retryAt: nextAt, refreshOf: old) }
+                }
+                return false
+            }
+            let minted: MintedToken
+            do {
+                minted = try await api.mintToken(clientAccountID: id, key: configuration.key)
+            } catch {
+                try? await store.finishMint(id: ledgerID, fingerprint: nil, expiresAt: nil)
+                throw error
+            }
+            // The token's life is counted from before the request: never later than the server's.
+            let expiresAt = now + options.tokenLifetimeMs
+            try await store.finishMint(id: ledgerID, fingerprint: minted.token.fingerprint, expiresAt: expiresAt)
+            now = clock.now()
+            try await store.insert(
+                clientAccountID: id, secret: minted.token.secret, fingerprint: minted.token.fingerprint,
+                mintedAt: now, expiresAt: expiresAt, owner: owner, leaseExpiresAt: now + options.leaseMs
+            )
+            add(minted.token, expiresAt: expiresAt, leaseExpiresAt: now + options.leaseMs, now: now)
+            logger.info("token minted", metadata: ["token": "\(minted.token.fingerprint)", "refresh_of": "\(old ?? "-")"])
+            return true
+        } catch {
+            let retryAt = clock.now() + 5_000
+            logger.warning("token acquisition failed", metadata: ["error": "\(error)", "retry_at": "\(retryAt)"])
+            state.withLock { $0.machine.acquireFailed(retryAt: retryAt, refreshOf: old) }
+            return false
+        }
+    }
+
+    private func add(_ token: BearerToken, expiresAt: Int64, leaseExpiresAt: Int64, now: Int64) {
+        state.withLock { state in
+            state.secrets[token.fingerprint] = token
+            state.machine.tokenAdded(fingerprint: token.fingerprint, expiresAt: expiresAt, leaseExpiresAt: leaseExpiresAt, now: now)
+        }
+    }
+
+    // MARK: - Sending
+
+    private enum Event: Sendable {
+        /// A push was answered (the pacer already knows); per-record outcomes to decide on.
+        case answered(results: [(index: Int, outcome: PushOutcome)], attempt: PushAttempt)
+        case timer
+        case maintained
+    }
+
+    /// Pushes `records` (each due now) and returns one final outcome per record, in order:
+    /// accepted, rejected (final, with the API's reason), or expired (its `ends_at` passed before
+    /// it could be accepted). Every HTTP attempt is reported to `onAttempt` as it completes.
+    /// Records whose `ends_at` has passed are never sent. Cancellation stops granting new sends;
+    /// unfinished records are returned as expired with reason "cancelled".
+    public func send(
+        _ records: [CallRecord], onAttempt: @escaping @Sendable (PushAttempt) -> Void = { _ in }
+    ) async -> [RecordOutcome] {
+        var outcomes = [RecordOutcome?](repeating: nil, count: records.count)
+        var failures = [Int](repeating: 0, count: records.count)
+        var lastReason = [String](repeating: "not sent", count: records.count)
+        var ready = Deque(Array(records.indices))
+        var delayed: [(at: Int64, index: Int)] = []  // sorted by `at`
+        var remaining = records.count
+        var running = 0
+        var timerAt: Int64?
+        var lastMaintenance: Int64 = .min
+        var maintaining = false
+        let batchSize = configuration.transport == .batch ? 500 : 1
+
+        func finish(_ index: Int, _ outcome: RecordOutcome) {
+            guard outcomes[index] == nil else { return }
+            outcomes[index] = outcome
+            remaining -= 1
+        }
+
+        await withTaskGroup(of: Event.self) { group in
+            while remaining > 0 {
+                var now = clock.now()
+                if Task.isCancelled {
+                    for index in records.indices where outcomes[index] == nil && running == 0 {
+                        finish(index, .expired(lastReason: "cancelled"))
+                    }
+                    if remaining == 0 { break }
+                }
+                while let first = delayed.first, first.at <= now {
+                    delayed.removeFirst()
+                    ready.append(first.index)
+                }
+                var wake: Int64? = delayed.first?.at
+                var needMaintenance = now >= lastMaintenance + maintenanceIntervalMs
+
+                // Grant as many sends as the pool allows now.
+                grants: while !ready.isEmpty, !Task.isCancelled {
+                    if records[ready.first!].endsAt <= now {
+                        let index = ready.removeFirst()
+                        finish(index, .expired(lastReason: lastReason[index]))
+                        continue
+                    }
+                    let grant = state.withLock { $0.machine.grant(now: now) }
+                    switch grant {
+                    case .send(let fingerprint, let sendID):
+                        var indices: [Int] = []
+                        while indices.count < batchSize, let next = ready.first {
+                            ready.removeFirst()
+                            if records[next].endsAt <= now {
+                                finish(next, .expired(lastReason: lastReason[next]))
+                            } else {
+                                indices.append(next)
+                            }
+                        }
+                        guard let token = state.withLock({ $0.secrets[fingerprint] }), !indices.isEmpty else {
+                            // Token dropped between grant and use (or nothing left): undo.
+                            _ = state.withLock { $0.machine.completed(fingerprint: fingerprint, sendID: sendID, outcome: .accepted, now: now) }
+                            for index in indices.reversed() { ready.prepend(index) }
+                            continue
+                        }
+                        running += 1
+                        let batch = indices.map { records[$0] }
+                        group.addTask { [self] in
+                            await self.attempt(batch, indices: indices, token: token, sendID: sendID)
+                        }
+                        now = clock.now()
+                    case .wait(let until):
+                        wake = min(wake ?? until, until)
+                        break grants
+                    case .waitForAnswer:
+                        break grants
+                    case .noToken:
+                        needMaintenance = true
+                        // Retry acquisition no sooner than the machine allows.
+                        let blockedUntil = state.withLock { $0.machine.acquireBlockedUntil }
+                        wake = min(wake ?? max(now + 100, blockedUntil), max(now + 100, blockedUntil))
+                        break grants
+                    }
+                }
+
+                if needMaintenance, !maintaining {
+                    maintaining = true
+                    lastMaintenance = now
+                    let queued = ready.count + delayed.count
+                    group.addTask { [self] in
+                        await self.maintain(queued: queued)
+                        return .maintained
+                    }
+                }
+                if remaining == 0 { break }
+                if !maintaining, !ready.isEmpty || !delayed.isEmpty {
+                    let due = max(now + 1, lastMaintenance + maintenanceIntervalMs)
+                    wake = min(wake ?? due, due)
+                }
+                if Task.isCancelled {
+                    wake = nil
+                } else if let wake, wake > now, timerAt.map({ wake < $0 }) ?? true {
+                    timerAt = wake
+                    let clock = self.clock
+                    group.addTask {
+                        try? await clock.sleep(until: wake)
+                        return .timer
+                    }
+                } else if let wake, wake <= now {
+                    continue
+                }
+                if Task.isCancelled, running == 0, !maintaining { continue }
+
+                guard let event = await group.next() else { break }
+                switch event {
+                case .timer:
+                    // Possibly an older, later timer: at worst one more wake-up than needed.
+                    timerAt = nil
+                case .maintained:
+                    maintaining = false
+                case .answered(let results, let attempt):
+                    running -= 1
+                    onAttempt(attempt)
+                    let decideAt = clock.now()
+                    let decided: [(Int, RetryDecision)] = state.withLock { state in
+                        results.map { result in
+                            if case .transient = result.outcome { failures[result.index] += 1 }
+                            let decision = retry.decide(
+                                outcome: result.outcome, failures: failures[result.index],
+                                endsAt: records[result.index].endsAt, now: decideAt, jitter: &state.jitter
+                            )
+                            return (result.index, decision)
+                        }
+                    }
+                    for (index, decision) in decided {
+                        switch decision {
+                        case .final(let outcome):
+                            finish(index, outcome)
+                        case .retry(let at):
+                            lastReason[index] = results.first { $0.index == index }?.outcome.description ?? "retried"
+                            if at <= decideAt {
+                                ready.prepend(index)
+                            } else {
+                                let position = delayed.firstIndex { $0.at > at } ?? delayed.count
+                                delayed.insert((at, index), at: position)
+                            }
+                        }
+                    }
+                }
+            }
+            group.cancelAll()
+        }
+        return outcomes.map { $0 ?? .expired(lastReason: "cancelled") }
+    }
+
+    /// One HTTP attempt (real-time: one record; batch: up to 500, polled until final). The pacer
+    /// learns of the answer as soon as it arrives (before a batch is polled); a 401 drops the
+    /// token here and marks it revoked in the store.
+    private func attempt(_ batch: [CallRecord], indices: [Int], token: BearerToken, sendID: UInt64) async -> Event {
+        let id = configuration.clientAccountID
+        let startedAt = clock.now()
+        let outcome: PushOutcome
+        let httpStatus: Int?
+        var batchID: UUID?
+        switch configuration.transport {
+        case .v1, .v2:
+            let result = await api.push(batch[0], transport: configuration.transport == .v1 ? .v1 : .v2, token: token, clientAccountID: id)
+            (outcome, httpStatus) = (result.outcome, result.httpStatus)
+        case .batch:
+            let result = await api.pushBatch(batch, token: token, clientAccountID: id)
+            (outcome, httpStatus, batchID) = (result.outcome, result.httpStatus, result.batchID)
+        }
+        let answeredAt = clock.now()
+        let action = state.withLock {
+            $0.machine.completed(fingerprint: token.fingerprint, sendID: sendID, outcome: outcome, now: answeredAt)
+        }
+        if case .drop(let fingerprint, let reason) = action {
+            await drop(fingerprint, reason: reason, revoked: true)
+        }
+        let attempt = PushAttempt(
+            recordIndices: indices, tokenFingerprint: token.fingerprint, httpStatus: httpStatus,
+            outcome: outcome, startedAt: startedAt, latencyMs: answeredAt - startedAt, batchID: batchID
+        )
+        guard let batchID, outcome == .accepted else {
+            return .answered(results: indices.map { ($0, outcome) }, attempt: attempt)
+        }
+        let statuses = await poll(batchID: batchID, records: batch, token: token)
+        return .answered(results: Array(zip(indices, statuses)).map { (index: $0.0, outcome: $0.1) }, attempt: attempt)
+    }
+
+    /// Polls a batch's status with back-off (200 ms doubling to 5 s) until every record is final
+    /// or the latest `ends_at` of the batch passed; undecided records come back transient.
+    private func poll(batchID: UUID, records: [CallRecord], token: BearerToken) async -> [PushOutcome] {
+        var delay: Int64 = 0
+        let deadline = records.map(\.endsAt).max() ?? clock.now()
+        var outcomes = [PushOutcome?](repeating: nil, count: records.count)
+        while clock.now() < deadline {
+            if delay > 0 {
+                do { try await clock.sleep(until: clock.now() + delay) } catch { break }
+            }
+            delay = min(max(200, delay * 2), 5_000)
+            guard let status = try? await api.batchStatus(batchID: batchID, token: token, clientAccountID: configuration.clientAccountID) else {
+                continue
+            }
+            if status.data.count == records.count {
+                for (index, entry) in status.data.enumerated() where outcomes[index] == nil {
+                    outcomes[index] = entry.outcome
+                }
+            } else {
+                for entry in status.data {
+                    guard let record = entry.record, let outcome = entry.outcome,
+                          let index = records.indices.first(where: {
+                              outcomes[$0] == nil && records[$0].caller == record.caller
+                                  && records[$0].receiver == record.receiver && records[$0].startsAt == record.startsAt
+                          }) else { continue }
+                    outcomes[index] = outcome
+                }
+            }
+            if outcomes.allSatisfy({ $0 != nil }) { break }
+        }
+        return outcomes.map { $0 ?? .transient(reason: "batch \(batchID.uuidString.lowercased()) undecided") }
+    }
+}
+
+/// A minimal double-ended queue of indices (front removals without O(n) shifts).
+struct Deque {
+    private var storage: [Int]
+    private var head = 0
+
+    init(_ elements: [Int]) {
+        storage = elements
+    }
+
+    var isEmpty: Bool { head >= storage.count }
+    var count: Int { storage.count - head }
+    var first: Int? { isEmpty ? nil : storage[head] }
+
+    mutating func removeFirst() -> Int {
+        let value = storage[head]
+        head += 1
+        if head > 4_096, head * 2 > storage.count {
+            storage.removeFirst(head)
+            head = 0
+        }
+        return value
+    }
+
+    mutating func append(_ value: Int) {
+        storage.append(value)
+    }
+
+    mutating func prepend(_ value: Int) {
+        if head > 0 {
+            head -= 1
+            storage[head] = value
+        } else {
+            storage.insert(value, at: 0)
+        }
+    }
+}

@@ -1,0 +1,327 @@
+import CallRecordAPI
+import Testing
+import TokenPool
+
+/// Counts events in every window `(t − window, t]`, t ranging over every event instant (the
+/// count can only rise at an event, so this covers every window).
+func maxInAnyWindow(_ instants: [Int64], window: Int64) -> Int {
+    let sorted = instants.sorted()
+    var best = 0
+    var low = 0
+    for high in sorted.indices {
+        while sorted[low] <= sorted[high] - window { low += 1 }
+        best = max(best, high - low + 1)
+    }
+    return best
+}
+
+/// Drives one pool at saturation: asks for a grant whenever one is possible, answers each send
+/// `latency(i)` ms later, and returns (grant instant, answer instant) of every send until `until`.
+func saturate(
+    _ machine: inout TokenPoolStateMachine, from start: Int64, until end: Int64, latency: (Int) -> Int64 = { _ in 0 }
+) -> [String: [(granted: Int64, answered: Int64)]] {
+    var now = start
+    var pending: [(at: Int64, fingerprint: String, id: UInt64, granted: Int64)] = []
+    var sends: [String: [(granted: Int64, answered: Int64)]] = [:]
+    var count = 0
+    while now < end {
+        // Deliver answers that are due.
+        pending.sort { $0.at < $1.at }
+        while let first = pending.first, first.at <= now {
+            pending.removeFirst()
+            _ = machine.completed(fingerprint: first.fingerprint, sendID: first.id, outcome: .accepted, now: first.at)
+            sends[first.fingerprint, default: []].append((first.granted, first.at))
+        }
+        switch machine.grant(now: now) {
+        case .send(let fingerprint, let id):
+            pending.append((now + latency(count), fingerprint, id, now))
+            count += 1
+        case .wait(let until):
+            now = min(until, pending.map(\.at).min() ?? until)
+        case .waitForAnswer, .noToken:
+            guard let next = pending.map(\.at).min() else { return sends }
+            now = max(now, next)
+        }
+    }
+    return sends
+}
+
+func pool(_ options: TokenPoolOptions = TokenPoolOptions(), tokens: [String], now: Int64 = 0) -> TokenPoolStateMachine {
+    var machine = TokenPoolStateMachine(options: options)
+    for fingerprint in tokens {
+        machine.tokenAdded(fingerprint: fingerprint, expiresAt: now + 3_600_000, leaseExpiresAt: now + 3_600_000, now: now)
+    }
+    return machine
+}
+
+@Suite struct PacingTests {
+    @Test func hundredthRequestInASecondIsAllowedAndTheHundredAndFirstDelayed() {
+        var machine = pool(tokens: ["a"])
+        var granted: [Int64] = []
+        var now: Int64 = 0
+        // Requests arrive as fast as the pool takes them; answers are instant.
+        while granted.count < 100 {
+            switch machine.grant(now: now) {
+            case .send(let fingerprint, let id):
+                granted.append(now)
+                _ = machine.completed(fingerprint: fingerprint, sendID: id, outcome: .accepted, now: now)
+            case .wait(let until):
+                now = until
+            default:
+                Issue.record("unexpected grant")
+                return
+            }
+        }
+        #expect(granted.last! < 1_000, "the 100th request goes out within the first second")
+        // The 101st, asked for within the same second, waits until the first left the window.
+        guard case .wait(let until) = machine.grant(now: 995) else {
+            Issue.record("the 101st request in a second was not delayed")
+            return
+        }
+        #expect(until == 1_000)
+        #expect(maxInAnyWindow(granted + [until], window: 1_000) == 100)
+    }
+
+    @Test func noWindowEverHoldsMoreThanTheLimitIncludingStartAndAfterIdle() {
+        var machine = pool(tokens: ["a", "b", "c"])
+        var all = saturate(&machine, from: 0, until: 3_000)
+        // Idle for 7 s, then saturate again: no burst.
+        let again = saturate(&machine, from: 10_000, until: 13_000)
+        for (fingerprint, sends) in again { all[fingerprint, default: []] += sends }
+        #expect(all.count == 3)
+        for (_, sends) in all {
+            #expect(maxInAnyWindow(sends.map(\.granted), window: 1_000) <= 100)
+            #expect(maxInAnyWindow(sends.map(\.answered), window: 1_000) <= 100)
+            // At full rate: 100 per second, 3 s + 3 s.
+            #expect(sends.count >= 590 && sends.count <= 600)
+        }
+        // Right after idle, the first two grants of a token are one interval apart, not a burst.
+        let after = again["a"]!.map(\.granted).sorted()
+        #expect(after[1] - after[0] >= 10)
+    }
+
+    @Test func slowAnswersNeverLetTheServersWindowOverflow() {
+        // Answers take 0–37 ms: a send may be counted anywhere between its grant and its answer,
+        // so the guard uses the answer instant; both extremes stay within the limit.
+        var machine = pool(tokens: ["a"])
+        let sends = saturate(&machine, from: 0, until: 5_000, latency: { Int64(($0 * 7919) % 38) })["a"]!
+        #expect(maxInAnyWindow(sends.map(\.granted), window: 1_000) <= 100)
+        #expect(maxInAnyWindow(sends.map(\.answered), window: 1_000) <= 100)
+        // Strongest form: the 101st send after any send starts only after that send's answer + 1 s.
+        let ordered = sends.sorted { $0.granted < $1.granted }
+        for index in ordered.indices.dropFirst(100) {
+            let answersBefore = ordered[..<index].map(\.answered).sorted()
+            let hundredthLatest = answersBefore[answersBefore.count - 100]
+            #expect(ordered[index].granted >= hundredthLatest + 1_000)
+        }
+        #expect(sends.count >= 450, "latency costs little throughput")
+    }
+
+    @Test func batchLimitIsSixtyPerMinute() {
+        var machine = pool(.batch(maxTokens: 2), tokens: ["a"])
+        let sends = saturate(&machine, from: 0, until: 180_000)["a"]!
+        #expect(maxInAnyWindow(sends.map(\.granted), window: 60_000) == 60)
+        #expect(sends.count == 180)
+    }
+
+    @Test func theTokenFreeSoonestIsChosen() {
+        var machine = pool(tokens: ["a", "b"])
+        guard case .send(let first, _) = machine.grant(now: 0), case .send(let second, _) = machine.grant(now: 0) else {
+            Issue.record("two tokens should give two immediate grants")
+            return
+        }
+        #expect(first != second)
+        #expect(machine.grant(now: 0) == .wait(until: 10))
+    }
+
+    @Test func inFlightIsBounded() {
+        var options = TokenPoolOptions()
+        options.maxInFlight = 2
+        var machine = pool(options, tokens: ["a", "b", "c"])
+        _ = machine.grant(now: 0)
+        _ = machine.grant(now: 0)
+        #expect(machine.grant(now: 0) == .waitForAnswer)
+        #expect(machine.inFlight == 2)
+    }
+
+    @Test func aTokenIsNotUsedWhenItsLeaseCouldLapseDuringARequest() {
+        var machine = TokenPoolStateMachine(options: TokenPoolOptions())
+        machine.tokenAdded(fingerprint: "a", expiresAt: 3_600_000, leaseExpiresAt: 15_000, now: 0)
+        #expect(machine.grant(now: 9_999) != .noToken)
+        #expect(machine.grant(now: 10_000) == .noToken, "lease 15 s, request timeout 5 s")
+        machine.leaseRenewed(fingerprint: "a", leaseExpiresAt: 25_000)
+        #expect(machine.grant(now: 10_000) == .wait(until: 10_009), "a renewed lease makes the token usable again")
+    }
+}
+
+@Suite struct AdaptationTests {
+    @Test func a429SlowsTheTokenAndItRecoversAdditively() {
+        var machine = pool(tokens: ["a"])
+        guard case .send(_, let id) = machine.grant(now: 0) else { Issue.record("no grant"); return }
+        _ = machine.completed(fingerprint: "a", sendID: id, outcome: .rateLimited(retryAfterMs: nil), now: 1)
+        #expect(machine.tokens["a"]!.pacer.rateFactor == 0.5)
+        // Next grant one slowed interval (20 ms) after the 429.
+        #expect(machine.grant(now: 5) == .wait(until: 21))
+        guard case .send(_, let id2) = machine.grant(now: 21) else { Issue.record("no grant"); return }
+        _ = machine.completed(fingerprint: "a", sendID: id2, outcome: .accepted, now: 21)
+        #expect(machine.grant(now: 22) == .wait(until: 41), "still half rate")
+        // Additive recovery: 0.1 per second; after 5 s it is back to full rate.
+        guard case .send = machine.grant(now: 5_021) else { Issue.record("no grant"); return }
+        #expect(machine.tokens["a"]!.pacer.rateFactor == 1)
+    }
+
+    @Test func repeated429sReachTheFloor() {
+        var machine = pool(tokens: ["a"])
+        var now: Int64 = 0
+        for _ in 0..<10 {
+            while true {
+                if case .send(_, let id) = machine.grant(now: now) {
+                    _ = machine.completed(fingerprint: "a", sendID: id, outcome: .rateLimited(retryAfterMs: nil), now: now)
+                    break
+                }
+                if case .wait(let until) = machine.grant(now: now) { now = until }
+            }
+        }
+        #expect(machine.tokens["a"]!.pacer.rateFactor >= 0.1)
+        #expect(machine.tokens["a"]!.pacer.rateFactor < 0.11)
+    }
+
+    @Test func retryAfterIsHonoured() {
+        var machine = pool(tokens: ["a"])
+        guard case .send(_, let id) = machine.grant(now: 0) else { Issue.record("no grant"); return }
+        _ = machine.completed(fingerprint: "a", sendID: id, outcome: .rateLimited(retryAfterMs: 2_000), now: 3)
+        #expect(machine.grant(now: 100) == .wait(until: 2_003))
+    }
+
+    @Test func unauthorizedDropsTheTokenAndAsksForAReplacement() {
+        var machine = pool(tokens: ["a"])
+        guard case .send(_, let id) = machine.grant(now: 0) else { Issue.record("no grant"); return }
+        let action = machine.completed(fingerprint: "a", sendID: id, outcome: .unauthorized, now: 2)
+        #expect(action == .drop(fingerprint: "a", reason: "the API answered 401 (revoked or expired)"))
+        #expect(machine.grant(now: 2) == .noToken)
+        #expect(machine.tick(now: 2, queued: 1) == [.acquire])
+        #expect(machine.tick(now: 3, queued: 1) == [], "one acquisition at a time")
+    }
+}
+
+@Suite struct RetryTests {
+    @Test func transientFailuresBackOffExponentiallyWithJitterUntilEndsAt() {
+        let policy = RetryPolicy(baseMs: 200, maxMs: 30_000)
+        var jitter = JitterSource(seed: 42)
+        var now: Int64 = 0
+        var delays: [Int64] = []
+        var failures = 0
+        let endsAt: Int64 = 120_000
+        while true {
+            failures += 1
+            switch policy.decide(outcome: .transient(reason: "HTTP 503"), failures: failures, endsAt: endsAt, now: now, jitter: &jitter) {
+            case .retry(let at):
+                delays.append(at - now)
+                now = at
+            case .final(let outcome):
+                #expect(outcome == .expired(lastReason: "transient: HTTP 503"))
+                #expect(now < endsAt)
+                // Every delay within [ceiling/2, ceiling], ceiling = min(30 s, 200 ms × 2^(n−1)).
+                for (index, delay) in delays.enumerated() {
+                    let ceiling = min(30_000, 200 * (Int64(1) << index))
+                    #expect(delay >= ceiling / 2 && delay <= ceiling)
+                }
+                #expect(delays.count >= 8)
+                return
+            }
+        }
+    }
+
+    @Test func jitterIsDeterministicForASeed() {
+        let policy = RetryPolicy()
+        var a = JitterSource(seed: 7)
+        var b = JitterSource(seed: 7)
+        let first = (1...6).map { policy.backoff(failures: $0, jitter: &a) }
+        let second = (1...6).map { policy.backoff(failures: $0, jitter: &b) }
+        #expect(first == second)
+        #expect(Set(first).count > 1)
+    }
+
+    @Test func rejectedIsFinalAnd429RetriesAfterRetryAfter() {
+        let policy = RetryPolicy()
+        var jitter = JitterSource(seed: 1)
+        #expect(policy.decide(outcome: .rejected(reason: "Invalid input"), failures: 0, endsAt: 10_000, now: 0, jitter: &jitter)
+            == .final(.rejected(reason: "Invalid input")))
+        #expect(policy.decide(outcome: .accepted, failures: 0, endsAt: 10_000, now: 0, jitter: &jitter) == .final(.accepted))
+        #expect(policy.decide(outcome: .rateLimited(retryAfterMs: 1_500), failures: 0, endsAt: 10_000, now: 100, jitter: &jitter)
+            == .retry(at: 1_600))
+        #expect(policy.decide(outcome: .rateLimited(retryAfterMs: 20_000), failures: 0, endsAt: 10_000, now: 100, jitter: &jitter)
+            == .final(.expired(lastReason: "rate limited, retry after 20000 ms")))
+        #expect(policy.decide(outcome: .unauthorized, failures: 0, endsAt: 10_000, now: 100, jitter: &jitter) == .retry(at: 100))
+    }
+}
+
+@Suite struct TokenLifecycleTests {
+    @Test func refreshIsDueFiveMinutesBeforeExpiryAndTheOldTokenServesUntilThen() {
+        var machine = TokenPoolStateMachine(options: TokenPoolOptions())
+        machine.tokenAdded(fingerprint: "a", expiresAt: 3_600_000, leaseExpiresAt: 3_600_000, now: 0)
+        #expect(machine.nextTickDue(now: 0) == 3_300_000)
+        #expect(machine.tick(now: 3_299_999, queued: 0) == [])
+        #expect(machine.tick(now: 3_300_000, queued: 0) == [.refresh(fingerprint: "a")])
+        #expect(machine.tick(now: 3_300_001, queued: 0) == [], "asked once")
+        // Still usable while the replacement is minted: no gap.
+        if case .send = machine.grant(now: 3_400_000) {} else { Issue.record("the old token must serve until it expires") }
+        machine.tokenAdded(fingerprint: "b", expiresAt: 6_900_000, leaseExpiresAt: 6_900_000, now: 3_400_000)
+        // Dropped once a request could outlive it.
+        #expect(machine.tick(now: 3_595_000, queued: 0) == [.drop(fingerprint: "a", reason: "the token expires")])
+        #expect(machine.usableTokens(now: 3_595_000) == ["b"])
+    }
+
+    @Test func thePoolGrowsOnlyWhileDemandNeedsItUpToMax() {
+        var options = TokenPoolOptions()
+        options.maxTokens = 2
+        var machine = pool(options, tokens: ["a"])
+        #expect(machine.tick(now: 0, queued: 100) == [], "one token sends 100 in the horizon")
+        #expect(machine.tick(now: 0, queued: 101) == [.acquire])
+        machine.tokenAdded(fingerprint: "b", expiresAt: 3_600_000, leaseExpiresAt: 3_600_000, now: 0)
+        #expect(machine.tick(now: 1, queued: 10_000) == [], "at tokens.max")
+    }
+
+    @Test func aLapsedLeaseDropsTheToken() {
+        var machine = TokenPoolStateMachine(options: TokenPoolOptions())
+        machine.tokenAdded(fingerprint: "a", expiresAt: 3_600_000, leaseExpiresAt: 15_000, now: 0)
+        #expect(machine.leasesToRenew(now: 4_000) == [])
+        #expect(machine.leasesToRenew(now: 6_000) == ["a"])
+        #expect(machine.tick(now: 15_000, queued: 0) == [.drop(fingerprint: "a", reason: "the lease lapsed")])
+    }
+
+    @Test func refusedAcquisitionWaitsForTheBudget() {
+        var machine = TokenPoolStateMachine(options: TokenPoolOptions())
+        #expect(machine.tick(now: 0, queued: 1) == [.acquire])
+        machine.acquireFailed(retryAt: 500_000)
+        #expect(machine.tick(now: 499_999, queued: 1) == [])
+        #expect(machine.tick(now: 500_000, queued: 1) == [.acquire])
+    }
+}
+
+@Suite struct BudgetTests {
+    @Test func theEleventhMintInThirtyMinutesIsRefusedWithTheInstantOfTheNext() {
+        let budget = MintBudget()
+        let mints: [Int64] = (0..<10).map { Int64($0) * 60_000 }
+        #expect(budget.decide(recentMints: Array(mints.prefix(9)), now: 600_000) == .allowed)
+        #expect(budget.decide(recentMints: mints, now: 600_000) == .refused(nextAt: 1_800_000))
+        #expect(budget.decide(recentMints: mints, now: 1_799_999) == .refused(nextAt: 1_800_000))
+        #expect(budget.decide(recentMints: mints, now: 1_800_000) == .allowed)
+        // Mints outside the window do not count.
+        #expect(budget.decide(recentMints: mints.map { $0 - 5_000_000 }, now: 0) == .allowed)
+    }
+
+    @Test func tokensMaxTheBudgetCannotSustainIsRefused() throws {
+        var options = TokenPoolOptions()
+        #expect(options.sustainableTokens == 18)
+        options.maxTokens = 18
+        try options.validate()
+        options.maxTokens = 19
+        #expect(throws: TokenPoolError.self) { try options.validate() }
+        do {
+            try options.validate()
+        } catch {
+            #expect(error.description.contains("keeps at most 18 tokens valid"))
+        }
+    }
+}

@@ -1,0 +1,222 @@
+import CallRecordAPI
+import Foundation
+import Logging
+import Planning
+import Postgres
+import Sandbox
+import Store
+import Synchronization
+import Testing
+import TokenPool
+
+/// One sandbox account, a pool factory and valid records, around an in-process sandbox.
+struct Fixture {
+    let client = UUID()
+    let key = APIKey(keyID: UUID(), apiKey: UUID().uuidString.lowercased())
+    let label = UUID()
+
+    func sandbox(clock: any WallClock, limits: SandboxConfiguration.Limits = .init()) throws -> SandboxServer {
+        let configuration = SandboxConfiguration(
+            clients: [.init(
+                clientAccountID: client,
+                apiKeys: [.init(keyID: key.keyID, apiKey: key.apiKey)],
+                labels: [.init(id: label, name: "Pool Tests", isDynamic: true)]
+            )],
+            limits: limits
+        )
+        return try SandboxServer(configuration: configuration, clock: clock, port: 0)
+    }
+
+    static func api(port: Int) -> APIClient {
+        APIClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 1_000, requestTimeoutMs: 3_000))
+    }
+
+    func pool(
+        _ instance: String, api: APIClient, store: TokenStore, clock: any WallClock,
+        options: TokenPoolOptions = TokenPoolOptions(), transport: Transport = .v1
+    ) throws -> TokenPool {
+        try TokenPool(
+            configuration: .init(clientAccountID: client, key: key, transport: transport, instance: instance),
+            options: options, store: store, api: api, clock: clock, jitterSeed: 1
+        )
+    }
+
+    func records(_ count: Int, now: Int64, offset: Int = 0) -> [CallRecord] {
+        (0..<count).map { n in
+            CallRecord(
+                caller: "4930901820", receiver: String(4_915_100_000_000 + offset + n),
+                startsAt: now + 60_000, endsAt: now + 3_600_000 * 4, labelID: label
+            )
+        }
+    }
+}
+
+/// Collects attempts from the pool's callback.
+final class Attempts: Sendable {
+    private let list = Mutex<[PushAttempt]>([])
+    func append(_ attempt: PushAttempt) { list.withLock { $0.append(attempt) } }
+    var all: [PushAttempt] { list.withLock { $0 } }
+}
+
+@Suite struct TokenPoolTests {
+    @Test func a401LeadsToAReplacementToken() async throws {
+        let fixture = Fixture()
+        let clock = SystemClock()
+        let db = try await migratedPool()
+        let store = TokenStore(pool: db, cipher: try randomCipher())
+        let server = try fixture.sandbox(clock: clock)
+        try await server.withRunning { port in
+            let api = Fixture.api(port: port)
+            let pool = try fixture.pool("p1", api: api, store: store, clock: clock)
+            let first = await pool.send(fixture.records(20, now: clock.now()))
+            #expect(first.allSatisfy { $0 == .accepted })
+            let before = pool.fingerprints
+            #expect(before.count == 1)
+            #expect(server.revoke() == 1)
+            let attempts = Attempts()
+            let second = await pool.send(fixture.records(20, now: clock.now(), offset: 100), onAttempt: attempts.append)
+            #expect(second.allSatisfy { $0 == .accepted })
+            #expect(attempts.all.contains { $0.outcome == .unauthorized && $0.httpStatus == 401 && $0.tokenFingerprint == before[0] })
+            #expect(pool.fingerprints.count == 1)
+            #expect(pool.fingerprints != before)
+            let stats = server.stats()
+            #expect(stats.tokensMinted == 2)
+            #expect(stats.accepted == 40)
+            await pool.shutdown()
+            try await api.shutdown()
+        }
+        await db.close()
+    }
+
+    @Test func aTokenIsRefreshedBeforeExpiryWithoutAGap() async throws {
+        let fixture = Fixture()
+        let start: Int64 = 1_900_000_000_000
+        let clock = ManualClock(start: start)
+        let db = try await migratedPool()
+        let store = TokenStore(pool: db, cipher: try randomCipher())
+        let server = try fixture.sandbox(clock: clock)
+        try await server.withRunning { port in
+            let api = Fixture.api(port: port)
+            let pool = try fixture.pool("p1", api: api, store: store, clock: clock)
+            #expect(await pool.prepare(tokens: 1) == 1)
+            let original = pool.fingerprints
+            var seen: [String] = []
+            // Every 5 s of simulated time for 65 minutes: maintenance (lease renewal, refresh)
+            // and one record sent — which must be accepted every time (no gap).
+            for step in 0..<(65 * 12) {
+                clock.advance(by: 5_000)
+                await pool.maintain(queued: 0)
+                let attempts = Attempts()
+                let outcome = await pool.send(fixture.records(1, now: clock.now(), offset: step), onAttempt: attempts.append)
+                #expect(outcome == [.accepted], "step \(step)")
+                if let fingerprint = attempts.all.last?.tokenFingerprint, seen.last != fingerprint { seen.append(fingerprint) }
+                if outcome != [.accepted] { break }
+            }
+            #expect(seen.count == 2, "one refresh in 65 minutes")
+            #expect(seen.first == original.first)
+            let stats = server.stats()
+            #expect(stats.tokensMinted == 2)
+            #expect(stats.unauthorized == 0, "the old token was never used after its expiry")
+            await pool.shutdown()
+            try await api.shutdown()
+        }
+        await db.close()
+    }
+
+    @Test func twoPoolsSharingADatabaseStayWithinTheBudgetAndNeverShareAToken() async throws {
+        let fixture = Fixture()
+        let clock = SystemClock()
+        let db = try await migratedPool()
+        let store = TokenStore(pool: db, cipher: try randomCipher())
+        let server = try fixture.sandbox(clock: clock)
+        try await server.withRunning { port in
+            let api = Fixture.api(port: port)
+            var options = TokenPoolOptions()
+            options.maxTokens = 8
+            let a = try fixture.pool("A", api: api, store: store, clock: clock, options: options)
+            let b = try fixture.pool("B", api: api, store: store, clock: clock, options: options)
+            let attemptsA = Attempts()
+            let attemptsB = Attempts()
+            let now = clock.now()
+            async let resultA = a.send(fixture.records(1_500, now: now), onAttempt: attemptsA.append)
+            async let resultB = b.send(fixture.records(1_500, now: now, offset: 10_000), onAttempt: attemptsB.append)
+            let (outA, outB) = await (resultA, resultB)
+            #expect(outA.allSatisfy { $0 == .accepted })
+            #expect(outB.allSatisfy { $0 == .accepted })
+            let usedA = Set(attemptsA.all.map(\.tokenFingerprint))
+            let usedB = Set(attemptsB.all.map(\.tokenFingerprint))
+            #expect(usedA.isDisjoint(with: usedB), "a token is used by one pool at a time")
+            #expect(!usedA.isEmpty && !usedB.isEmpty)
+            #expect(usedA.count + usedB.count >= 3, "the pools grew with demand")
+            let stats = server.stats()
+            #expect(stats.tokensMinted <= 10)
+            #expect(stats.mintsRefused == 0, "the shared ledger refuses before the API does")
+            #expect(stats.rateLimited == 0)
+            for (_, token) in stats.tokens { #expect(token.peak1s <= 100) }
+            let minted = try await store.recentMints(clientAccountID: fixture.client, now: clock.now(), windowMs: 1_800_000)
+            #expect(minted.count <= 10)
+            await a.shutdown()
+            await b.shutdown()
+            try await api.shutdown()
+        }
+        await db.close()
+    }
+
+    @Test func aRestartedPoolReusesStoredTokensWithoutMinting() async throws {
+        let fixture = Fixture()
+        let clock = SystemClock()
+        let db = try await migratedPool()
+        let store = TokenStore(pool: db, cipher: try randomCipher())
+        let server = try fixture.sandbox(clock: clock)
+        try await server.withRunning { port in
+            let api = Fixture.api(port: port)
+            let first = try fixture.pool("first", api: api, store: store, clock: clock)
+            #expect(await first.prepare(tokens: 2) == 2)
+            let held = first.fingerprints
+            await first.shutdown()
+            let second = try fixture.pool("second", api: api, store: store, clock: clock)
+            #expect(await second.prepare(tokens: 2) == 2)
+            #expect(second.fingerprints == held)
+            #expect(await second.send(fixture.records(10, now: clock.now())).allSatisfy { $0 == .accepted })
+            #expect(server.stats().tokensMinted == 2)
+            await second.shutdown()
+            try await api.shutdown()
+        }
+        await db.close()
+    }
+
+    @Test func batchRecordsAreAcceptedOnlyWhenTheStatusSaysSo() async throws {
+        let fixture = Fixture()
+        let clock = SystemClock()
+        let db = try await migratedPool()
+        let store = TokenStore(pool: db, cipher: try randomCipher())
+        let server = try fixture.sandbox(clock: clock)
+        try await server.withRunning { port in
+            let api = Fixture.api(port: port)
+            let pool = try fixture.pool("p", api: api, store: store, clock: clock, options: .batch(maxTokens: 1), transport: .batch)
+            var records = fixture.records(1_200, now: clock.now())
+            records[7].callReason = "bad!"  // invalid: rejected per record by the status
+            let attempts = Attempts()
+            let outcomes = await pool.send(records, onAttempt: attempts.append)
+            #expect(outcomes.filter { $0 == .accepted }.count == 1_199)
+            if case .rejected = outcomes[7] {} else { Issue.record("record 7 should be rejected, got \(outcomes[7])") }
+            #expect(attempts.all.count == 3, "500 + 500 + 200")
+            #expect(attempts.all.allSatisfy { $0.batchID != nil })
+            await pool.shutdown()
+            try await api.shutdown()
+        }
+        await db.close()
+    }
+
+    @Test func optionsTheClientCannotHonourAreRefused() async throws {
+        let fixture = Fixture()
+        let db = try await migratedPool()
+        let store = TokenStore(pool: db, cipher: try randomCipher())
+        let api = APIClient(options: .init(baseURL: "http://127.0.0.1:1", connectTimeoutMs: 5_000, requestTimeoutMs: 10_000))
+        #expect(throws: TokenPoolError.self) {
+            _ = try fixture.pool("p", api: api, store: store, clock: SystemClock())
+        }
+        try await api.shutdown()
+        await db.close()
+    }
+}
