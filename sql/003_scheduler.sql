@@ -125,6 +125,8 @@ DECLARE
   name text;
   created integer := 0;
 BEGIN
+  -- Serialize concurrent callers (several planners, several instances) for this transaction.
+  PERFORM pg_advisory_xact_lock(7164263012856143943);
   FOR i IN 0..months_ahead LOOP
     month_start := date_trunc('month', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + make_interval(months => i);
     name := format('push_attempts_%s', to_char(month_start AT TIME ZONE 'UTC', 'YYYY_MM'));

@@ -58,6 +58,10 @@ extension Configuration {
         let clientSchema = tree(Client())
         try checkKeys(user, schema: defaults, clientSchema: clientSchema, path: "", source: source)
         var merged = merge(defaults, user)
+        // Each client entry takes the client defaults for what it leaves out.
+        if let clients = merged["clients"] as? [[String: Any]] {
+            merged["clients"] = clients.map { merge(clientSchema, $0) }
+        }
         try applyEnvironment(&merged, schema: defaults, path: "", environment: environment)
         let data = try JSONSerialization.data(withJSONObject: normalise(merged))
         let configuration: Configuration

@@ -115,6 +115,8 @@ struct PreviewCommandTests {
 
     @Test("bad input gets a clear message: unknown campaign, unreachable database, unparsable --now")
     func badInput() async throws {
+        let (connection, _, _) = try await previewFixture()
+        await connection.close()
         let unknown = try await preview(["--campaign", "987654321"])
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("campaign 987654321 does not exist"))
