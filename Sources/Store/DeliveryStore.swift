@@ -38,7 +38,8 @@ public struct Delivery: Sendable, Hashable {
     public var leaseToken: Int64
 }
 
-/// What happened to one claimed delivery.
+/// What happened to one claimed delivery: where it goes next, and every HTTP attempt made for
+/// it (each becomes one audit row; a result reached without any request gets one row too).
 public struct DeliveryResult: Sendable {
     /// Where the delivery goes next.
     public enum Next: String, Sendable {
@@ -49,12 +50,12 @@ public struct DeliveryResult: Sendable {
 
     public var delivery: Delivery
     public var next: Next
-    /// The outcome word for the audit (`accepted`, `rejected`, `rate_limited`, `unauthorized`, `transient`, `invalid`, `expired`).
+    /// The final outcome word (`accepted`, `rejected`, `invalid`, `expired`, `released`, …).
     public var outcome: String
     public var reason: String?
     public var retryAt: Int64?
-    /// The attempt behind this result, if a request was made (nil: decided without sending).
-    public var attempt: Attempt?
+    /// The HTTP attempts behind this result, oldest first.
+    public var attempts: [Attempt]
 
     /// One HTTP attempt, as the audit trail records it.
     public struct Attempt: Sendable {
@@ -62,21 +63,26 @@ public struct DeliveryResult: Sendable {
         public var tokenFingerprint: String?
         public var httpStatus: Int?
         public var latencyMs: Int?
-        public init(at: Int64, tokenFingerprint: String?, httpStatus: Int?, latencyMs: Int?) {
+        /// This attempt's outcome (`accepted`, `rejected`, `rate_limited`, `unauthorized`, `transient`).
+        public var outcome: String
+        public var reason: String?
+        public init(at: Int64, tokenFingerprint: String?, httpStatus: Int?, latencyMs: Int?, outcome: String, reason: String? = nil) {
             self.at = at
             self.tokenFingerprint = tokenFingerprint
             self.httpStatus = httpStatus
             self.latencyMs = latencyMs
+            self.outcome = outcome
+            self.reason = reason
         }
     }
 
-    public init(delivery: Delivery, next: Next, outcome: String, reason: String? = nil, retryAt: Int64? = nil, attempt: Attempt? = nil) {
+    public init(delivery: Delivery, next: Next, outcome: String, reason: String? = nil, retryAt: Int64? = nil, attempts: [Attempt] = []) {
         self.delivery = delivery
         self.next = next
         self.outcome = outcome
         self.reason = reason
         self.retryAt = retryAt
-        self.attempt = attempt
+        self.attempts = attempts
     }
 }
 
@@ -303,7 +309,18 @@ public struct DeliveryStore: Sendable {
     }
 
     private func insertAudit(_ results: [DeliveryResult], now: Int64, on connection: PostgresConnection) async throws {
-        let d = results.map(\.delivery)
+        // One row per attempt; a result without attempts is recorded once with its own outcome.
+        var rows: [(DeliveryResult.Attempt, Delivery)] = []
+        for result in results {
+            if result.attempts.isEmpty {
+                rows.append((DeliveryResult.Attempt(at: now, tokenFingerprint: nil, httpStatus: nil, latencyMs: nil,
+                                                     outcome: result.outcome, reason: result.reason), result.delivery))
+            } else {
+                rows += result.attempts.map { ($0, result.delivery) }
+            }
+        }
+        let d = rows.map(\.1)
+        let a = rows.map(\.0)
         try await connection.execute(
             """
             INSERT INTO callwindow.push_attempts (attempted_at, client_account_id, campaign_id, window_id, delivery_id, caller, receiver,
@@ -316,10 +333,10 @@ public struct DeliveryStore: Sendable {
               AS t(att, client, campaign, win, delivery, caller, receiver, s, e, label, label_name, call_reason, token, status,
                    outcome, reason, latency)
             """,
-            results.map { $0.attempt?.at ?? now }, d.map(\.clientAccountID), d.map(\.campaignID), d.map(\.windowID), d.map(\.id),
+            a.map(\.at), d.map(\.clientAccountID), d.map(\.campaignID), d.map(\.windowID), d.map(\.id),
             d.map(\.caller), d.map(\.receiver), d.map(\.startsAt), d.map(\.endsAt), d.map(\.labelID), d.map(\.labelName),
-            d.map(\.callReason), results.map { $0.attempt?.tokenFingerprint }, results.map { $0.attempt?.httpStatus.map(Int64.init) },
-            results.map(\.outcome), results.map(\.reason), transport, instance, results.map { $0.attempt?.latencyMs.map(Int64.init) })
+            d.map(\.callReason), a.map(\.tokenFingerprint), a.map { $0.httpStatus.map(Int64.init) },
+            a.map(\.outcome), a.map(\.reason), transport, instance, a.map { $0.latencyMs.map(Int64.init) })
     }
 
     /// Returns deliveries whose lease expired to the queue (compare-and-set on the expiry), so a
