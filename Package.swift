@@ -132,7 +132,7 @@ let package = Package(
         .testTarget(
             name: "SchedulerTests",
             dependencies: [
-                "Scheduler", "Store", "Planning", "Postgres", "TestSupport",
+                "Scheduler", "Store", "Planning", "Postgres", "TestSupport", "TokenPool", "Sandbox", "CallRecordAPI",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -1,0 +1,266 @@
+// The dispatcher pushes due deliveries of one client account through its token pool.
+//
+//   claim (FOR UPDATE SKIP LOCKED, lease) ──► validate ──► TokenPool.send (paced, retried)
+//        ▲                                                       │ attempts, final outcomes
+//        │ room for more?                                        ▼
+//        └──────────────── record results + audit rows (one transaction, fenced by the lease)
+//
+// It never claims more than it has room for: at most `maxBatches` batches are out at once, each
+// of at most `claimBatch` records. While a batch is out its leases are renewed, so the rescuer
+// of another instance never takes over work that is still being sent; if the process dies, the
+// leases run out and that work is rescued (a record whose answer was lost may then be pushed
+// twice — invariant 2). On graceful shutdown it stops claiming, lets the batches out finish,
+// writes their results, and releases its tokens. Records the pool could not finish because
+// the process was cancelled go back to the queue unchanged.
+
+public import CallRecordAPI
+public import Foundation
+public import Logging
+public import Planning
+public import Postgres
+public import ServiceLifecycle
+public import Store
+public import TokenPool
+import Synchronization
+
+/// Tuning of the dispatcher, with its defaults.
+public struct DispatcherOptions: Sendable {
+    /// Records claimed at once. Default 500.
+    public var claimBatch = 500
+    /// Batches out at once. Default 2 (one sending while the next is claimed and recorded).
+    public var maxBatches = 2
+    /// Claim lease; renewed every third of it while a batch is out. Default 60 s.
+    public var leaseMs: Int64 = 60_000
+    /// How often an idle dispatcher looks for due work. Default 100 ms.
+    public var idlePollMs: Int64 = 100
+    /// Field naming of the transport, for validation.
+    public var naming: FieldNaming = .v1
+
+    public init(claimBatch: Int = 500, maxBatches: Int = 2, leaseMs: Int64 = 60_000, idlePollMs: Int64 = 100, naming: FieldNaming = .v1) {
+        self.claimBatch = claimBatch
+        self.maxBatches = maxBatches
+        self.leaseMs = leaseMs
+        self.idlePollMs = idlePollMs
+        self.naming = naming
+    }
+}
+
+/// Counters for metrics and tests.
+public struct DispatcherCounters: Sendable, Equatable {
+    public var claimed = 0
+    public var accepted = 0
+    public var rejected = 0
+    public var invalid = 0
+    public var expired = 0
+    public var released = 0
+    public var attempts = 0
+    public var recordFailures = 0
+}
+
+/// Claims, sends and records the deliveries of one client account.
+public final class Dispatcher: Service, Sendable {
+    private let clientAccountID: UUID
+    private let database: PostgresPool
+    private let tokens: TokenPool
+    private let store: DeliveryStore
+    private let owner: String
+    private let options: DispatcherOptions
+    private let clock: any WallClock
+    private let logger: Logger
+    private let validator = RecordValidator()
+    private let counters = Mutex(DispatcherCounters())
+
+    public init(clientAccountID: UUID, database: PostgresPool, tokens: TokenPool, store: DeliveryStore, owner: String,
+                options: DispatcherOptions = DispatcherOptions(), clock: any WallClock, logger: Logger) {
+        self.clientAccountID = clientAccountID
+        self.database = database
+        self.tokens = tokens
+        self.store = store
+        self.owner = owner
+        self.options = options
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// What the dispatcher has done so far.
+    public var counts: DispatcherCounters { counters.withLock { $0 } }
+
+    public func run() async throws {
+        let stopping = Atomic<Bool>(false)
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                // The pool's housekeeping (lease renewal, refresh) runs beside the claims.
+                let housekeeping = Task { await self.tokens.run() }
+                var out = 0
+                var databaseDown = false
+                while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                    if out >= options.maxBatches {
+                        await group.next()
+                        out -= 1
+                        continue
+                    }
+                    let batch: [Delivery]
+                    do {
+                        batch = try await database.withConnection { connection in
+                            try await self.store.claim(clientAccountID: self.clientAccountID, owner: self.owner, now: self.clock.now(),
+                                                       limit: self.options.claimBatch, leaseMs: self.options.leaseMs, on: connection)
+                        }
+                        if databaseDown {
+                            logger.notice("dispatcher reached the database again")
+                            databaseDown = false
+                        }
+                    } catch {
+                        if !databaseDown {
+                            logger.error("dispatcher cannot claim: database unavailable; retrying", metadata: ["error": "\(error)"])
+                            databaseDown = true
+                        }
+                        try? await clock.sleep(milliseconds: 500)
+                        continue
+                    }
+                    if batch.isEmpty {
+                        if out > 0 {
+                            // Let a batch finish first if one is out; otherwise poll.
+                            try? await clock.sleep(milliseconds: options.idlePollMs)
+                        } else {
+                            try? await clock.sleep(milliseconds: options.idlePollMs)
+                        }
+                        continue
+                    }
+                    counters.withLock { $0.claimed += batch.count }
+                    out += 1
+                    group.addTask { await self.process(batch) }
+                }
+                await group.waitForAll()
+                housekeeping.cancel()
+                await housekeeping.value
+                await tokens.shutdown()
+            }
+        } onGracefulShutdown: {
+            stopping.store(true, ordering: .relaxed)
+        }
+    }
+
+    /// Sends one claimed batch and records its results; never throws.
+    func process(_ batch: [Delivery]) async {
+        let now = clock.now()
+        var results: [DeliveryResult?] = Array(repeating: nil, count: batch.count)
+        var sendable: [Int] = []
+        for (index, delivery) in batch.enumerated() {
+            let record = Self.record(delivery)
+            let violations = validator.validateFields(record, naming: options.naming, now: now)
+            if violations.isEmpty {
+                sendable.append(index)
+            } else {
+                let reason = violations.map(\.description).joined(separator: "; ")
+                let expired = delivery.endsAt <= now
+                results[index] = DeliveryResult(delivery: delivery, next: expired ? .expired : .rejected,
+                                                outcome: expired ? "expired" : "invalid", reason: reason)
+            }
+        }
+        if !sendable.isEmpty {
+            let renewal = Task { await self.renewLeases(sendable.map { batch[$0].id }) }
+            let attempts = AttemptLog()
+            let outcomes = await tokens.send(sendable.map { Self.record(batch[$0]) }, onAttempt: attempts.append)
+            renewal.cancel()
+            let byRecord = attempts.byRecord()
+            for (position, index) in sendable.enumerated() {
+                let delivery = batch[index]
+                let tried = byRecord[position] ?? []
+                switch outcomes[position] {
+                case .accepted:
+                    results[index] = DeliveryResult(delivery: delivery, next: .accepted, outcome: "accepted", attempts: tried)
+                case .rejected(let reason):
+                    results[index] = DeliveryResult(delivery: delivery, next: .rejected, outcome: "rejected", reason: reason, attempts: tried)
+                case .expired(let reason) where reason == "cancelled" && delivery.endsAt > clock.now():
+                    // The process is stopping: put it back as it was (with any attempts audited).
+                    results[index] = DeliveryResult(delivery: delivery, next: .retry, outcome: "released",
+                                                    reason: "released at shutdown", retryAt: clock.now(), attempts: tried)
+                case .expired(let reason):
+                    results[index] = DeliveryResult(delivery: delivery, next: .expired, outcome: "expired", reason: reason, attempts: tried)
+                }
+            }
+        }
+        let final = results.compactMap { $0 }
+        counters.withLock { counters in
+            for result in final {
+                switch result.outcome {
+                case "accepted": counters.accepted += 1
+                case "rejected": counters.rejected += 1
+                case "invalid": counters.invalid += 1
+                case "expired": counters.expired += 1
+                default: counters.released += 1
+                }
+                counters.attempts += result.attempts.count
+            }
+        }
+        await recordUntilStored(final)
+    }
+
+    /// Writes results, retrying while the database is away: the attempts happened and must be
+    /// audited. Gives up only when the leases it is fencing on have certainly run out (the
+    /// records were then rescued and will be pushed again).
+    private func recordUntilStored(_ results: [DeliveryResult]) async {
+        var failures = 0
+        while true {
+            do {
+                try await database.withConnection { connection in
+                    _ = try await self.store.record(results, owner: self.owner, now: self.clock.now(), on: connection)
+                }
+                if failures > 0 { logger.notice("results recorded after the database came back", metadata: ["records": "\(results.count)"]) }
+                return
+            } catch {
+                failures += 1
+                counters.withLock { $0.recordFailures += 1 }
+                if failures == 1 {
+                    logger.error("cannot record results; retrying", metadata: ["records": "\(results.count)", "error": "\(error)"])
+                }
+                if Task.isCancelled && failures > 20 { return }
+                try? await Task.sleep(for: .milliseconds(min(100 * (1 << min(failures, 6)), 5_000)))
+            }
+        }
+    }
+
+    private func renewLeases(_ ids: [Int64]) async {
+        while !Task.isCancelled {
+            do {
+                try await clock.sleep(milliseconds: options.leaseMs / 3)
+            } catch {
+                return
+            }
+            do {
+                try await database.withConnection { connection in
+                    _ = try await self.store.renewLeases(ids: ids, owner: self.owner, now: self.clock.now(), leaseMs: self.options.leaseMs, on: connection)
+                }
+            } catch {
+                logger.warning("could not renew delivery leases", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    static func record(_ delivery: Delivery) -> CallRecord {
+        CallRecord(caller: delivery.caller, receiver: delivery.receiver, startsAt: delivery.startsAt, endsAt: delivery.endsAt,
+                   labelID: delivery.labelID, labelName: delivery.labelName, callReason: delivery.callReason)
+    }
+}
+
+/// Collects the pool's attempt reports, then splits them by record.
+private final class AttemptLog: Sendable {
+    private let attempts = Mutex<[PushAttempt]>([])
+
+    func append(_ attempt: PushAttempt) { attempts.withLock { $0.append(attempt) } }
+
+    func byRecord() -> [Int: [DeliveryResult.Attempt]] {
+        var map: [Int: [DeliveryResult.Attempt]] = [:]
+        for attempt in attempts.withLock({ $0 }).sorted(by: { $0.startedAt < $1.startedAt }) {
+            let reason: String? = switch attempt.outcome {
+            case .rejected(let reason), .transient(let reason): reason
+            default: nil
+            }
+            let entry = DeliveryResult.Attempt(
+                at: attempt.startedAt, tokenFingerprint: attempt.tokenFingerprint, httpStatus: attempt.httpStatus,
+                latencyMs: Int(attempt.latencyMs), outcome: attempt.outcome.kind, reason: reason)
+            for index in attempt.recordIndices { map[index, default: []].append(entry) }
+        }
+        return map
+    }
+}
