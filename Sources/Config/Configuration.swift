@@ -71,8 +71,8 @@ public struct Configuration: Codable, Sendable, Equatable {
         public var ttlSeconds = 3_600
         /// Refresh a token this long before it expires.
         public var refreshBeforeSeconds = 300
-        /// How long a token lease lasts without renewal.
-        public var leaseSeconds = 15
+        /// How long a token lease lasts without renewal (the daemon uses at least four request timeouts).
+        public var leaseSeconds = 60
         /// Requests in flight per instance, at most.
         public var maxInFlight = 256
         enum CodingKeys: String, CodingKey {

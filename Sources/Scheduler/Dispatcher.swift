@@ -27,8 +27,8 @@ import Synchronization
 public struct DispatcherOptions: Sendable {
     /// Records claimed at once. Default 500.
     public var claimBatch = 500
-    /// Batches out at once. Default 2 (one sending while the next is claimed and recorded).
-    public var maxBatches = 2
+    /// Batches out at once. Default 1: the token pool paces one send at a time.
+    public var maxBatches = 1
     /// Claim lease; renewed every third of it while a batch is out. Default 60 s.
     public var leaseMs: Int64 = 60_000
     /// How often an idle dispatcher looks for due work. Default 100 ms.
@@ -36,7 +36,7 @@ public struct DispatcherOptions: Sendable {
     /// Field naming of the transport, for validation.
     public var naming: FieldNaming = .v1
 
-    public init(claimBatch: Int = 500, maxBatches: Int = 2, leaseMs: Int64 = 60_000, idlePollMs: Int64 = 100, naming: FieldNaming = .v1) {
+    public init(claimBatch: Int = 500, maxBatches: Int = 1, leaseMs: Int64 = 60_000, idlePollMs: Int64 = 100, naming: FieldNaming = .v1) {
         self.claimBatch = claimBatch
         self.maxBatches = maxBatches
         self.leaseMs = leaseMs

@@ -9,7 +9,7 @@ BEGIN;
 -- The label normally arrives with `callwindow labels sync`; it is inserted here so the
 -- example works on its own (this is the sandbox's demo client and label).
 INSERT INTO callwindow.labels (client_account_id, id, name, label_type)
-VALUES ('6f1c3a52-0d7e-4c1b-9a55-3b2d8e7f4a10', '0b9e4f7a-3c2d-4e1f-8a6b-5d4c3b2a1908', 'Acme Deliveries', 'dynamic')
+VALUES ('6f1c3a52-0d7e-4c1b-9a55-3b2d8e7f4a10', '0b7d7a3e-1f7e-4b8e-9a0c-2f6d1c9e8a01', 'Acme Deliveries', 'dynamic')
 ON CONFLICT (client_account_id, id) DO NOTHING;
 
 WITH campaign AS (
@@ -27,7 +27,7 @@ WITH campaign AS (
   ) VALUES (
     '6f1c3a52-0d7e-4c1b-9a55-3b2d8e7f4a10',
     'Parcel delivery calls',
-    '0b9e4f7a-3c2d-4e1f-8a6b-5d4c3b2a1908',
+    '0b7d7a3e-1f7e-4b8e-9a0c-2f6d1c9e8a01',
     'Acme Parcel Service',
     'Your parcel is arriving today',
     date_trunc('day', now()) + interval '1 day', date_trunc('day', now()) + interval '15 days',

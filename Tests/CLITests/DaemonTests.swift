@@ -1,0 +1,116 @@
+import Foundation
+import Postgres
+import Store
+import TestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The sandbox binary on a free port, with a record file.
+struct RunningSandbox {
+    let process: ChildProcess
+    let port: Int
+    let recordFile: String
+
+    static func start() async throws -> RunningSandbox {
+        let recordFile = FileManager.default.temporaryDirectory.appendingPathComponent("records-\(UUID().uuidString).jsonl").path
+        let config = TestDatabase.packageRoot.appendingPathComponent("config/sandbox.yaml").path
+        let process = try ChildProcess(callwindowBinary, ["sandbox", "--config", config, "--port", "0", "--record-file", recordFile])
+        var port = 0
+        try await waitUntil(timeout: .seconds(20), "the sandbox to listen") {
+            guard let line = process.stdout.split(separator: "\n").first, line.hasPrefix("listening on http://") else { return false }
+            port = Int(line.split(separator: ":").last ?? "") ?? 0
+            return port > 0
+        }
+        return RunningSandbox(process: process, port: port, recordFile: recordFile)
+    }
+
+    var records: [[String: Any]] {
+        ((try? String(contentsOfFile: recordFile, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+    }
+}
+
+@Suite("callwindow run (the real binaries: daemon, sandbox, PostgreSQL)", .serialized)
+struct DaemonTests {
+    static let client = "6f1c3a52-0d7e-4c1b-9a55-3b2d8e7f4a10"
+    static let keyID = "1c9e5f0a-7b3d-4e2f-a1c4-d5e6f7a8b9c0"
+    static let apiKey = "2d0f6a1b-8c4e-4f3a-b2d5-e6f7a8b9c0d1"
+
+    @Test("a window due now is pushed completely, once per record, and SIGTERM exits 0")
+    func pushesAndDrains() async throws {
+        let database = try await TestDatabase.fresh("run")
+        let url = database.conninfoForTests
+        let migrate = try await run(callwindowBinary, ["migrate", "--database-url", url])
+        try #require(migrate.status == 0, "migrate failed: \(migrate.stderr)")
+        let connection = try await PostgresConnection.connect(database)
+        defer { Task { await connection.close() } }
+        try await connection.execute(
+            "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, '0b7d7a3e-1f7e-4b8e-9a0c-2f6d1c9e8a01', 'Acme Deliveries', 'dynamic')",
+            Self.client)
+        let campaign: Int64 = try await connection.query(
+            """
+            INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, lead, call_reason)
+            VALUES ($1::uuid, 'daemon', '0b7d7a3e-1f7e-4b8e-9a0c-2f6d1c9e8a01', now() + interval '40 seconds', now() + interval '2 hours', '38 seconds',
+                    'Your parcel arrives today') RETURNING id
+            """, Self.client)[0].decode("id")
+        try await connection.execute("INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '4930000001'), ($1, '4930000002')", campaign)
+        try await connection.execute(
+            "INSERT INTO callwindow.campaign_receivers (campaign_id, phone) SELECT $1, (4915100000000 + g)::text FROM generate_series(1, 250) g", campaign)
+
+        let sandbox = try await RunningSandbox.start()
+        defer { sandbox.process.signal(SIGKILL) }
+        let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("callwindow-\(UUID().uuidString).yaml")
+        try """
+            api: {base_url: "http://127.0.0.1:\(sandbox.port)", transport: v1}
+            clients:
+              - {client_account_id: \(Self.client), key_id_env: TEST_KEY_ID, api_key_env: TEST_API_KEY}
+            tokens: {max: 2}
+            scheduler: {poll_seconds: 1}
+            http: {port: 0}
+            """.write(to: configFile, atomically: true, encoding: .utf8)
+        let daemon = try ChildProcess(callwindowBinary, ["run", "--config", configFile.path], environment: [
+            "CALLWINDOW_DATABASE_URL": url, "TEST_KEY_ID": Self.keyID, "TEST_API_KEY": Self.apiKey,
+            "CALLWINDOW_TOKEN_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
+        ])
+        defer { daemon.signal(SIGKILL) }
+        try await waitUntil(timeout: .seconds(60), "every record accepted (daemon stderr: \(daemon.stderr.suffix(2000)))") {
+            try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
+                .decode("accepted", as: Int.self) == 500
+        }
+        daemon.signal(SIGTERM)
+        let ended = await daemon.wait()
+        #expect(ended.status == 0, "daemon stderr: \(ended.stderr.suffix(2000))")
+        let records = sandbox.records
+        #expect(records.count == 500)
+        #expect(Set(records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }).count == 500)
+        #expect(!ended.stderr.contains(Self.apiKey))
+        let audit = try await connection.query("SELECT count(*) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'", campaign)
+        #expect(try audit[0].decode("n", as: Int.self) == 500)
+        let mints = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")
+        #expect(try mints[0].decode("n", as: Int.self) <= 2, "daemon log: \(ended.stderr.suffix(6000))")
+    }
+
+    @Test("missing credentials and a missing token key are clear start-up errors")
+    func startupErrors() async throws {
+        let database = try await TestDatabase.fresh("runerr")
+        let url = database.conninfoForTests
+        _ = try await run(callwindowBinary, ["migrate", "--database-url", url])
+        let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("callwindow-\(UUID().uuidString).yaml")
+        try "clients: [{client_account_id: \(Self.client), key_id_env: NOPE_KEY_ID, api_key_env: NOPE_API_KEY}]\n"
+            .write(to: configFile, atomically: true, encoding: .utf8)
+        let noKey = try await run(callwindowBinary, ["run", "--config", configFile.path, "--database-url", url],
+                                  environment: ["CALLWINDOW_TOKEN_KEY": ""])
+        #expect(noKey.status != 0)
+        #expect(noKey.stderr.contains("CALLWINDOW_TOKEN_KEY"))
+        let noCredentials = try await run(callwindowBinary, ["run", "--config", configFile.path, "--database-url", url],
+                                          environment: ["CALLWINDOW_TOKEN_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80="])
+        #expect(noCredentials.status != 0)
+        #expect(noCredentials.stderr.contains("NOPE_KEY_ID"))
+        let badConfig = try await run(callwindowBinary, ["run", "--config", "/nonexistent.yaml"])
+        #expect(badConfig.status != 0)
+        #expect(badConfig.stderr.contains("/nonexistent.yaml"))
+    }
+}
