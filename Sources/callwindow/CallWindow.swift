@@ -10,6 +10,6 @@ struct CallWindow: AsyncParsableCommand {
             Campaigns are rows in PostgreSQL (schema callwindow). Exit codes: 0 success, \
             1 a failure the message explains, 64 bad command-line usage.
             """,
-        subcommands: [MigrateCommand.self]
+        subcommands: [MigrateCommand.self, BenchCommand.self]
     )
 }
