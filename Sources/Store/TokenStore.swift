@@ -192,16 +192,17 @@ public struct TokenStore: Sendable {
     ) async throws -> StoredToken? {
         let rows = try await pool.query(
             """
-            UPDATE callwindow.tokens t SET lease_owner = $2, lease_expires_at = $3
-            FROM (
+            WITH free AS MATERIALIZED (
               SELECT fingerprint FROM callwindow.tokens
               WHERE client_account_id = $1 AND revoked_at IS NULL AND expires_at > $5
                 AND (lease_expires_at IS NULL OR lease_expires_at <= $4)
                 AND NOT (fingerprint = ANY($6))
-              ORDER BY expires_at DESC
+              ORDER BY expires_at DESC, fingerprint
               LIMIT 1
               FOR UPDATE SKIP LOCKED
-            ) free
+            )
+            UPDATE callwindow.tokens t SET lease_owner = $2, lease_expires_at = $3
+            FROM free
             WHERE t.client_account_id = $1 AND t.fingerprint = free.fingerprint
               AND (t.lease_expires_at IS NULL OR t.lease_expires_at <= $4)
             RETURNING t.fingerprint, t.ciphertext, t.minted_at, t.expires_at, t.lease_expires_at

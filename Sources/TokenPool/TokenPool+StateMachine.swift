@@ -214,7 +214,11 @@ public struct TokenPacer: Sendable {
     public mutating func grant(now: Int64) -> UInt64 {
         recover(now: now)
         let interval = nominalIntervalMs / rateFactor
-        theoreticalArrival = max(theoreticalArrival, Double(now)) + interval
+        // A grant less than one interval late (timer slack) keeps the schedule, so lateness is
+        // not lost; after an idle period the schedule restarts at `now` (no burst). The sliding
+        // guard, not GCRA, is what bounds every window.
+        let late = Double(now) - theoreticalArrival
+        theoreticalArrival = (late < interval ? theoreticalArrival : Double(now)) + interval
         nextSendID += 1
         prune(now: now)
         recent.append((safe: .max, id: nextSendID))

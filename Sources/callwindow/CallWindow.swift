@@ -10,6 +10,9 @@ struct CallWindow: AsyncParsableCommand {
             Campaigns are rows in PostgreSQL (schema callwindow). Exit codes: 0 success, \
             1 a failure the message explains, 64 bad command-line usage.
             """,
-        subcommands: [MigrateCommand.self, RunCommand.self, PreviewCommand.self, StatusCommand.self, AuditCommand.self, SandboxCommand.self]
+        subcommands: [
+            MigrateCommand.self, RunCommand.self, PreviewCommand.self, StatusCommand.self, AuditCommand.self,
+            SandboxCommand.self, BenchCommand.self,
+        ]
     )
 }
