@@ -167,6 +167,17 @@ public final class TokenPool: Sendable {
         return state.withLock { $0.machine.tokens.count }
     }
 
+    /// Runs `body` with one of the pool's tokens, leasing or minting one (within the shared
+    /// budget) if the pool holds none — for occasional calls such as listing labels. The token
+    /// stays in the pool; its secret never leaves `body`.
+    public func withToken<T: Sendable>(_ body: (BearerToken) async throws -> T) async throws -> T {
+        if state.withLock({ $0.secrets.isEmpty }) { await prepare(tokens: 1) }
+        guard let token = state.withLock({ $0.secrets.values.first }) else {
+            throw TokenPoolError(.noToken, "no token could be leased or minted for client account \(configuration.clientAccountID) (mint budget used up, or the API refused the key)")
+        }
+        return try await body(token)
+    }
+
     /// Releases every lease this pool holds (tokens stay stored for a restart or another instance).
     public func shutdown() async {
         let held: [String] = state.withLock { state in

@@ -113,4 +113,37 @@ struct DaemonTests {
         #expect(badConfig.status != 0)
         #expect(badConfig.stderr.contains("/nonexistent.yaml"))
     }
+
+    @Test("labels sync fetches every label through the API and upserts them; labels gone from the API are removed")
+    func labelsSync() async throws {
+        let database = try await TestDatabase.fresh("labels")
+        let url = database.conninfoForTests
+        _ = try await run(callwindowBinary, ["migrate", "--database-url", url])
+        let connection = try await PostgresConnection.connect(database)
+        defer { Task { await connection.close() } }
+        try await connection.execute(
+            "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, gen_random_uuid(), 'Gone', 'dynamic')", Self.client)
+        let sandbox = try await RunningSandbox.start()
+        defer { sandbox.process.signal(SIGKILL) }
+        let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("callwindow-\(UUID().uuidString).yaml")
+        try """
+            api: {base_url: "http://127.0.0.1:\(sandbox.port)"}
+            clients: [{client_account_id: \(Self.client), key_id_env: TEST_KEY_ID, api_key_env: TEST_API_KEY}]
+            """.write(to: configFile, atomically: true, encoding: .utf8)
+        let environment = [
+            "CALLWINDOW_DATABASE_URL": url, "TEST_KEY_ID": Self.keyID, "TEST_API_KEY": Self.apiKey,
+            "CALLWINDOW_TOKEN_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
+        ]
+        for _ in 0..<2 {
+            let sync = try await run(callwindowBinary, ["labels", "sync", "--config", configFile.path], environment: environment)
+            #expect(sync.status == 0, "stderr: \(sync.stderr)")
+            #expect(sync.stdout.contains("2 labels (1 dynamic) synced"))
+        }
+        let labels = try await connection.query("SELECT name, label_type FROM callwindow.labels ORDER BY name")
+            .map { "\(try $0.decode("name", as: String.self))/\(try $0.decode("label_type", as: String.self))" }
+        #expect(labels == ["Acme/static", "Acme Deliveries/dynamic"])
+        // The second sync reused the stored token instead of minting another.
+        let mints = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
+        #expect(mints == 1)
+    }
 }

@@ -72,21 +72,8 @@ struct Daemon {
         let cipher = try TokenCipher.fromEnvironment(variable: settings.tokens.keyEnv)
         let transport = Transport(rawValue: settings.api.transport) ?? .v1
         let instance = Self.instanceName()
-        let environment = ProcessInfo.processInfo.environment
-        var credentials: [(UUID, APIKey)] = []
-        for client in settings.clients {
-            guard let id = UUID(uuidString: client.clientAccountID) else { continue }
-            guard let keyID = environment[client.keyIDEnv].flatMap(UUID.init(uuidString:)) else {
-                throw ValidationError("client \(id): environment variable \(client.keyIDEnv) must hold the API key id (a uuid)")
-            }
-            guard let apiKey = environment[client.apiKeyEnv], !apiKey.isEmpty else {
-                throw ValidationError("client \(id): environment variable \(client.apiKeyEnv) must hold the API key")
-            }
-            credentials.append((id, APIKey(keyID: keyID, apiKey: apiKey)))
-        }
-        let api = APIClient(options: APIClientOptions(
-            baseURL: settings.api.baseURL, connectTimeoutMs: Int64(settings.api.connectTimeoutMs),
-            requestTimeoutMs: Int64(settings.api.requestTimeoutMs), maxConnectionsPerHost: settings.api.maxConnections))
+        let credentials = try Self.credentials(settings)
+        let api = Self.apiClient(settings)
         do {
             try await run(pool: pool, api: api, cipher: cipher, transport: transport, instance: instance, credentials: credentials, clock: clock)
         } catch {
@@ -105,18 +92,7 @@ struct Daemon {
         var clients: [UUID] = []
         let deliveries = DeliveryStore(instance: instance, transport: transport.rawValue)
         for (id, key) in credentials {
-            let batch = transport == .batch
-            // A token is used only while its lease outlives any request started on it, so the
-            // lease must be several request timeouts long or the pool runs out of usable tokens.
-            let requestTimeoutMs = Int64(settings.api.connectTimeoutMs + settings.api.requestTimeoutMs)
-            let leaseMs = max(Int64(settings.tokens.leaseSeconds) * 1000, 4 * requestTimeoutMs)
-            let options = TokenPoolOptions(
-                requestsPerWindow: batch ? 60 : 100, windowMs: batch ? 60_000 : 1_000, maxTokens: settings.tokens.max,
-                refreshBeforeMs: Int64(settings.tokens.refreshBeforeSeconds) * 1000,
-                tokenLifetimeMs: Int64(settings.tokens.ttlSeconds) * 1000, mintBudget: settings.tokens.mintBudget,
-                mintWindowMs: Int64(settings.tokens.mintWindowSeconds) * 1000, leaseMs: leaseMs,
-                requestTimeoutMs: requestTimeoutMs,
-                maxInFlight: settings.tokens.maxInFlight)
+            let options = Self.tokenPoolOptions(settings, transport: transport)
             let tokens = try TokenPool(
                 configuration: .init(clientAccountID: id, key: key, transport: transport, instance: instance),
                 options: options, store: TokenStore(pool: pool, cipher: cipher), api: api, clock: clock,
@@ -141,6 +117,47 @@ struct Daemon {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
+    }
+
+    /// Each configured client's API key, from the environment variables the configuration names.
+    static func credentials(_ settings: Configuration, only: UUID? = nil) throws -> [(UUID, APIKey)] {
+        let environment = ProcessInfo.processInfo.environment
+        var credentials: [(UUID, APIKey)] = []
+        for client in settings.clients {
+            guard let id = UUID(uuidString: client.clientAccountID), only == nil || only == id else { continue }
+            guard let keyID = environment[client.keyIDEnv].flatMap(UUID.init(uuidString:)) else {
+                throw ValidationError("client \(id): environment variable \(client.keyIDEnv) must hold the API key id (a uuid)")
+            }
+            guard let apiKey = environment[client.apiKeyEnv], !apiKey.isEmpty else {
+                throw ValidationError("client \(id): environment variable \(client.apiKeyEnv) must hold the API key")
+            }
+            credentials.append((id, APIKey(keyID: keyID, apiKey: apiKey)))
+        }
+        if let only, credentials.isEmpty {
+            throw ValidationError("client \(only) is not in the configuration's clients:")
+        }
+        return credentials
+    }
+
+    /// The shared HTTP client for the configured API.
+    static func apiClient(_ settings: Configuration) -> APIClient {
+        APIClient(options: APIClientOptions(
+            baseURL: settings.api.baseURL, connectTimeoutMs: Int64(settings.api.connectTimeoutMs),
+            requestTimeoutMs: Int64(settings.api.requestTimeoutMs), maxConnectionsPerHost: settings.api.maxConnections))
+    }
+
+    /// Token pool settings from the configuration. A token is used only while its lease outlives
+    /// any request started on it, so the lease is at least four request timeouts long.
+    static func tokenPoolOptions(_ settings: Configuration, transport: Transport) -> TokenPoolOptions {
+        let batch = transport == .batch
+        let requestTimeoutMs = Int64(settings.api.connectTimeoutMs + settings.api.requestTimeoutMs)
+        return TokenPoolOptions(
+            requestsPerWindow: batch ? 60 : 100, windowMs: batch ? 60_000 : 1_000, maxTokens: settings.tokens.max,
+            refreshBeforeMs: Int64(settings.tokens.refreshBeforeSeconds) * 1000,
+            tokenLifetimeMs: Int64(settings.tokens.ttlSeconds) * 1000, mintBudget: settings.tokens.mintBudget,
+            mintWindowMs: Int64(settings.tokens.mintWindowSeconds) * 1000,
+            leaseMs: max(Int64(settings.tokens.leaseSeconds) * 1000, 4 * requestTimeoutMs),
+            requestTimeoutMs: requestTimeoutMs, maxInFlight: settings.tokens.maxInFlight)
     }
 
     static func instanceName() -> String {
