@@ -146,4 +146,66 @@ struct DaemonTests {
         let mints = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
         #expect(mints == 1)
     }
+
+    @Test("kill -9 mid-push and restart: every record reaches the API, duplicates stay within what was in flight")
+    func killAndRestart() async throws {
+        let database = try await TestDatabase.fresh("kill")
+        let url = database.conninfoForTests
+        _ = try await run(callwindowBinary, ["migrate", "--database-url", url])
+        let connection = try await PostgresConnection.connect(database)
+        defer { Task { await connection.close() } }
+        try await connection.execute(
+            "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, '0b7d7a3e-1f7e-4b8e-9a0c-2f6d1c9e8a01', 'Acme Deliveries', 'dynamic')",
+            Self.client)
+        let campaign: Int64 = try await connection.query(
+            """
+            INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, lead)
+            VALUES ($1::uuid, 'kill', '0b7d7a3e-1f7e-4b8e-9a0c-2f6d1c9e8a01', now() + interval '40 seconds', now() + interval '2 hours', '39 seconds')
+            RETURNING id
+            """, Self.client)[0].decode("id")
+        try await connection.execute("INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '4930000001'), ($1, '4930000002')", campaign)
+        try await connection.execute(
+            "INSERT INTO callwindow.campaign_receivers (campaign_id, phone) SELECT $1, (4915100000000 + g)::text FROM generate_series(1, 1500) g", campaign)
+        let sandbox = try await RunningSandbox.start()
+        defer { sandbox.process.signal(SIGKILL) }
+        let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("callwindow-\(UUID().uuidString).yaml")
+        try """
+            api: {base_url: "http://127.0.0.1:\(sandbox.port)", connect_timeout_ms: 500, request_timeout_ms: 1000}
+            clients: [{client_account_id: \(Self.client), key_id_env: TEST_KEY_ID, api_key_env: TEST_API_KEY}]
+            tokens: {max: 4, lease_seconds: 3}
+            scheduler: {poll_seconds: 1, lease_seconds: 5, claim_batch: 200}
+            """.write(to: configFile, atomically: true, encoding: .utf8)
+        let environment = [
+            "CALLWINDOW_DATABASE_URL": url, "TEST_KEY_ID": Self.keyID, "TEST_API_KEY": Self.apiKey,
+            "CALLWINDOW_TOKEN_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
+        ]
+        func accepted() async throws -> Int {
+            try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0].decode("accepted")
+        }
+        let first = try ChildProcess(callwindowBinary, ["run", "--config", configFile.path], environment: environment)
+        try await waitUntil(timeout: .seconds(60), "some records accepted") { try await accepted() >= 400 }
+        first.signal(SIGKILL)
+        _ = await first.wait()
+        let mintsBefore = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
+        let second = try ChildProcess(callwindowBinary, ["run", "--config", configFile.path], environment: environment)
+        defer { second.signal(SIGKILL) }
+        try await waitUntil(timeout: .seconds(120), "every record accepted after the restart (stderr: \(second.stderr.suffix(1500)))") {
+            try await accepted() == 3000
+        }
+        second.signal(SIGTERM)
+        let ended = await second.wait()
+        #expect(ended.status == 0)
+        let records = sandbox.records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }
+        #expect(Set(records).count == 3000, "every record reached the API at least once")
+        let duplicates = records.count - Set(records).count
+        print("kill -9 test: \(records.count) pushes for 3000 records, \(duplicates) duplicates, \(mintsBefore) mints before the restart")
+        #expect(duplicates <= 200, "duplicates are bounded by one claimed batch in flight")
+        let mintsAfter = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
+        // Under full demand the restarted pool mints up to tokens.max rather than wait for the
+        // dead instance's leases to lapse (a known gap: issue 5 wants it to wait); the budget holds.
+        #expect(mintsAfter <= 4, "mints stay within tokens.max across the restart (before: \(mintsBefore), after: \(mintsAfter))")
+        let audited = try await connection.query(
+            "SELECT count(DISTINCT delivery_id) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'", campaign)
+        #expect(try audited[0].decode("n", as: Int.self) == 3000)
+    }
 }
