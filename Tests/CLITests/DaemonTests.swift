@@ -38,43 +38,61 @@ struct DaemonTests {
     static let client = "6f1c3a52-0d7e-4c1b-9a55-3b2d8e7f4a10"
     static let keyID = "1c9e5f0a-7b3d-4e2f-a1c4-d5e6f7a8b9c0"
     static let apiKey = "2d0f6a1b-8c4e-4f3a-b2d5-e6f7a8b9c0d1"
+    static let label = "0b7d7a3e-1f7e-4b8e-9a0c-2f6d1c9e8a01"
 
-    @Test("a window due now is pushed completely, once per record, and SIGTERM exits 0")
-    func pushesAndDrains() async throws {
-        let database = try await TestDatabase.fresh("run")
+    /// A fresh database migrated by the binary, holding the sandbox's dynamic label.
+    static func database(_ name: String) async throws -> (url: String, connection: PostgresConnection) {
+        let database = try await TestDatabase.fresh(name)
         let url = database.conninfoForTests
         let migrate = try await run(callwindowBinary, ["migrate", "--database-url", url])
         try #require(migrate.status == 0, "migrate failed: \(migrate.stderr)")
         let connection = try await PostgresConnection.connect(database)
-        defer { Task { await connection.close() } }
         try await connection.execute(
-            "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, '0b7d7a3e-1f7e-4b8e-9a0c-2f6d1c9e8a01', 'Acme Deliveries', 'dynamic')",
-            Self.client)
+            "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, $2::uuid, 'Acme Deliveries', 'dynamic')",
+            client, label)
+        return (url, connection)
+    }
+
+    /// A campaign of 2 callers × `receivers` whose one window is due now (starts in 40 s, lead `lead`).
+    static func campaignDueNow(receivers: Int, lead: String, on connection: PostgresConnection) async throws -> Int64 {
         let campaign: Int64 = try await connection.query(
             """
             INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, lead, call_reason)
-            VALUES ($1::uuid, 'daemon', '0b7d7a3e-1f7e-4b8e-9a0c-2f6d1c9e8a01', now() + interval '40 seconds', now() + interval '2 hours', '38 seconds',
+            VALUES ($1::uuid, 'due now', $2::uuid, now() + interval '40 seconds', now() + interval '2 hours', $3::interval,
                     'Your parcel arrives today') RETURNING id
-            """, Self.client)[0].decode("id")
+            """, client, label, lead)[0].decode("id")
         try await connection.execute("INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '4930000001'), ($1, '4930000002')", campaign)
         try await connection.execute(
-            "INSERT INTO callwindow.campaign_receivers (campaign_id, phone) SELECT $1, (4915100000000 + g)::text FROM generate_series(1, 250) g", campaign)
+            "INSERT INTO callwindow.campaign_receivers (campaign_id, phone) SELECT $1, (4915100000000 + g)::text FROM generate_series(1, $2::int4) g",
+            campaign, Int32(receivers))
+        return campaign
+    }
 
+    /// A configuration file for the sandbox on `port` plus `extra` YAML lines.
+    static func configFile(port: Int, api extraAPI: String = "", _ extra: String = "") throws -> String {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("callwindow-\(UUID().uuidString).yaml")
+        try """
+            api: {base_url: "http://127.0.0.1:\(port)"\(extraAPI)}
+            clients: [{client_account_id: \(client), key_id_env: TEST_KEY_ID, api_key_env: TEST_API_KEY}]
+            \(extra)
+            """.write(to: file, atomically: true, encoding: .utf8)
+        return file.path
+    }
+
+    static func environment(_ url: String) -> [String: String] {
+        ["CALLWINDOW_DATABASE_URL": url, "TEST_KEY_ID": keyID, "TEST_API_KEY": apiKey,
+         "CALLWINDOW_TOKEN_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80="]
+    }
+
+    @Test("a window due now is pushed completely, once per record, and SIGTERM exits 0")
+    func pushesAndDrains() async throws {
+        let (url, connection) = try await Self.database("run")
+        defer { Task { await connection.close() } }
+        let campaign = try await Self.campaignDueNow(receivers: 250, lead: "38 seconds", on: connection)
         let sandbox = try await RunningSandbox.start()
         defer { sandbox.process.signal(SIGKILL) }
-        let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("callwindow-\(UUID().uuidString).yaml")
-        try """
-            api: {base_url: "http://127.0.0.1:\(sandbox.port)", transport: v1}
-            clients:
-              - {client_account_id: \(Self.client), key_id_env: TEST_KEY_ID, api_key_env: TEST_API_KEY}
-            tokens: {max: 2}
-            scheduler: {poll_seconds: 1}
-            http: {port: 0}
-            """.write(to: configFile, atomically: true, encoding: .utf8)
-        let daemon = try ChildProcess(callwindowBinary, ["run", "--config", configFile.path], environment: [
-            "CALLWINDOW_DATABASE_URL": url, "TEST_KEY_ID": Self.keyID, "TEST_API_KEY": Self.apiKey,
-            "CALLWINDOW_TOKEN_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
-        ])
+        let config = try Self.configFile(port: sandbox.port, api: ", transport: v1", "tokens: {max: 2}\nscheduler: {poll_seconds: 1}\nhttp: {port: 0}")
+        let daemon = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: Self.environment(url))
         defer { daemon.signal(SIGKILL) }
         try await waitUntil(timeout: .seconds(60), "every record accepted (daemon stderr: \(daemon.stderr.suffix(2000)))") {
             try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
@@ -95,9 +113,8 @@ struct DaemonTests {
 
     @Test("missing credentials and a missing token key are clear start-up errors")
     func startupErrors() async throws {
-        let database = try await TestDatabase.fresh("runerr")
-        let url = database.conninfoForTests
-        _ = try await run(callwindowBinary, ["migrate", "--database-url", url])
+        let (url, connection) = try await Self.database("runerr")
+        await connection.close()
         let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("callwindow-\(UUID().uuidString).yaml")
         try "clients: [{client_account_id: \(Self.client), key_id_env: NOPE_KEY_ID, api_key_env: NOPE_API_KEY}]\n"
             .write(to: configFile, atomically: true, encoding: .utf8)
@@ -116,26 +133,16 @@ struct DaemonTests {
 
     @Test("labels sync fetches every label through the API and upserts them; labels gone from the API are removed")
     func labelsSync() async throws {
-        let database = try await TestDatabase.fresh("labels")
-        let url = database.conninfoForTests
-        _ = try await run(callwindowBinary, ["migrate", "--database-url", url])
-        let connection = try await PostgresConnection.connect(database)
+        let (url, connection) = try await Self.database("labels")
         defer { Task { await connection.close() } }
         try await connection.execute(
             "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, gen_random_uuid(), 'Gone', 'dynamic')", Self.client)
         let sandbox = try await RunningSandbox.start()
         defer { sandbox.process.signal(SIGKILL) }
-        let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("callwindow-\(UUID().uuidString).yaml")
-        try """
-            api: {base_url: "http://127.0.0.1:\(sandbox.port)"}
-            clients: [{client_account_id: \(Self.client), key_id_env: TEST_KEY_ID, api_key_env: TEST_API_KEY}]
-            """.write(to: configFile, atomically: true, encoding: .utf8)
-        let environment = [
-            "CALLWINDOW_DATABASE_URL": url, "TEST_KEY_ID": Self.keyID, "TEST_API_KEY": Self.apiKey,
-            "CALLWINDOW_TOKEN_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
-        ]
+        let configFile = try Self.configFile(port: sandbox.port)
+        let environment = Self.environment(url)
         for _ in 0..<2 {
-            let sync = try await run(callwindowBinary, ["labels", "sync", "--config", configFile.path], environment: environment)
+            let sync = try await run(callwindowBinary, ["labels", "sync", "--config", configFile], environment: environment)
             #expect(sync.status == 0, "stderr: \(sync.stderr)")
             #expect(sync.stdout.contains("2 labels (1 dynamic) synced"))
         }
@@ -149,45 +156,24 @@ struct DaemonTests {
 
     @Test("kill -9 mid-push and restart: every record reaches the API, duplicates stay within what was in flight")
     func killAndRestart() async throws {
-        let database = try await TestDatabase.fresh("kill")
-        let url = database.conninfoForTests
-        _ = try await run(callwindowBinary, ["migrate", "--database-url", url])
-        let connection = try await PostgresConnection.connect(database)
+        let (url, connection) = try await Self.database("kill")
         defer { Task { await connection.close() } }
-        try await connection.execute(
-            "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, '0b7d7a3e-1f7e-4b8e-9a0c-2f6d1c9e8a01', 'Acme Deliveries', 'dynamic')",
-            Self.client)
-        let campaign: Int64 = try await connection.query(
-            """
-            INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, lead)
-            VALUES ($1::uuid, 'kill', '0b7d7a3e-1f7e-4b8e-9a0c-2f6d1c9e8a01', now() + interval '40 seconds', now() + interval '2 hours', '39 seconds')
-            RETURNING id
-            """, Self.client)[0].decode("id")
-        try await connection.execute("INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '4930000001'), ($1, '4930000002')", campaign)
-        try await connection.execute(
-            "INSERT INTO callwindow.campaign_receivers (campaign_id, phone) SELECT $1, (4915100000000 + g)::text FROM generate_series(1, 1500) g", campaign)
+        let campaign = try await Self.campaignDueNow(receivers: 1500, lead: "39 seconds", on: connection)
         let sandbox = try await RunningSandbox.start()
         defer { sandbox.process.signal(SIGKILL) }
-        let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("callwindow-\(UUID().uuidString).yaml")
-        try """
-            api: {base_url: "http://127.0.0.1:\(sandbox.port)", connect_timeout_ms: 500, request_timeout_ms: 1000}
-            clients: [{client_account_id: \(Self.client), key_id_env: TEST_KEY_ID, api_key_env: TEST_API_KEY}]
-            tokens: {max: 4, lease_seconds: 3}
-            scheduler: {poll_seconds: 1, lease_seconds: 5, claim_batch: 200}
-            """.write(to: configFile, atomically: true, encoding: .utf8)
-        let environment = [
-            "CALLWINDOW_DATABASE_URL": url, "TEST_KEY_ID": Self.keyID, "TEST_API_KEY": Self.apiKey,
-            "CALLWINDOW_TOKEN_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=",
-        ]
+        let config = try Self.configFile(
+            port: sandbox.port, api: ", connect_timeout_ms: 500, request_timeout_ms: 1000",
+            "tokens: {max: 4, lease_seconds: 3}\nscheduler: {poll_seconds: 1, lease_seconds: 5, claim_batch: 200}")
+        let environment = Self.environment(url)
         func accepted() async throws -> Int {
             try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0].decode("accepted")
         }
-        let first = try ChildProcess(callwindowBinary, ["run", "--config", configFile.path], environment: environment)
+        let first = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: environment)
         try await waitUntil(timeout: .seconds(60), "some records accepted") { try await accepted() >= 400 }
         first.signal(SIGKILL)
         _ = await first.wait()
         let mintsBefore = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
-        let second = try ChildProcess(callwindowBinary, ["run", "--config", configFile.path], environment: environment)
+        let second = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: environment)
         defer { second.signal(SIGKILL) }
         try await waitUntil(timeout: .seconds(120), "every record accepted after the restart (stderr: \(second.stderr.suffix(1500)))") {
             try await accepted() == 3000
