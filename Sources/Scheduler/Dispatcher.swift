@@ -21,6 +21,7 @@ public import Postgres
 public import ServiceLifecycle
 public import Store
 public import TokenPool
+import Metrics
 import Synchronization
 
 /// Tuning of the dispatcher, with its defaults.
@@ -127,6 +128,8 @@ public final class Dispatcher: Service, Sendable {
                         continue
                     }
                     counters.withLock { $0.claimed += batch.count }
+                    Gauge(label: "callwindow_tokens", dimensions: [("client", clientAccountID.uuidString.lowercased())])
+                        .record(tokens.fingerprints.count)
                     out += 1
                     group.addTask { await self.process(batch) }
                 }
@@ -181,6 +184,7 @@ public final class Dispatcher: Service, Sendable {
             }
         }
         let final = results.compactMap { $0 }
+        Self.report(final, client: clientAccountID)
         counters.withLock { counters in
             for result in final {
                 switch result.outcome {
@@ -233,6 +237,29 @@ public final class Dispatcher: Service, Sendable {
                 }
             } catch {
                 logger.warning("could not renew delivery leases", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Prometheus-style metrics (through swift-metrics): pushes by outcome, attempt latency,
+    /// and push lead (how long before its window starts each accepted record landed).
+    static func report(_ results: [DeliveryResult], client: UUID) {
+        let account = client.uuidString.lowercased()
+        for result in results {
+            Counter(label: "callwindow_records_total", dimensions: [("client", account), ("outcome", result.outcome)]).increment()
+            for attempt in result.attempts {
+                Counter(label: "callwindow_push_attempts_total", dimensions: [("client", account), ("outcome", attempt.outcome)]).increment()
+                if let latency = attempt.latencyMs {
+                    Metrics.Timer(label: "callwindow_push_latency_seconds", dimensions: [("client", account)], preferredDisplayUnit: .seconds)
+                        .recordMilliseconds(latency)
+                }
+            }
+            if result.outcome == "accepted", let last = result.attempts.last {
+                Recorder(label: "callwindow_push_lead_seconds", dimensions: [("client", account)])
+                    .record(Double(result.delivery.startsAt - last.at) / 1000)
+                if last.at > result.delivery.deadline {
+                    Counter(label: "callwindow_late_records_total", dimensions: [("client", account)]).increment()
+                }
             }
         }
     }

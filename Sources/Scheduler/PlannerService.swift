@@ -3,6 +3,7 @@ public import Logging
 public import Planning
 public import Postgres
 public import ServiceLifecycle
+import Metrics
 import Synchronization
 
 /// Runs the planner for the configured client accounts: at start, whenever a campaign, set or
@@ -92,6 +93,12 @@ public final class PlannerService: Service, Sendable {
             }
             for client in leading.sorted(by: { $0.uuidString < $1.uuidString }) {
                 let report = try await planner.cycle(clientAccountID: client, now: clock.now(), setsChanged: setsChanged, on: connection)
+                let account = client.uuidString.lowercased()
+                Gauge(label: "callwindow_late_windows", dimensions: [("client", account)]).record(report.lateWindows)
+                Counter(label: "callwindow_expired_records_total", dimensions: [("client", account)]).increment(by: report.recordsExpired)
+                let depth = try await connection.query(
+                    "SELECT count(*) AS n FROM callwindow.deliveries WHERE client_account_id = $1 AND state IN ('pending', 'in_flight')", client)
+                Gauge(label: "callwindow_queue_depth", dimensions: [("client", account)]).record(try depth[0].decode("n", as: Int.self))
                 if report.recordsCreated > 0 || report.recordsExpired > 0 || report.recordsCancelled > 0 || report.leasesRescued > 0 {
                     logger.info("planned", metadata: [
                         "client": "\(client)", "created": "\(report.recordsCreated)", "expired": "\(report.recordsExpired)",

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Postgres
 import Store
 import TestSupport
@@ -98,6 +101,21 @@ struct DaemonTests {
             try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
                 .decode("accepted", as: Int.self) == 500
         }
+        // The operations endpoint: metrics, liveness, readiness.
+        let line = try #require(daemon.stderr.split(separator: "\n").first { $0.contains("operations endpoint listening") })
+        let base = try #require(line.split(separator: " ").first { $0.hasPrefix("url=") }).dropFirst(4)
+        func get(_ path: String) async throws -> (Int, String) {
+            let (data, response) = try await URLSession.shared.data(from: try #require(URL(string: base + path)))
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+        let metrics = try await get("/metrics")
+        #expect(metrics.0 == 200)
+        #expect(metrics.1.split(separator: "\n").contains { $0.hasPrefix("callwindow_records_total") && $0.contains("outcome=\"accepted\"") && $0.hasSuffix(" 500") },
+                "metrics: \(metrics.1.prefix(3000))")
+        #expect(metrics.1.contains("callwindow_push_latency_seconds"))
+        #expect(try await get("/healthz").0 == 200)
+        #expect(try await get("/readyz").0 == 200)
+
         daemon.signal(SIGTERM)
         let ended = await daemon.wait()
         #expect(ended.status == 0, "daemon stderr: \(ended.stderr.suffix(2000))")

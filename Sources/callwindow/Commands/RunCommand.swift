@@ -1,4 +1,6 @@
 import ArgumentParser
+import Metrics
+import Prometheus
 import CallRecordAPI
 import Config
 import Foundation
@@ -107,13 +109,20 @@ struct Daemon {
         let capacity = Capacity(tokens: settings.tokens.max, transport: transport, utilisation: settings.scheduler.utilisation)
         let planner = Planner(options: PlannerOptions(capacity: capacity, horizonMs: Int64(settings.scheduler.horizonSeconds) * 1000),
                               deliveries: deliveries, logger: Logger(label: "callwindow.planner"))
-        services.insert(PlannerService(configuration: database, clients: clients, planner: planner, clock: clock,
-                                       pollInterval: .seconds(settings.scheduler.pollSeconds), logger: Logger(label: "callwindow.planner")), at: 0)
+        let plannerService = PlannerService(configuration: database, clients: clients, planner: planner, clock: clock,
+                                            pollInterval: .seconds(settings.scheduler.pollSeconds), logger: Logger(label: "callwindow.planner"))
+        services.insert(plannerService, at: 0)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        services.append(OperationsServer(
+            host: settings.http.host, port: settings.http.port, registry: registry, database: pool, planner: plannerService,
+            plannerStaleAfterMs: Int64(settings.scheduler.pollSeconds) * 3_000 + 30_000, now: { clock.now() },
+            logger: Logger(label: "callwindow.http")))
         logger.info("callwindow run starting", metadata: [
             "instance": "\(instance)", "clients": "\(clients.count)", "transport": "\(transport.rawValue)", "database": "\(database.endpoint)",
         ])
         let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) },
+            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

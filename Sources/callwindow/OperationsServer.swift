@@ -1,0 +1,56 @@
+import Foundation
+import Hummingbird
+import Logging
+import Postgres
+import Prometheus
+import Scheduler
+import ServiceLifecycle
+
+/// `/metrics` (Prometheus text), `/healthz` (the process runs) and `/readyz` (database reachable
+/// and planner alive) on the configured host and port; port 0 picks a free one and logs it.
+struct OperationsServer: Service {
+    let host: String
+    let port: Int
+    let registry: PrometheusCollectorRegistry
+    let database: PostgresPool
+    let planner: PlannerService
+    /// The planner counts as alive if its last cycle ended within this many milliseconds.
+    let plannerStaleAfterMs: Int64
+    let now: @Sendable () -> Int64
+    let logger: Logger
+
+    func run() async throws {
+        let router = Router()
+        router.get("/metrics") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ -> Response in
+            var problems: [String] = []
+            do {
+                _ = try await database.query("SELECT 1")
+            } catch {
+                problems.append("database unreachable")
+            }
+            let last = planner.lastCycleAt
+            if last == 0 || now() - last > plannerStaleAfterMs {
+                problems.append("planner has not completed a cycle recently")
+            }
+            let body = problems.isEmpty ? "ready\n" : problems.joined(separator: "; ") + "\n"
+            return Response(status: problems.isEmpty ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        let logger = self.logger
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port)),
+            onServerRunning: { channel in
+                logger.info("operations endpoint listening", metadata: [
+                    "url": "http://\(host):\(channel.localAddress?.port ?? port)", "paths": "/metrics /healthz /readyz",
+                ])
+            },
+            logger: logger
+        )
+        try await app.runService()
+    }
+}
