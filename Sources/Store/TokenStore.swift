@@ -123,10 +123,12 @@ public struct TokenStore: Sendable {
             let rows = try await connection.query(
                 """
                 SELECT minted_at FROM callwindow.token_mints
-                WHERE client_account_id = $1 AND minted_at > $2 AND minted_at <= $3
+                WHERE client_account_id = $1 AND minted_at > $2
                 ORDER BY minted_at
                 """,
-                clientAccountID, Self.date(now - windowMs), Self.date(now)
+                // No upper bound: a mint stamped "later" by an instance whose clock runs ahead
+                // still counts, so clock skew can only make the budget stricter, never looser.
+                clientAccountID, Self.date(now - windowMs)
             )
             var instants: [Int64] = []
             for row in rows { instants.append(Self.ms(try row.decode("minted_at", as: Date.self))) }
@@ -236,6 +238,20 @@ public struct TokenStore: Sendable {
             clientAccountID, fingerprints, owner, Self.date(now + leaseMs), Self.date(now)
         )
         return try rows.map { try $0.decode("fingerprint", as: String.self) }
+    }
+
+    /// Stored tokens valid at least until `validUntil` whose lease another process holds at
+    /// `now`: (fingerprint, lease expiry). A restarted instance waits for these (their holder may
+    /// be dead) before it spends a mint.
+    public func leasedElsewhere(clientAccountID: UUID, owner: String, now: Int64, validUntil: Int64) async throws -> [(fingerprint: String, leaseExpiresAt: Int64)] {
+        try await pool.query(
+            """
+            SELECT fingerprint, lease_expires_at FROM callwindow.tokens
+            WHERE client_account_id = $1 AND revoked_at IS NULL AND expires_at > $4
+              AND lease_expires_at > $3 AND lease_owner IS DISTINCT FROM $2
+            ORDER BY lease_expires_at
+            """, clientAccountID, owner, Self.date(now), Self.date(validUntil)
+        ).map { (try $0.decode("fingerprint", as: String.self), Self.ms(try $0.decode("lease_expires_at", as: Date.self))) }
     }
 
     /// Gives up `owner`'s lease on `fingerprint` (another process may take it at once).

@@ -83,6 +83,8 @@ public final class TokenPool: Sendable {
     private struct State {
         var machine: TokenPoolStateMachine
         var secrets: [String: BearerToken] = [:]
+        /// Leases of stored tokens held elsewhere that this pool already waited for, by fingerprint.
+        var awaitedLeases: [String: Int64] = [:]
         var jitter: JitterSource
         var queued = 0
         var maintaining = false
@@ -281,6 +283,28 @@ public final class TokenPool: Sendable {
                 add(BearerToken(stored.secret), expiresAt: stored.expiresAt, leaseExpiresAt: stored.leaseExpiresAt, now: now)
                 logger.info("token leased from the store", metadata: ["token": "\(stored.fingerprint)"])
                 return true
+            }
+            // A stored token whose lease runs out soon may belong to a process that died (a
+            // restart): wait for it once rather than spend a scarce mint. If its holder renews
+            // the lease meanwhile, the holder is alive and this pool mints after all.
+            if old == nil {
+                let elsewhere = try await store.leasedElsewhere(
+                    clientAccountID: id, owner: owner, now: now, validUntil: now + options.refreshBeforeMs + options.requestTimeoutMs)
+                let wait = state.withLock { state -> Int64? in
+                    var soonest: Int64?
+                    for token in elsewhere where token.leaseExpiresAt <= now + options.leaseMs {
+                        // A lease that moved since we first saw it was renewed: its holder is alive.
+                        if let seen = state.awaitedLeases[token.fingerprint], seen != token.leaseExpiresAt { continue }
+                        state.awaitedLeases[token.fingerprint] = token.leaseExpiresAt
+                        soonest = min(soonest ?? token.leaseExpiresAt, token.leaseExpiresAt)
+                    }
+                    return soonest
+                }
+                if let wait {
+                    logger.info("waiting for a stored token's lease to lapse instead of minting", metadata: ["lease_expires_at": "\(wait)"])
+                    state.withLock { $0.machine.acquireFailed(retryAt: wait + 1, refreshOf: old) }
+                    return false
+                }
             }
             let budget = self.budget
             let decideAt = now

@@ -172,7 +172,7 @@ struct DaemonTests {
         #expect(mints == 1)
     }
 
-    @Test("kill -9 mid-push and restart: every record reaches the API, duplicates stay within what was in flight")
+    @Test("kill -9 mid-push and restart: every record reaches the API, duplicates stay within what was in flight, no new mint")
     func killAndRestart() async throws {
         let (url, connection) = try await Self.database("kill")
         defer { Task { await connection.close() } }
@@ -205,9 +205,7 @@ struct DaemonTests {
         print("kill -9 test: \(records.count) pushes for 3000 records, \(duplicates) duplicates, \(mintsBefore) mints before the restart")
         #expect(duplicates <= 200, "duplicates are bounded by one claimed batch in flight")
         let mintsAfter = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
-        // Under full demand the restarted pool mints up to tokens.max rather than wait for the
-        // dead instance's leases to lapse (a known gap: issue 5 wants it to wait); the budget holds.
-        #expect(mintsAfter <= 4, "mints stay within tokens.max across the restart (before: \(mintsBefore), after: \(mintsAfter))")
+        #expect(mintsAfter == mintsBefore, "the restart waited for the dead instance's token leases instead of minting")
         let audited = try await connection.query(
             "SELECT count(DISTINCT delivery_id) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'", campaign)
         #expect(try audited[0].decode("n", as: Int.self) == 3000)
