@@ -83,8 +83,9 @@ public final class TokenPool: Sendable {
     private struct State {
         var machine: TokenPoolStateMachine
         var secrets: [String: BearerToken] = [:]
-        /// Leases of stored tokens held elsewhere that this pool already waited for, by fingerprint.
-        var awaitedLeases: [String: Int64] = [:]
+        /// Leases of stored tokens held elsewhere that this pool is watching, by fingerprint: the
+        /// lease expiry first seen, and until when a live holder would have renewed it.
+        var awaitedLeases: [String: (expiry: Int64, observedUntil: Int64)] = [:]
         var jitter: JitterSource
         var queued = 0
         var maintaining = false
@@ -284,24 +285,31 @@ public final class TokenPool: Sendable {
                 logger.info("token leased from the store", metadata: ["token": "\(stored.fingerprint)"])
                 return true
             }
-            // A stored token whose lease runs out soon may belong to a process that died (a
-            // restart): wait for it once rather than spend a scarce mint. If its holder renews
-            // the lease meanwhile, the holder is alive and this pool mints after all.
+            // A stored token leased elsewhere may belong to a process that died (a kill -9 and
+            // restart): rather than spend a scarce mint at once, watch its lease for one renewal
+            // period (a live holder renews when a third of the lease has passed). If it moved,
+            // its holder is alive and this pool mints; if not, wait for it to lapse and lease it.
             if old == nil {
                 let elsewhere = try await store.leasedElsewhere(
                     clientAccountID: id, owner: owner, now: now, validUntil: now + options.refreshBeforeMs + options.requestTimeoutMs)
+                let observation = options.leaseMs / 3 + 1_500
                 let wait = state.withLock { state -> Int64? in
-                    var soonest: Int64?
-                    for token in elsewhere where token.leaseExpiresAt <= now + options.leaseMs {
-                        // A lease that moved since we first saw it was renewed: its holder is alive.
-                        if let seen = state.awaitedLeases[token.fingerprint], seen != token.leaseExpiresAt { continue }
-                        state.awaitedLeases[token.fingerprint] = token.leaseExpiresAt
-                        soonest = min(soonest ?? token.leaseExpiresAt, token.leaseExpiresAt)
+                    var wake: Int64?
+                    for token in elsewhere {
+                        let until: Int64
+                        if let seen = state.awaitedLeases[token.fingerprint] {
+                            if seen.expiry != token.leaseExpiresAt { continue }  // renewed: its holder is alive
+                            until = now >= seen.observedUntil ? token.leaseExpiresAt : seen.observedUntil
+                        } else {
+                            until = min(now + observation, token.leaseExpiresAt)
+                            state.awaitedLeases[token.fingerprint] = (token.leaseExpiresAt, until)
+                        }
+                        wake = min(wake ?? until, until)
                     }
-                    return soonest
+                    return wake
                 }
                 if let wait {
-                    logger.info("waiting for a stored token's lease to lapse instead of minting", metadata: ["lease_expires_at": "\(wait)"])
+                    logger.info("watching a stored token's lease before minting", metadata: ["until": "\(wait)"])
                     state.withLock { $0.machine.acquireFailed(retryAt: wait + 1, refreshOf: old) }
                     return false
                 }
