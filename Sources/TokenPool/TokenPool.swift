@@ -482,6 +482,8 @@ public final class TokenPool: Sendable {
             }
             group.cancelAll()
         }
+        // The demand this call brought is served: an idle pool does not grow.
+        state.withLock { $0.queued = 0 }
         return outcomes.map { $0 ?? .expired(lastReason: "cancelled") }
     }
 
@@ -567,6 +569,7 @@ struct Deque {
     var count: Int { storage.count - head }
     var first: Int? { isEmpty ? nil : storage[head] }
 
+    @discardableResult
     mutating func removeFirst() -> Int {
         let value = storage[head]
         head += 1
