@@ -53,8 +53,8 @@ public struct PushAttempt: Sendable, Hashable {
     public var tokenFingerprint: String
     /// HTTP status, `nil` when no answer came (reset, timeout).
     public var httpStatus: Int?
-    /// What the attempt gave; for a batch, the request's outcome (per-record results follow as
-    /// attempts with `batchID` set after polling).
+    /// What the attempt gave; for a batch, the request's outcome (each record's own result, read
+    /// from the polled status, is its entry in the array `send` returns).
     public var outcome: PushOutcome
     /// When the request started (epoch ms).
     public var startedAt: Int64
