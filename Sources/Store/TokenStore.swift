@@ -112,8 +112,8 @@ public struct TokenStore: Sendable {
 
     /// Checks the rolling budget and, if `decide` allows, records a pending mint — both under a
     /// transaction-scoped advisory lock keyed by the client account, so concurrent callers in
-    /// any process never exceed it. `decide` gets the instants of the mints in the last
-    /// `windowMs` (failed ones included) and returns `nil` to allow or the next possible instant.
+    /// any process never exceed it. `decide` gets the instants of the mints after `now − windowMs`
+    /// (failed ones included, and those another instance recorded at a later instant) and returns `nil` to allow or the next possible instant.
     public func reserveMint(
         clientAccountID: UUID, instance: String, now: Int64, windowMs: Int64,
         decide: @Sendable ([Int64]) -> Int64?
@@ -158,11 +158,12 @@ public struct TokenStore: Sendable {
         )
     }
 
-    /// Instants of the client account's mints in `(now − windowMs, now]`, oldest first.
+    /// Instants of the client account's mints after `now − windowMs`, oldest first (including
+    /// any recorded "in the future" by an instance whose clock runs ahead).
     public func recentMints(clientAccountID: UUID, now: Int64, windowMs: Int64) async throws -> [Int64] {
         let rows = try await pool.query(
-            "SELECT minted_at FROM callwindow.token_mints WHERE client_account_id = $1 AND minted_at > $2 AND minted_at <= $3 ORDER BY minted_at",
-            clientAccountID, Self.date(now - windowMs), Self.date(now)
+            "SELECT minted_at FROM callwindow.token_mints WHERE client_account_id = $1 AND minted_at > $2 ORDER BY minted_at",
+            clientAccountID, Self.date(now - windowMs)
         )
         var instants: [Int64] = []
         for row in rows { instants.append(Self.ms(try row.decode("minted_at", as: Date.self))) }

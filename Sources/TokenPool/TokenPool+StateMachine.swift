@@ -304,9 +304,10 @@ public struct MintBudget: Sendable, Hashable {
     }
 
     /// Decides from the ledger's mint instants (failed mints included) whether one more mint at
-    /// `now` stays within the budget; a mint at `m` counts while `now < m + windowMs`.
+    /// `now` stays within the budget; a mint at `m` counts while `now < m + windowMs`, and so
+    /// does a mint recorded at a later instant than `now` (another instance's clock may run ahead).
     public func decide(recentMints: [Int64], now: Int64) -> MintDecision {
-        let inWindow = recentMints.filter { $0 > now - windowMs && $0 <= now }.sorted()
+        let inWindow = recentMints.filter { $0 > now - windowMs }.sorted()
         if inWindow.count < budget { return .allowed }
         // The (count − budget + 1)-th oldest must leave the window first.
         let leaving = inWindow[inWindow.count - budget]

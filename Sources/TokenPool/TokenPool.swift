@@ -53,8 +53,8 @@ public struct PushAttempt: Sendable, Hashable {
     public var tokenFingerprint: String
     /// HTTP status, `nil` when no answer came (reset, timeout).
     public var httpStatus: Int?
-    /// What the attempt gave; for a batch, the request's outcome (per-record results follow as
-    /// attempts with `batchID` set after polling).
+    /// What the attempt gave; for a batch, the request's outcome (each record's own result, read
+    /// from the polled status, is its entry in the array `send` returns).
     public var outcome: PushOutcome
     /// When the request started (epoch ms).
     public var startedAt: Int64
@@ -525,6 +525,8 @@ public final class TokenPool: Sendable {
             }
             group.cancelAll()
         }
+        // The demand this call brought is served: an idle pool does not grow.
+        state.withLock { $0.queued = 0 }
         return outcomes.map { $0 ?? .expired(lastReason: "cancelled") }
     }
 
@@ -610,6 +612,7 @@ struct Deque {
     var count: Int { storage.count - head }
     var first: Int? { isEmpty ? nil : storage[head] }
 
+    @discardableResult
     mutating func removeFirst() -> Int {
         let value = storage[head]
         head += 1

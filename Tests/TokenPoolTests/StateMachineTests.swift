@@ -307,6 +307,8 @@ func pool(_ options: TokenPoolOptions = TokenPoolOptions(), tokens: [String], no
         #expect(budget.decide(recentMints: mints, now: 600_000) == .refused(nextAt: 1_800_000))
         #expect(budget.decide(recentMints: mints, now: 1_799_999) == .refused(nextAt: 1_800_000))
         #expect(budget.decide(recentMints: mints, now: 1_800_000) == .allowed)
+        // A mint another instance recorded at a later instant counts too (clocks differ).
+        #expect(budget.decide(recentMints: mints.map { $0 + 700_000 }, now: 600_000) == .refused(nextAt: 2_500_000))
         // Mints outside the window do not count.
         #expect(budget.decide(recentMints: mints.map { $0 - 5_000_000 }, now: 0) == .allowed)
     }

@@ -15,14 +15,17 @@ struct Fixture {
     let key = APIKey(keyID: UUID(), apiKey: UUID().uuidString.lowercased())
     let label = UUID()
 
-    func sandbox(clock: any WallClock, limits: SandboxConfiguration.Limits = .init()) throws -> SandboxServer {
+    func sandbox(
+        clock: any WallClock, limits: SandboxConfiguration.Limits = .init(), faults: SandboxConfiguration.Faults = .init()
+    ) throws -> SandboxServer {
         let configuration = SandboxConfiguration(
             clients: [.init(
                 clientAccountID: client,
                 apiKeys: [.init(keyID: key.keyID, apiKey: key.apiKey)],
                 labels: [.init(id: label, name: "Pool Tests", isDynamic: true)]
             )],
-            limits: limits
+            limits: limits,
+            faults: faults
         )
         return try SandboxServer(configuration: configuration, clock: clock, port: 0)
     }
@@ -234,6 +237,35 @@ final class Attempts: Sendable {
             _ = try fixture.pool("p", api: api, store: store, clock: SystemClock())
         }
         try await api.shutdown()
+        await db.close()
+    }
+
+    @Test func underFaultsEveryRecordIsEventuallyAcceptedExactlyOnce() async throws {
+        let fixture = Fixture()
+        let clock = SystemClock()
+        let db = try await migratedPool()
+        let store = TokenStore(pool: db, cipher: try randomCipher())
+        // 10 % 5xx and 2 % resets (neither applied by the server), and 429 storms (2 s in, for 1 s).
+        let server = try fixture.sandbox(
+            clock: clock, faults: .init(seed: 7, errorRate: 0.1, resetRate: 0.02, stormEverySeconds: 2, stormLastingSeconds: 1)
+        )
+        try await server.withRunning { port in
+            let api = Fixture.api(port: port)
+            var options = TokenPoolOptions(maxTokens: 2)
+            options.retryBaseMs = 50
+            options.retryMaxMs = 1_000
+            let pool = try fixture.pool("p", api: api, store: store, clock: clock, options: options)
+            let attempts = Attempts()
+            let outcomes = await pool.send(fixture.records(400, now: clock.now()), onAttempt: attempts.append)
+            #expect(outcomes.allSatisfy { $0 == .accepted })
+            let stats = server.stats()
+            #expect(stats.accepted == 400, "none applied twice: 5xx and resets are not applied by the sandbox")
+            #expect(attempts.all.contains { if case .transient = $0.outcome { true } else { false } })
+            #expect(stats.stormRefusals > 0, "the storm was met")
+            #expect(attempts.all.contains { if case .rateLimited = $0.outcome { true } else { false } })
+            await pool.shutdown()
+            try await api.shutdown()
+        }
         await db.close()
     }
 }
