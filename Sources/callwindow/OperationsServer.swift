@@ -51,6 +51,14 @@ struct OperationsServer: Service {
             },
             logger: logger
         )
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch {
+            throw ListenError(description: "cannot serve /metrics on \(host):\(port) (http.host, http.port): \(error); choose another port or 0 for a free one")
+        }
+    }
+
+    struct ListenError: Error, CustomStringConvertible {
+        let description: String
     }
 }

@@ -181,7 +181,7 @@ struct DaemonTests {
         defer { sandbox.process.signal(SIGKILL) }
         let config = try Self.configFile(
             port: sandbox.port, api: ", connect_timeout_ms: 500, request_timeout_ms: 1000",
-            "tokens: {max: 4, lease_seconds: 3}\nscheduler: {poll_seconds: 1, lease_seconds: 5, claim_batch: 200}")
+            "tokens: {max: 4, lease_seconds: 3}\nscheduler: {poll_seconds: 1, lease_seconds: 5, claim_batch: 200}\nhttp: {port: 0}")
         let environment = Self.environment(url)
         func accepted() async throws -> Int {
             try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0].decode("accepted")
@@ -209,5 +209,53 @@ struct DaemonTests {
         let audited = try await connection.query(
             "SELECT count(DISTINCT delivery_id) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'", campaign)
         #expect(try audited[0].decode("n", as: Int.self) == 3000)
+    }
+
+    @Test("two daemons on one database: every record once, zero 429s, no token above its rate or shared, mints within budget")
+    func twoDaemons() async throws {
+        let (url, connection) = try await Self.database("two")
+        defer { Task { await connection.close() } }
+        let campaign = try await Self.campaignDueNow(receivers: 1500, lead: "39 seconds", on: connection)
+        let sandbox = try await RunningSandbox.start()
+        defer { sandbox.process.signal(SIGKILL) }
+        let config = try Self.configFile(
+            port: sandbox.port, api: ", connect_timeout_ms: 500, request_timeout_ms: 1000",
+            "tokens: {max: 3}\nscheduler: {poll_seconds: 1, claim_batch: 200}\nhttp: {port: 0}")
+        let first = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: Self.environment(url))
+        let second = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: Self.environment(url))
+        defer {
+            first.signal(SIGKILL)
+            second.signal(SIGKILL)
+        }
+        try await waitUntil(timeout: .seconds(120), "every record accepted") {
+            try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
+                .decode("accepted", as: Int.self) == 3000
+        }
+        first.signal(SIGTERM)
+        second.signal(SIGTERM)
+        let firstEnded = await first.wait()
+        #expect(firstEnded.status == 0, "first daemon: \(firstEnded.stderr.suffix(3000))")
+        let secondEnded = await second.wait()
+        #expect(secondEnded.status == 0, "second daemon: \(secondEnded.stderr.suffix(3000))")
+        let records = sandbox.records
+        #expect(records.count == 3000, "no record pushed twice")
+        #expect(Set(records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }).count == 3000)
+        let (data, _) = try await URLSession.shared.data(from: try #require(URL(string: "http://127.0.0.1:\(sandbox.port)/sandbox/stats")))
+        let stats = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect((stats["rate_limited"] as? NSNumber)?.intValue == 0)
+        let tokens = try #require(stats["tokens"] as? [String: [String: Any]])
+        for (fingerprint, token) in tokens {
+            #expect(((token["peak_1s"] as? NSNumber)?.intValue ?? 0) <= 100, "token \(fingerprint) stayed within 100 requests/s")
+        }
+        // Each token was used by one instance only.
+        let users = try await connection.query(
+            "SELECT token_fingerprint, count(DISTINCT instance) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 GROUP BY 1", campaign)
+        #expect(try users.allSatisfy { try $0.decode("n", as: Int.self) == 1 })
+        #expect(Set(try users.map { try $0.decode("token_fingerprint", as: String.self) }).count >= 2)
+        let instances = try await connection.query(
+            "SELECT count(DISTINCT instance) AS n FROM callwindow.push_attempts WHERE campaign_id = $1", campaign)[0].decode("n", as: Int.self)
+        #expect(instances == 2, "both daemons pushed")
+        let mints = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
+        #expect(mints <= 6, "each instance minted at most tokens.max")
     }
 }
