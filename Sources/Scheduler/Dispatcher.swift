@@ -119,12 +119,7 @@ public final class Dispatcher: Service, Sendable {
                         continue
                     }
                     if batch.isEmpty {
-                        if out > 0 {
-                            // Let a batch finish first if one is out; otherwise poll.
-                            try? await clock.sleep(milliseconds: options.idlePollMs)
-                        } else {
-                            try? await clock.sleep(milliseconds: options.idlePollMs)
-                        }
+                        try? await clock.sleep(milliseconds: options.idlePollMs)
                         continue
                     }
                     counters.withLock { $0.claimed += batch.count }

@@ -77,7 +77,17 @@ public final class PlannerService: Service, Sendable {
     /// One connected session: listen, lead what it can, plan until the connection breaks.
     private func session() async throws {
         let connection = try await PostgresConnection.connect(configuration)
-        defer { Task { await connection.close() } }
+        do {
+            try await plan(on: connection)
+        } catch {
+            await connection.close()
+            throw error
+        }
+        await connection.close()
+    }
+
+    /// Listens, takes leadership where it can, and plans until cancelled or the connection breaks.
+    private func plan(on connection: PostgresConnection) async throws {
         try await connection.listen(Self.channel)
         logger.info("planner connected", metadata: ["endpoint": "\(connection.endpoint)"])
         var leading = Set<UUID>()
