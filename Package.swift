@@ -142,6 +142,7 @@ let package = Package(
             dependencies: [
                 "Scheduler", "Store", "Planning", "Postgres", "TestSupport", "TokenPool", "Sandbox", "CallRecordAPI",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

@@ -90,15 +90,22 @@ public struct Configuration: Codable, Sendable, Equatable {
         public var pollSeconds = 5
         /// Deliveries claimed per batch.
         public var claimBatch = 500
+        /// Claimed batches a dispatcher has out at once: 2 lets one be claimed and recorded while
+        /// the other is sent, so the pool never waits on the database.
+        public var concurrentBatches = 2
         /// How long a claim lasts before the rescuer may return it to the queue.
         public var leaseSeconds = 60
         /// Share of the API's rate the plan assumes (slack for retries).
         public var utilisation = 0.8
+        /// Extra time each window's push is planned to take (minting, first claim, a retry).
+        public var pushMarginSeconds = 10
         /// SIGTERM grace period.
         public var graceSeconds = 30
         enum CodingKeys: String, CodingKey {
             case horizonSeconds = "horizon_seconds", pollSeconds = "poll_seconds", claimBatch = "claim_batch"
+            case concurrentBatches = "concurrent_batches"
             case leaseSeconds = "lease_seconds", utilisation, graceSeconds = "grace_seconds"
+            case pushMarginSeconds = "push_margin_seconds"
         }
     }
 

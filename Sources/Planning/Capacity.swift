@@ -29,6 +29,10 @@ public struct Capacity: Sendable, Hashable {
     public var batchRequestsPerMinute: Double
     /// Records in one batch request; default 500 (API.md).
     public var recordsPerBatch: Int
+    /// Time allowed on top of every window's records for getting going — minting a token,
+    /// the first claim, a retry — so a push planned as late as possible still ends by its
+    /// deadline. Default 0 (the daemon uses `scheduler.push_margin_seconds`).
+    public var startupMs: Int64
 
     /// A pool of `tokens` tokens on `transport`; the per-token limits default to the real
     /// service's and can be changed for a differently configured sandbox.
@@ -38,7 +42,8 @@ public struct Capacity: Sendable, Hashable {
         utilisation: Double = 0.8,
         realTimeRequestsPerSecond: Double = 100,
         batchRequestsPerMinute: Double = 60,
-        recordsPerBatch: Int = 500
+        recordsPerBatch: Int = 500,
+        startupMs: Int64 = 0
     ) {
         self.tokens = tokens
         self.transport = transport
@@ -46,6 +51,7 @@ public struct Capacity: Sendable, Hashable {
         self.realTimeRequestsPerSecond = realTimeRequestsPerSecond
         self.batchRequestsPerMinute = batchRequestsPerMinute
         self.recordsPerBatch = recordsPerBatch
+        self.startupMs = max(0, startupMs)
     }
 
     /// Records per second one token may carry at the hard limit.
@@ -68,15 +74,16 @@ public struct Capacity: Sendable, Hashable {
         return copy
     }
 
-    /// Milliseconds needed to push `records` at R, rounded up: ⌈records / R⌉ in ms.
-    /// Saturates at 100 years when R is 0, so arithmetic on many windows cannot overflow.
+    /// Milliseconds needed to push `records` at R, rounded up, plus the start-up allowance:
+    /// ⌈records / R⌉ ms + `startupMs` (0 for no records). Saturates at 100 years when R is 0,
+    /// so arithmetic on many windows cannot overflow.
     public func pushDuration(records: Int) -> Int64 {
         guard records > 0 else { return 0 }
         let rate = recordsPerSecond
         let cap: Int64 = 100 * 365 * 86_400_000
         guard rate > 0 else { return cap }
         // The relative nudge keeps float noise (240.00000000000003 records/s) from adding 1 ms.
-        let milliseconds = (Double(records) * 1000 / rate * (1 - 1e-12)).rounded(.up)
+        let milliseconds = (Double(records) * 1000 / rate * (1 - 1e-12)).rounded(.up) + Double(startupMs)
         return milliseconds >= Double(cap) ? cap : Int64(milliseconds)
     }
 }

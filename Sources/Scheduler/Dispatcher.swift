@@ -56,6 +56,9 @@ public struct DispatcherCounters: Sendable, Equatable {
     public var released = 0
     public var attempts = 0
     public var recordFailures = 0
+    /// Real time spent in claims and result writes, in milliseconds (batches overlap, so this
+    /// can exceed the wall time when more than one is out).
+    public var databaseMs: Double = 0
 }
 
 /// Claims, sends and records the deliveries of one client account.
@@ -101,6 +104,7 @@ public final class Dispatcher: Service, Sendable {
                         continue
                     }
                     let batch: [Delivery]
+                    let claimStarted = ContinuousClock.now
                     do {
                         batch = try await database.withConnection { connection in
                             try await self.store.claim(clientAccountID: self.clientAccountID, owner: self.owner, now: self.clock.now(),
@@ -118,6 +122,8 @@ public final class Dispatcher: Service, Sendable {
                         try? await clock.sleep(milliseconds: 500)
                         continue
                     }
+                    let claimTook = Self.milliseconds(since: claimStarted)
+                    counters.withLock { $0.databaseMs += claimTook }
                     if batch.isEmpty {
                         try? await clock.sleep(milliseconds: options.idlePollMs)
                         continue
@@ -202,9 +208,12 @@ public final class Dispatcher: Service, Sendable {
         var failures = 0
         while true {
             do {
+                let started = ContinuousClock.now
                 try await database.withConnection { connection in
                     _ = try await self.store.record(results, owner: self.owner, now: self.clock.now(), on: connection)
                 }
+                let took = Self.milliseconds(since: started)
+                counters.withLock { $0.databaseMs += took }
                 if failures > 0 { logger.notice("results recorded after the database came back", metadata: ["records": "\(results.count)"]) }
                 return
             } catch {
@@ -257,6 +266,11 @@ public final class Dispatcher: Service, Sendable {
                 }
             }
         }
+    }
+
+    static func milliseconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) * 1_000 + Double(elapsed.components.attoseconds) / 1e15
     }
 
     static func record(_ delivery: Delivery) -> CallRecord {

@@ -114,7 +114,8 @@ public struct DeliveryStore: Sendable {
 
     /// Makes the stored windows of a campaign match `windows`: new ones are added, planned ones
     /// get their new push time, planned ones no longer wanted are removed, and materialised ones
-    /// no longer wanted are cancelled with their pending deliveries.
+    /// no longer wanted are cancelled with their pending deliveries. `windows` holds only the
+    /// windows that have not ended, so windows that ended are left as they are (expired or done).
     public func syncWindows(campaignID: Int64, clientAccountID: UUID, windows: [PlannedWindow], now: Int64,
                             on connection: PostgresConnection) async throws -> WindowSync {
         var sync = WindowSync()
@@ -134,16 +135,16 @@ public struct DeliveryStore: Sendable {
         sync.removed = try await connection.execute(
             """
             DELETE FROM callwindow.windows w
-            WHERE w.campaign_id = $1 AND w.state = 'planned'
+            WHERE w.campaign_id = $1 AND w.state = 'planned' AND w.ends_at > callwindow.at_ms($4)
               AND (callwindow.ms_of(w.starts_at), callwindow.ms_of(w.ends_at)) NOT IN (SELECT * FROM unnest($2::int8[], $3::int8[]))
-            """, campaignID, starts, ends)
+            """, campaignID, starts, ends, now)
         let stale = try await connection.query(
             """
             UPDATE callwindow.windows w SET state = 'cancelled'
-            WHERE w.campaign_id = $1 AND w.state = 'materialized'
+            WHERE w.campaign_id = $1 AND w.state = 'materialized' AND w.ends_at > callwindow.at_ms($4)
               AND (callwindow.ms_of(w.starts_at), callwindow.ms_of(w.ends_at)) NOT IN (SELECT * FROM unnest($2::int8[], $3::int8[]))
             RETURNING w.id
-            """, campaignID, starts, ends)
+            """, campaignID, starts, ends, now)
         for row in stale {
             sync.cancelled += try await cancelPending(windowID: try row.decode("id"), reason: "the campaign was re-planned without this window", now: now, on: connection)
         }

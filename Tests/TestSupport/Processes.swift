@@ -69,6 +69,14 @@ public final class ChildProcess: Sendable {
         return ProcessResult(status: status, stdout: stdout, stderr: stderr)
     }
 
+    /// Whether the child is still running (not ended, not a zombie waiting to be reaped).
+    public var isRunning: Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(after: close)...].split(separator: " ").first
+        return state != "Z" && state != "X"
+    }
+
     /// What the child printed so far.
     public var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
     public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }

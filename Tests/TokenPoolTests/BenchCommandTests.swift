@@ -43,3 +43,37 @@ import TestSupport
         #expect((report["accepted"] as? Int ?? 0) > 0)
     }
 }
+
+/// `callwindow bench pipeline`, the real binary, on a fresh database of its own.
+@Suite struct PipelineBenchCommandTests {
+    @Test func everyRecordIsAcceptedAndTheJSONLineHasTheSenderNamesPlusThePipelines() async throws {
+        let database = try await TestDatabase.fresh("pipe")
+        let result = try await run(
+            callwindowBinary,
+            ["bench", "pipeline", "--records", "600", "--tokens", "2", "--json", "--database-url", database.conninfoForTests],
+            environment: ["CALLWINDOW_SQL_DIR": TestDatabase.sqlDirectory.path]
+        )
+        #expect(result.status == 0, "\(result.stderr)")
+        let last = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        let pipelineNames: Set<String> = [
+            "records", "seconds", "durable", "first_push_ms", "materialised_ms", "late_records", "max_lateness_ms",
+            "database_share", "postgres_cpu_seconds", "claim_batch", "concurrent_batches",
+        ]
+        #expect(Set(report.keys) == BenchCommandTests.names.union(pipelineNames))
+        #expect(report["records"] as? Int == 600)
+        #expect(report["accepted"] as? Int == 600, "every record accepted, as the audit trail shows")
+        #expect(report["rate_limited"] as? Int == 0)
+        #expect(report["ceiling_rps"] as? Double == 200)
+        // Each token may send 100 in any second: 600 records on 2 tokens need more than 2 s.
+        #expect((report["seconds"] as? Double ?? 0) >= 1.9)
+        #expect(report["postgres_cpu_seconds"] is NSNull, "not a private cluster")
+        #expect(result.stdout.contains("first push"))
+    }
+
+    @Test func badOptionsAreRefusedWithTheirName() async throws {
+        let result = try await run(callwindowBinary, ["bench", "pipeline", "--tokens", "40"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--tokens"))
+    }
+}

@@ -18,7 +18,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure parts of CallWindow and print a report.",
-        subcommands: [SenderBench.self, PostgresBench.self]
+        subcommands: [SenderBench.self, PipelineBench.self, PostgresBench.self]
     )
 }
 
@@ -380,7 +380,8 @@ struct PrivateCluster {
         var description: String
     }
 
-    static func start() throws -> PrivateCluster {
+    /// `fast` turns fsync off (for tests and the sender bench); the pipeline bench runs durable.
+    static func start(fast: Bool = true) throws -> PrivateCluster {
         let env = ProcessInfo.processInfo.environment
         guard let script = env["CALLWINDOW_PGCLUSTER"].map(URL.init(fileURLWithPath:)) ?? findUpwards("scripts/pgcluster") else {
             throw Failure(description: "scripts/pgcluster not found: pass --database-url or set CALLWINDOW_PGCLUSTER to the script")
@@ -388,7 +389,7 @@ struct PrivateCluster {
         let directory = URL(fileURLWithPath: "/tmp/callwindow-bench-\(UUID().uuidString.prefix(8).lowercased())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
-        let output = try runScript(script, ["start", directory.path], fast: true)
+        let output = try runScript(script, ["start", directory.path], fast: fast)
         guard let url = output.split(separator: "\n").last.map(String.init), url.hasPrefix("postgres") else {
             throw Failure(description: "scripts/pgcluster start did not print a database URL")
         }

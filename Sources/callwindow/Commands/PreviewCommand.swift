@@ -36,6 +36,9 @@ struct PreviewCommand: AsyncParsableCommand {
     @Option(help: "Transport: v1, v2 or batch.")
     var transport: String = "v1"
 
+    @Option(name: .customLong("push-margin"), help: "Seconds added to each window's push, as scheduler.push_margin_seconds (default 10).")
+    var pushMargin: Int = 10
+
     @Option(help: ArgumentHelp("Plan as of this instant: ISO 8601 (2026-12-01T09:00:00Z) or epoch milliseconds (default: now).", valueName: "INSTANT"))
     var now: String?
 
@@ -43,6 +46,7 @@ struct PreviewCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard tokens >= 1, tokens <= 1000 else { throw ValidationError("--tokens \(tokens) is out of range: give 1 to 1000") }
+        guard pushMargin >= 0, pushMargin <= 3_600 else { throw ValidationError("--push-margin \(pushMargin) is out of range: give 0 to 3600") }
         guard Transport(rawValue: transport) != nil else {
             throw ValidationError("--transport \"\(transport)\" is not a transport: use v1, v2 or batch")
         }
@@ -63,7 +67,8 @@ struct PreviewCommand: AsyncParsableCommand {
                 try await connection.execute("SET TRANSACTION READ ONLY")
                 return try await Self.plan(
                     campaigns: campaigns, client: client.flatMap(UUID.init(uuidString:)),
-                    capacity: Capacity(tokens: tokens, transport: transport), now: instant, on: connection)
+                    capacity: Capacity(tokens: tokens, transport: transport, startupMs: Int64(pushMargin) * 1000), now: instant,
+                    on: connection)
             }
             await connection.close()
             let rendered: String = switch format {

@@ -90,42 +90,56 @@ struct Daemon {
 
     private func run(pool: PostgresPool, api: APIClient, cipher: TokenCipher, transport: Transport, instance: String,
                      credentials: [(UUID, APIKey)], clock: SystemClock) async throws {
-        var services: [any Service] = []
-        var clients: [UUID] = []
+        let scheduler = try Self.schedulerServices(
+            settings: settings, database: database, pool: pool, api: api, cipher: cipher, transport: transport,
+            instance: instance, credentials: credentials, clock: clock)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let services: [any Service] = scheduler.all + [OperationsServer(
+            host: settings.http.host, port: settings.http.port, registry: registry, database: pool, planner: scheduler.planner,
+            plannerStaleAfterMs: Int64(settings.scheduler.pollSeconds) * 3_000 + 30_000, now: { clock.now() },
+            logger: Logger(label: "callwindow.http"))]
+        logger.info("callwindow run starting", metadata: [
+            "instance": "\(instance)", "clients": "\(credentials.count)", "transport": "\(transport.rawValue)", "database": "\(database.endpoint)",
+        ])
+        var configuration = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        // After the grace period in-flight sends are cancelled: their records go back to the
+        // queue and the results gathered so far are still written.
+        configuration.maximumGracefulShutdownDuration = .seconds(settings.scheduler.graceSeconds)
+        try await ServiceGroup(configuration: configuration).run()
+    }
+
+    /// The scheduler's services: one planner for all configured client accounts and one
+    /// dispatcher (with its token pool) per account. `enforceLimits: false` is for benchmarks.
+    static func schedulerServices(
+        settings: Configuration, database: PostgresConfiguration, pool: PostgresPool, api: APIClient, cipher: TokenCipher,
+        transport: Transport, instance: String, credentials: [(UUID, APIKey)], clock: any WallClock, enforceLimits: Bool = true
+    ) throws -> SchedulerServices {
+        var dispatchers: [Dispatcher] = []
         let deliveries = DeliveryStore(instance: instance, transport: transport.rawValue)
         for (id, key) in credentials {
-            let options = Self.tokenPoolOptions(settings, transport: transport)
+            var options = tokenPoolOptions(settings, transport: transport)
+            options.enforceLimits = enforceLimits
             let tokens = try TokenPool(
                 configuration: .init(clientAccountID: id, key: key, transport: transport, instance: instance),
                 options: options, store: TokenStore(pool: pool, cipher: cipher), api: api, clock: clock,
                 logger: Logger(label: "callwindow.tokens"))
-            services.append(Dispatcher(
+            dispatchers.append(Dispatcher(
                 clientAccountID: id, database: pool, tokens: tokens, store: deliveries, owner: instance,
-                options: DispatcherOptions(claimBatch: settings.scheduler.claimBatch, leaseMs: Int64(settings.scheduler.leaseSeconds) * 1000,
-                                           naming: transport == .v1 ? .v1 : .v2),
+                options: DispatcherOptions(claimBatch: settings.scheduler.claimBatch, maxBatches: settings.scheduler.concurrentBatches,
+                                           leaseMs: Int64(settings.scheduler.leaseSeconds) * 1000, naming: transport == .v1 ? .v1 : .v2),
                 clock: clock, logger: Logger(label: "callwindow.dispatcher")))
-            clients.append(id)
         }
-        let capacity = Capacity(tokens: settings.tokens.max, transport: transport, utilisation: settings.scheduler.utilisation)
+        let capacity = Capacity(tokens: settings.tokens.max, transport: transport, utilisation: settings.scheduler.utilisation,
+                                startupMs: Int64(settings.scheduler.pushMarginSeconds) * 1000)
         let planner = Planner(options: PlannerOptions(capacity: capacity, horizonMs: Int64(settings.scheduler.horizonSeconds) * 1000),
                               deliveries: deliveries, logger: Logger(label: "callwindow.planner"))
-        let plannerService = PlannerService(configuration: database, clients: clients, planner: planner, clock: clock,
+        let plannerService = PlannerService(configuration: database, clients: credentials.map(\.0), planner: planner, clock: clock,
                                             pollInterval: .seconds(settings.scheduler.pollSeconds), logger: Logger(label: "callwindow.planner"))
-        services.insert(plannerService, at: 0)
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        services.append(OperationsServer(
-            host: settings.http.host, port: settings.http.port, registry: registry, database: pool, planner: plannerService,
-            plannerStaleAfterMs: Int64(settings.scheduler.pollSeconds) * 3_000 + 30_000, now: { clock.now() },
-            logger: Logger(label: "callwindow.http")))
-        logger.info("callwindow run starting", metadata: [
-            "instance": "\(instance)", "clients": "\(clients.count)", "transport": "\(transport.rawValue)", "database": "\(database.endpoint)",
-        ])
-        let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        try await group.run()
+        return SchedulerServices(planner: plannerService, dispatchers: dispatchers)
     }
 
     /// Each configured client's API key, from the environment variables the configuration names.
@@ -172,6 +186,14 @@ struct Daemon {
     static func instanceName() -> String {
         "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(4).lowercased())"
     }
+}
+
+/// The planner and the dispatchers of one process.
+struct SchedulerServices {
+    let planner: PlannerService
+    let dispatchers: [Dispatcher]
+
+    var all: [any Service] { [planner] + dispatchers }
 }
 
 /// `--config` and `--database-url`, for the subcommands that read the configuration file.
