@@ -107,8 +107,14 @@ public final class Dispatcher: Service, Sendable {
                     let claimStarted = ContinuousClock.now
                     do {
                         batch = try await database.withConnection { connection in
-                            try await self.store.claim(clientAccountID: self.clientAccountID, owner: self.owner, now: self.clock.now(),
-                                                       limit: self.options.claimBatch, leaseMs: self.options.leaseMs, on: connection)
+                            let now = self.clock.now()
+                            let claimed = try await self.store.claim(clientAccountID: self.clientAccountID, owner: self.owner, now: now,
+                                                                     limit: self.options.claimBatch, leaseMs: self.options.leaseMs, on: connection)
+                            // A full batch means more is due: the pool sizes itself to all of it.
+                            let more = claimed.count < self.options.claimBatch ? 0
+                                : try await self.store.dueBacklog(clientAccountID: self.clientAccountID, now: now, on: connection)
+                            self.tokens.noteBacklog(more + claimed.count * (self.options.maxBatches - 1))
+                            return claimed
                         }
                         if databaseDown {
                             logger.notice("dispatcher reached the database again")

@@ -258,6 +258,19 @@ public struct DeliveryStore: Sendable {
         }.sorted { ($0.deadline, $0.id) < ($1.deadline, $1.id) }
     }
 
+    /// Due records of an account waiting to be claimed (active campaigns only), counted up to
+    /// `limit`: how much work is ahead, so the token pool can grow to it.
+    public func dueBacklog(clientAccountID: UUID, now: Int64, limit: Int = 10_000, on connection: PostgresConnection) async throws -> Int {
+        try await connection.query(
+            """
+            SELECT count(*)::int8 AS n FROM (
+              SELECT 1 FROM callwindow.deliveries d JOIN callwindow.campaigns c ON c.id = d.campaign_id
+              WHERE d.client_account_id = $1 AND d.state = 'pending' AND c.status = 'active'
+                AND d.push_at <= callwindow.at_ms($2) AND d.next_attempt_at <= callwindow.at_ms($2)
+              LIMIT $3) due
+            """, clientAccountID, now, limit)[0].decode("n", as: Int.self)
+    }
+
     /// Extends the lease of deliveries this owner still holds; returns how many it still holds.
     @discardableResult
     public func renewLeases(ids: [Int64], owner: String, now: Int64, leaseMs: Int64, on connection: PostgresConnection) async throws -> Int {

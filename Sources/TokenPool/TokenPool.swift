@@ -88,6 +88,8 @@ public final class TokenPool: Sendable {
         var awaitedLeases: [String: (expiry: Int64, observedUntil: Int64)] = [:]
         var jitter: JitterSource
         var queued = 0
+        /// Records waiting beyond those handed to `send` (the caller's queue), from `noteBacklog`.
+        var backlog = 0
         var maintaining = false
         var closed = false
     }
@@ -201,6 +203,12 @@ public final class TokenPool: Sendable {
 
     // MARK: - Maintenance
 
+    /// Tells the pool how many records wait beyond those it was handed (the caller's queue), so
+    /// it grows to the work ahead, not only to the batch at hand. 0 when nothing more waits.
+    public func noteBacklog(_ records: Int) {
+        state.withLock { $0.backlog = max(0, records) }
+    }
+
     /// One round of token housekeeping at the clock's now: renew leases that are due, then do what
     /// the state machine asks (acquire, refresh, drop). `queued` is the demand (`nil`: keep the
     /// last known). Never throws: database and API failures are logged, and tokens whose lease
@@ -238,16 +246,22 @@ public final class TokenPool: Sendable {
             }
         }
 
-        let actions = state.withLock { $0.machine.tick(now: clock.now(), queued: $0.queued) }
-        for action in actions {
-            switch action {
-            case .drop(let fingerprint, let reason):
-                await drop(fingerprint, reason: reason, revoked: false)
-            case .acquire:
-                await acquire(refreshOf: nil)
-            case .refresh(let fingerprint):
-                await acquire(refreshOf: fingerprint)
+        // While the demand justifies another token and one was just added, ask again: the pool
+        // grows to a large backlog in one round instead of one token per maintenance interval.
+        for _ in 0..<max(1, options.maxTokens) {
+            let actions = state.withLock { $0.machine.tick(now: clock.now(), queued: $0.queued + $0.backlog) }
+            var grew = false
+            for action in actions {
+                switch action {
+                case .drop(let fingerprint, let reason):
+                    await drop(fingerprint, reason: reason, revoked: false)
+                case .acquire:
+                    if await acquire(refreshOf: nil) { grew = true }
+                case .refresh(let fingerprint):
+                    await acquire(refreshOf: fingerprint)
+                }
             }
+            if !grew || state.withLock({ $0.closed }) { break }
         }
     }
 
