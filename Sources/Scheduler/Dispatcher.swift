@@ -5,8 +5,10 @@
 //        │ room for more?                                        ▼
 //        └──────────────── record results + audit rows (one transaction, fenced by the lease)
 //
-// It never claims more than it has room for: at most `maxBatches` batches are out at once, each
-// of at most `claimBatch` records. While a batch is out its leases are renewed, so the rescuer
+// It never claims more than it has room for: `maxBatches` batches of at most `claimBatch` records
+// are out at once, and more (up to four times as many) only while less than half a batch of the
+// claimed records still waits for the API's answer — so records in retry back-off (5xx, 429,
+// timeouts) do not leave the pool idle, and no more than about one batch waits unsent. While a batch is out its leases are renewed, so the rescuer
 // of another instance never takes over work that is still being sent; if the process dies, the
 // leases run out and that work is rescued (a record whose answer was lost may then be pushed
 // twice — invariant 2). On graceful shutdown it stops claiming, lets the batches out finish,
@@ -28,7 +30,8 @@ import Synchronization
 public struct DispatcherOptions: Sendable {
     /// Records claimed at once. Default 500.
     public var claimBatch = 500
-    /// Batches out at once. Default 1: the token pool paces one send at a time.
+    /// Batches out at once; up to four times as many while the ones out are down to their last
+    /// few records (retries). Default 1; the daemon uses `scheduler.concurrent_batches` (2).
     public var maxBatches = 1
     /// Claim lease; renewed every third of it while a batch is out. Default 60 s.
     public var leaseMs: Int64 = 60_000
@@ -73,6 +76,8 @@ public final class Dispatcher: Service, Sendable {
     private let logger: Logger
     private let validator = RecordValidator()
     private let counters = Mutex(DispatcherCounters())
+    /// Claimed records not yet accepted or rejected by the API (nor otherwise finished).
+    private let unsettled = SharedCount()
 
     public init(clientAccountID: UUID, database: PostgresPool, tokens: TokenPool, store: DeliveryStore, owner: String,
                 options: DispatcherOptions = DispatcherOptions(), clock: any WallClock, logger: Logger) {
@@ -92,15 +97,30 @@ public final class Dispatcher: Service, Sendable {
     public func run() async throws {
         let stopping = Atomic<Bool>(false)
         await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
+            // Child tasks return true for a finished batch, false for a wake-up tick.
+            await withTaskGroup(of: Bool.self) { group in
                 // The pool's housekeeping (lease renewal, refresh) runs beside the claims.
                 let housekeeping = Task { await self.tokens.run() }
                 var out = 0
+                var ticking = false
                 var databaseDown = false
                 while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
-                    if out >= options.maxBatches {
-                        await group.next()
-                        out -= 1
+                    // Room for another batch: fewer than `maxBatches` out, or — up to four times
+                    // that — less than half a batch still waiting to be sent (the batches out
+                    // are down to records in retry back-off, which must not idle the pool).
+                    let room = out < options.maxBatches
+                        || (out < options.maxBatches * 4 && unsettled.value < max(1, options.claimBatch / 2))
+                    if !room {
+                        if !ticking {
+                            ticking = true
+                            group.addTask {
+                                try? await Task.sleep(for: .milliseconds(100))
+                                return false
+                            }
+                        }
+                        if let finished = await group.next() {
+                            if finished { out -= 1 } else { ticking = false }
+                        }
                         continue
                     }
                     let batch: [Delivery]
@@ -138,7 +158,11 @@ public final class Dispatcher: Service, Sendable {
                     Gauge(label: "callwindow_tokens", dimensions: [("client", clientAccountID.uuidString.lowercased())])
                         .record(tokens.fingerprints.count)
                     out += 1
-                    group.addTask { await self.process(batch) }
+                    unsettled.add(batch.count)
+                    group.addTask {
+                        await self.process(batch)
+                        return true
+                    }
                 }
                 await group.waitForAll()
                 housekeeping.cancel()
@@ -167,11 +191,15 @@ public final class Dispatcher: Service, Sendable {
                                                 outcome: expired ? "expired" : "invalid", reason: reason)
             }
         }
+        // Records that will not be sent count as settled at once; the rest as the API decides.
+        unsettled.add(-(batch.count - sendable.count))
+        var settledBySends = 0
         if !sendable.isEmpty {
             let renewal = Task { await self.renewLeases(sendable.map { batch[$0].id }) }
-            let attempts = AttemptLog()
+            let attempts = AttemptLog(unsettled: unsettled)
             let outcomes = await tokens.send(sendable.map { Self.record(batch[$0]) }, onAttempt: attempts.append)
             renewal.cancel()
+            settledBySends = attempts.settled
             let byRecord = attempts.byRecord()
             for (position, index) in sendable.enumerated() {
                 let delivery = batch[index]
@@ -190,6 +218,8 @@ public final class Dispatcher: Service, Sendable {
                 }
             }
         }
+        // Whatever the sends left unsettled (expired, released at shutdown) is finished now.
+        unsettled.add(-(sendable.count - settledBySends))
         let final = results.compactMap { $0 }
         Self.report(final, client: clientAccountID)
         counters.withLock { counters in
@@ -246,6 +276,8 @@ public final class Dispatcher: Service, Sendable {
                     _ = try await self.store.renewLeases(ids: ids, owner: self.owner, now: self.clock.now(), leaseMs: self.options.leaseMs, on: connection)
                 }
             } catch {
+                // Cancelled mid-query because the batch finished: nothing failed.
+                if Task.isCancelled { return }
                 logger.warning("could not renew delivery leases", metadata: ["error": "\(error)"])
             }
         }
@@ -285,15 +317,43 @@ public final class Dispatcher: Service, Sendable {
     }
 }
 
+/// A count shared between the claim loop and the batches it sent.
+final class SharedCount: Sendable {
+    private let count = Atomic<Int>(0)
+
+    var value: Int { count.load(ordering: .relaxed) }
+
+    func add(_ delta: Int) { count.add(delta, ordering: .relaxed) }
+}
+
 /// Collects the pool's attempt reports, then splits them by record.
 private final class AttemptLog: Sendable {
-    private let attempts = Mutex<[PushAttempt]>([])
+    private let attempts = Mutex<(all: [PushAttempt], settled: Int)>(([], 0))
+    private let unsettled: SharedCount
 
-    func append(_ attempt: PushAttempt) { attempts.withLock { $0.append(attempt) } }
+    init(unsettled: SharedCount) {
+        self.unsettled = unsettled
+    }
+
+    /// Records the API accepted or rejected so far (final answers).
+    var settled: Int { attempts.withLock { $0.settled } }
+
+    func append(_ attempt: PushAttempt) {
+        let final: Int
+        switch attempt.outcome {
+        case .accepted, .rejected: final = attempt.recordIndices.count
+        default: final = 0
+        }
+        attempts.withLock {
+            $0.all.append(attempt)
+            $0.settled += final
+        }
+        if final > 0 { unsettled.add(-final) }
+    }
 
     func byRecord() -> [Int: [DeliveryResult.Attempt]] {
         var map: [Int: [DeliveryResult.Attempt]] = [:]
-        for attempt in attempts.withLock({ $0 }).sorted(by: { $0.startedAt < $1.startedAt }) {
+        for attempt in attempts.withLock({ $0.all }).sorted(by: { $0.startedAt < $1.startedAt }) {
             let reason: String? = switch attempt.outcome {
             case .rejected(let reason), .transient(let reason): reason
             default: nil

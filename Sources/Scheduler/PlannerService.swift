@@ -56,12 +56,16 @@ public final class PlannerService: Service, Sendable {
         try await cancelWhenGracefulShutdown {
             var failures = 0
             while !Task.isCancelled {
+                var connected = false
                 do {
-                    try await self.session()
+                    try await self.session { connected = true }
                 } catch is CancellationError {
                     return
                 } catch {
                     if Task.isCancelled { return }
+                    // A session that got connected ends an outage: the next one is logged again
+                    // and starts its back-off from the beginning.
+                    if connected { failures = 0 }
                     if failures == 0 {
                         self.logger.error("planner lost the database; retrying with back-off", metadata: ["error": "\(error)"])
                     }
@@ -75,8 +79,9 @@ public final class PlannerService: Service, Sendable {
     }
 
     /// One connected session: listen, lead what it can, plan until the connection breaks.
-    private func session() async throws {
+    private func session(connected: () -> Void) async throws {
         let connection = try await PostgresConnection.connect(configuration)
+        connected()
         do {
             try await plan(on: connection)
         } catch {
@@ -98,7 +103,7 @@ public final class PlannerService: Service, Sendable {
                     .decode("ok", as: Bool.self)
                 if acquired {
                     leading.insert(client)
-                    logger.info("planning client account", metadata: ["client": "\(client)"])
+                    logger.info("planning client account", metadata: ["client": "\(client.uuidString.lowercased())"])
                 }
             }
             for client in leading.sorted(by: { $0.uuidString < $1.uuidString }) {
@@ -111,7 +116,7 @@ public final class PlannerService: Service, Sendable {
                 Gauge(label: "callwindow_queue_depth", dimensions: [("client", account)]).record(try depth[0].decode("n", as: Int.self))
                 if report.recordsCreated > 0 || report.recordsExpired > 0 || report.recordsCancelled > 0 || report.leasesRescued > 0 {
                     logger.info("planned", metadata: [
-                        "client": "\(client)", "created": "\(report.recordsCreated)", "expired": "\(report.recordsExpired)",
+                        "client": "\(client.uuidString.lowercased())", "created": "\(report.recordsCreated)", "expired": "\(report.recordsExpired)",
                         "cancelled": "\(report.recordsCancelled)", "rescued": "\(report.leasesRescued)", "late_windows": "\(report.lateWindows)",
                     ])
                 }
