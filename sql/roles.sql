@@ -4,7 +4,8 @@
 --   psql "$ADMIN_URL" -v ON_ERROR_STOP=1 -f sql/roles.sql
 --
 -- Run it as a superuser, or as the owner of schema callwindow if that role has CREATEROLE,
--- after the first `callwindow migrate` and again after every migrate that adds tables. It is
+-- after the first `callwindow migrate` and again after every later migrate (new tables get no
+-- privileges by themselves, and a migration that replaces a function resets SECURITY DEFINER). It is
 -- idempotent and converges: each group role ends up with exactly the privileges below on this
 -- database, whatever it held before (all in one transaction, so a running daemon never sees a
 -- gap). Roles are cluster-wide; privileges are per database, so apply it in each database.
