@@ -62,7 +62,8 @@ extension Configuration {
         if let clients = merged["clients"] as? [[String: Any]] {
             merged["clients"] = clients.map { merge(clientSchema, $0) }
         }
-        try applyEnvironment(&merged, schema: defaults, path: "", environment: environment)
+        var overridden: [String: String] = [:]
+        try applyEnvironment(&merged, schema: defaults, path: "", environment: environment, overridden: &overridden)
         let data = try JSONSerialization.data(withJSONObject: normalise(merged))
         let configuration: Configuration
         do {
@@ -70,7 +71,15 @@ extension Configuration {
         } catch let error as DecodingError {
             throw ConfigurationError(describe(error, source: source))
         }
-        try configuration.validate(source: source)
+        do {
+            try configuration.validate(source: source)
+        } catch let error as ConfigurationError {
+            // A bad value set by an environment variable: say so, the file does not hold it.
+            if let (_, name) = overridden.sorted(by: { $0.key < $1.key }).first(where: { error.message.contains(": \($0.key) ") }) {
+                throw ConfigurationError(error.message + " (the value comes from the environment variable \(name))")
+            }
+            throw error
+        }
         return configuration
     }
 
@@ -114,12 +123,13 @@ extension Configuration {
         return result
     }
 
-    private static func applyEnvironment(_ tree: inout [String: Any], schema: [String: Any], path: String, environment: [String: String]) throws {
+    private static func applyEnvironment(_ tree: inout [String: Any], schema: [String: Any], path: String, environment: [String: String],
+                                         overridden: inout [String: String]) throws {
         for (key, expected) in schema {
             let keyPath = path.isEmpty ? key : "\(path).\(key)"
             if let nested = expected as? [String: Any] {
                 var subtree = tree[key] as? [String: Any] ?? [:]
-                try applyEnvironment(&subtree, schema: nested, path: keyPath, environment: environment)
+                try applyEnvironment(&subtree, schema: nested, path: keyPath, environment: environment, overridden: &overridden)
                 tree[key] = subtree
                 continue
             }
@@ -127,6 +137,7 @@ extension Configuration {
             let name = environmentName(for: keyPath)
             guard let text = environment[name] else { continue }
             tree[key] = try coerce(text, like: expected, name: name, keyPath: keyPath)
+            overridden[keyPath] = name
         }
     }
 

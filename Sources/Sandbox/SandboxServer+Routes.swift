@@ -71,6 +71,13 @@ extension SandboxServer {
         case .limited:
             return Self.error(.tooManyRequests, "rate-limit-exceeded", "token creation limit reached, try again later")
         case .minted(let token):
+            if let issuedTokensFile {
+                do {
+                    try issuedTokensFile.append(token + "\n")
+                } catch {
+                    logger.error("cannot write the issued-tokens file", metadata: ["error": "\(error)"])
+                }
+            }
             let formatter = ISO8601DateFormatter()
             formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
             let createdAt = formatter.string(from: Date(timeIntervalSince1970: Double(now) / 1000))

@@ -37,6 +37,8 @@ public final class SandboxServer: Sendable {
     let state: Mutex<SandboxState>
     let batches: BatchStore
     let recordFile: RecordFile?
+    /// `--issued-tokens-file`: every token minted, one per line (secrets; for test harnesses).
+    let issuedTokensFile: RecordFile?
     let plan: FaultPlan
     let held = HeldConnections()
     let validator = RecordValidator()
@@ -45,12 +47,16 @@ public final class SandboxServer: Sendable {
     ///
     /// - Parameters:
     ///   - recordFile: path of the record file (appended to), or `nil` for none.
+    ///   - issuedTokensFile: path of a file that gets every minted token, one per line, so a
+    ///     reliability suite can search its logs and database dumps for them; `nil` (the
+    ///     default) for none. The file holds secrets: only for sandboxes under test.
     ///   - logger: where the server logs (never tokens or keys); default: warnings to stderr, so
     ///     stdout stays free for the `listening on` line.
     public init(
         configuration: SandboxConfiguration,
         clock: any WallClock,
         recordFile: String? = nil,
+        issuedTokensFile: String? = nil,
         host: String = "127.0.0.1",
         port: Int = 8089,
         logger: Logger? = nil
@@ -75,6 +81,7 @@ public final class SandboxServer: Sendable {
         state = Mutex(SandboxState(limits: configuration.limits, plan: plan))
         batches = BatchStore(capacity: 100_000)
         self.recordFile = try recordFile.map { try RecordFile(path: $0) }
+        self.issuedTokensFile = try issuedTokensFile.map { try RecordFile(path: $0) }
     }
 
     /// Serves until the task is cancelled or a graceful shutdown is triggered (e.g. when run as

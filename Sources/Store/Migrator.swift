@@ -19,7 +19,8 @@ public struct Migration: Sendable, Hashable {
         checksum = SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Reads every `NNN_name.sql` file of `directory`, in version order.
+    /// Reads every `NNN_name.sql` file of `directory`, in version order. `.sql` files whose name
+    /// does not start with a digit (`roles.sql`) are administrator scripts, not migrations: skipped.
     public static func load(from directory: URL) throws -> [Migration] {
         let names: [String]
         do {
@@ -28,7 +29,7 @@ public struct Migration: Sendable, Hashable {
             throw StoreError(.migrationsUnreadable, "cannot read the migrations folder \(directory.path): set --sql-dir or CALLWINDOW_SQL_DIR to the project's sql/ folder")
         }
         var migrations: [Migration] = []
-        for name in names.sorted() where name.hasSuffix(".sql") {
+        for name in names.sorted() where name.hasSuffix(".sql") && name.first?.isASCII == true && name.first?.isNumber == true {
             let digits = name.prefix { $0.isASCII && $0.isNumber }
             guard let version = Int(digits), name.dropFirst(digits.count).first == "_" else {
                 throw StoreError(.migrationsUnreadable, "migration file \(name) does not start with a number and \"_\": name it like 002_add_views.sql")

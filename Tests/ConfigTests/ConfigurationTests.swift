@@ -75,4 +75,13 @@ struct ConfigurationTests {
         }
         #expect(error?.description == "CALLWINDOW_TOKENS_MAX=many is not a whole number for tokens.max")
     }
+
+    @Test("a well-typed but invalid environment value is blamed on its variable, not on the file")
+    func invalidEnvironmentValue() {
+        let error = #expect(throws: ConfigurationError.self) {
+            try Configuration.parse(yaml: "api: {transport: v1}", environment: ["CALLWINDOW_API_TRANSPORT": "v3"])
+        }
+        #expect(error?.description.contains("api.transport \"v3\" is not a transport") == true, "got: \(error?.description ?? "nothing")")
+        #expect(error?.description.hasSuffix("(the value comes from the environment variable CALLWINDOW_API_TRANSPORT)") == true)
+    }
 }

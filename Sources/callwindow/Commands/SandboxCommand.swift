@@ -28,6 +28,11 @@ struct SandboxCommand: AsyncParsableCommand {
     @Option(name: .customLong("record-file"), help: "Append one JSON line per accepted record to this file.")
     var recordFile: String?
 
+    @Option(name: .customLong("issued-tokens-file"), help: ArgumentHelp(
+        "Append every token minted to this file, one per line (secrets: for test harnesses that search logs for them).",
+        valueName: "FILE"))
+    var issuedTokensFile: String?
+
     func validate() throws {
         guard (0...65_535).contains(port) else {
             throw ValidationError("--port must be between 0 and 65535")
@@ -37,7 +42,7 @@ struct SandboxCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try SandboxConfiguration.load(path: config)
         let server = try SandboxServer(
-            configuration: configuration, clock: SystemClock(), recordFile: recordFile, host: host, port: port
+            configuration: configuration, clock: SystemClock(), recordFile: recordFile, issuedTokensFile: issuedTokensFile, host: host, port: port
         )
         let host = self.host
         try await server.run { port in
