@@ -222,6 +222,8 @@ public final class Dispatcher: Service, Sendable {
         unsettled.add(-(sendable.count - settledBySends))
         let final = results.compactMap { $0 }
         Self.report(final, client: clientAccountID)
+        await recordUntilStored(final)
+        // Counted once written, so the counts say what the database holds.
         counters.withLock { counters in
             for result in final {
                 switch result.outcome {
@@ -234,7 +236,6 @@ public final class Dispatcher: Service, Sendable {
                 counters.attempts += result.attempts.count
             }
         }
-        await recordUntilStored(final)
     }
 
     /// Writes results, retrying while the database is away: the attempts happened and must be

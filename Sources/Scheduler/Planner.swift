@@ -84,7 +84,10 @@ public struct Planner: Sendable {
         }
         let naming: FieldNaming = options.capacity.transport == .v1 ? .v1 : .v2
 
-        struct Entry { var campaign: Campaign; var windows: [Window]; var demandIndex: [Int]; var held: Bool }
+        struct Entry {
+            var campaign: Campaign; var windows: [Window]; var demandIndex: [Int]; var held: Bool
+            var problems: [String]; var invalidRecords: Int
+        }
         var entries: [Entry] = []
         var demands: [PushDemand] = []
         for item in stored {
@@ -102,13 +105,15 @@ public struct Planner: Sendable {
             }
             let counts = try await campaigns.recordCounts(of: item, naming: naming, on: connection)
             let sketch = PlanReport.build(campaigns: [(campaign, counts)], capacity: options.capacity, now: now)
-            let problems = sketch.campaigns.first?.problems ?? []
-            try await deliveries.saveCampaignState(campaignID: campaign.id, clientAccountID: clientAccountID, problems: problems,
-                                                   invalidRecords: counts.invalidRecords, now: now, on: connection)
+            // Lateness is judged below on the real schedule (records already sent are not
+            // pushed again); the sketch, which plans every window whole, gives the rest.
+            let problems = (sketch.campaigns.first?.problems ?? []).filter { !$0.contains("cannot be pushed by their deadline") }
             let windows: [Window]
             do {
                 windows = try campaign.windows().filter { $0.endsAt > now }
             } catch {
+                try await deliveries.saveCampaignState(campaignID: campaign.id, clientAccountID: clientAccountID, problems: problems,
+                                                       invalidRecords: counts.invalidRecords, now: now, on: connection)
                 logger.warning("campaign cannot be planned", metadata: ["campaign": "\(campaign.id)", "problem": "\(error)"])
                 continue
             }
@@ -118,7 +123,8 @@ public struct Planner: Sendable {
                 indexes.append(demands.count)
                 demands.append(PushDemand(campaign: campaign, window: window, records: records))
             }
-            entries.append(Entry(campaign: campaign, windows: windows, demandIndex: indexes, held: item.label?.isDynamic != true))
+            entries.append(Entry(campaign: campaign, windows: windows, demandIndex: indexes, held: item.label?.isDynamic != true,
+                                 problems: problems, invalidRecords: counts.invalidRecords))
         }
 
         let slots = PushSchedule.plan(demands, capacity: options.capacity, now: now)
@@ -128,7 +134,15 @@ public struct Planner: Sendable {
                 return PlannedWindow(startsAt: window.startsAt, endsAt: window.endsAt, deadline: slot.deadline,
                                      pushAt: slot.pushAt, lateByMs: slot.lateByMs)
             }
-            report.lateWindows += planned.filter { $0.lateByMs > 0 }.count
+            let late = planned.filter { $0.lateByMs > 0 }
+            report.lateWindows += late.count
+            var problems = entry.problems
+            if let worst = late.map(\.lateByMs).max() {
+                problems.append("\(late.count) of \(planned.count) windows still to push cannot finish by their deadline at "
+                    + "\(Int(options.capacity.recordsPerSecond)) records/s (worst late by \(String(format: "%.1f", Double(worst) / 1000)) s); more tokens (tokens.max) would help.")
+            }
+            try await deliveries.saveCampaignState(campaignID: entry.campaign.id, clientAccountID: clientAccountID, problems: problems,
+                                                   invalidRecords: entry.invalidRecords, now: now, on: connection)
             let sync = try await deliveries.syncWindows(campaignID: entry.campaign.id, clientAccountID: clientAccountID,
                                                         windows: planned, now: now, on: connection)
             report.windowsPlanned += sync.upserted

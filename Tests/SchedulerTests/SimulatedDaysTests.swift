@@ -156,6 +156,10 @@ struct SimulatedDaysTests {
             #expect(lastPush <= deadline, "pushed \(lastPush - deadline) ms after the deadline")
             #expect(try window.decode("state", as: String.self) == "materialized", "a window that ended stays as it was, not cancelled")
         }
+        let problems = try await fixture.connection.query(
+            "SELECT array_to_string(problems, ' | ') AS p FROM callwindow.campaign_state WHERE cardinality(problems) > 0")
+        let reported = try problems.map { try $0.decode("p", as: String.self) }
+        #expect(reported.isEmpty, "no campaign reports a problem once everything was pushed in time: \(reported)")
         let stats = sandbox.stats()
         #expect(stats.accepted == 3 * 300 + 3 * 400)
         #expect(stats.rateLimited == 0)
