@@ -23,6 +23,7 @@ public import Foundation
 public import Logging
 public import Planning
 public import Store
+import Metrics
 import Synchronization
 
 /// Who the pool acts for: the client account, its API key, the transport, this process's name.
@@ -360,6 +361,7 @@ public final class TokenPool: Sendable {
             )
             add(minted.token, expiresAt: expiresAt, leaseExpiresAt: now + options.leaseMs, now: now)
             logger.info("token minted", metadata: ["token": "\(minted.token.fingerprint)", "refresh_of": "\(old ?? "-")"])
+            Counter(label: "callwindow_token_mints_total", dimensions: [("client", id.uuidString.lowercased())]).increment()
             return true
         } catch {
             let retryAt = clock.now() + 5_000

@@ -113,6 +113,7 @@ struct DaemonTests {
         #expect(metrics.1.split(separator: "\n").contains { $0.hasPrefix("callwindow_records_total") && $0.contains("outcome=\"accepted\"") && $0.hasSuffix(" 500") },
                 "metrics: \(metrics.1.prefix(3000))")
         #expect(metrics.1.contains("callwindow_push_latency_seconds"))
+        #expect(metrics.1.contains("callwindow_token_mints_total"), "mints are counted")
         #expect(try await get("/healthz").0 == 200)
         #expect(try await get("/readyz").0 == 200)
 
