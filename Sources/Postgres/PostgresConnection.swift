@@ -29,6 +29,10 @@ public final class PostgresConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     private var notifications: [PostgresNotification] = []
     private let cancelHandle = Mutex<CancelHandle?>(nil)
+    /// Set once a cancel was sent. The server may act on a cancel request late — after the
+    /// statement it was meant for has finished — and would then cancel whatever runs next on
+    /// this connection; so a connection that was ever cancelled is not reused.
+    private let cancelRequested = Mutex(false)
 
     /// `host:port/database` of the server; never the password.
     public let endpoint: String
@@ -170,7 +174,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// False once the connection is known to be broken (closed, or the server went away).
     public var isUsable: Bool {
         get async {
-            (try? await onQueue { () throws(PostgresError) -> Bool in self.probe() }) ?? false
+            if cancelRequested.withLock({ $0 }) { return false }
+            return (try? await onQueue { () throws(PostgresError) -> Bool in self.probe() }) ?? false
         }
     }
 
@@ -205,6 +210,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs `operation`; if the task is cancelled meanwhile, asks the server to cancel the statement.
     private func cancellable<T: Sendable>(_ operation: @Sendable () async throws -> T) async throws -> T {
         try await withTaskCancellationHandler(operation: operation) {
+            self.cancelRequested.withLock { $0 = true }
             DispatchQueue.global().async {
                 self.cancelHandle.withLock { $0?.requestCancel() }
             }

@@ -124,6 +124,19 @@ struct ConnectionTests {
         #expect(try await connection.query("SELECT 2 AS two")[0].decode("two", as: Int.self) == 2)
     }
 
+    @Test("a pooled connection whose statement was cancelled is closed, not lent again (a late cancel would hit the next statement)")
+    func cancelledConnectionIsNotReused() async throws {
+        let pool = PostgresPool(configuration: try TestDatabase.configuration(), maxConnections: 1)
+        let first = try await pool.query("SELECT pg_backend_pid() AS pid")[0].decode("pid", as: Int.self)
+        let slow = Task { try await pool.query("SELECT pg_sleep(20)") }
+        try await Task.sleep(for: .milliseconds(200))
+        slow.cancel()
+        _ = try? await slow.value
+        let second = try await pool.query("SELECT pg_backend_pid() AS pid")[0].decode("pid", as: Int.self)
+        #expect(second != first)
+        await pool.close()
+    }
+
     @Test("the pool never opens more than its bound and serves waiters in turn")
     func poolBound() async throws {
         let pool = PostgresPool(configuration: try TestDatabase.configuration(), maxConnections: 2)
