@@ -204,7 +204,9 @@ struct DaemonTests {
         #expect(Set(records).count == 3000, "every record reached the API at least once")
         let duplicates = records.count - Set(records).count
         print("kill -9 test: \(records.count) pushes for 3000 records, \(duplicates) duplicates, \(mintsBefore) mints before the restart")
-        #expect(duplicates <= 200, "duplicates are bounded by one claimed batch in flight")
+        // In flight at the kill: up to scheduler.concurrent_batches (2) claimed batches of 200, and
+        // up to four times as many while those are down to records in retry back-off.
+        #expect(duplicates <= 200 * 2 * 4, "duplicates are bounded by what was claimed and not yet recorded")
         let mintsAfter = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
         #expect(mintsAfter == mintsBefore, "the restart waited for the dead instance's token leases instead of minting")
         let audited = try await connection.query(

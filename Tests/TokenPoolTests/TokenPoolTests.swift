@@ -259,7 +259,13 @@ final class Attempts: Sendable {
             let outcomes = await pool.send(fixture.records(400, now: clock.now()), onAttempt: attempts.append)
             #expect(outcomes.allSatisfy { $0 == .accepted })
             let stats = server.stats()
-            #expect(stats.accepted == 400, "none applied twice: 5xx and resets are not applied by the sandbox")
+            // 5xx and resets are not applied by the sandbox, so only a lost answer — the client's own
+            // timeout on a heavily loaded machine — may have applied a record that was then retried.
+            let lostAnswers = attempts.all.filter {
+                if case .transient(let reason) = $0.outcome { reason.hasPrefix("timeout") } else { false }
+            }.reduce(0) { $0 + $1.recordIndices.count }
+            #expect(stats.accepted >= 400 && stats.accepted <= 400 + lostAnswers,
+                    "none applied twice except after a lost answer (\(lostAnswers) timed out)")
             #expect(attempts.all.contains { if case .transient = $0.outcome { true } else { false } })
             #expect(stats.stormRefusals > 0, "the storm was met")
             #expect(attempts.all.contains { if case .rateLimited = $0.outcome { true } else { false } })
