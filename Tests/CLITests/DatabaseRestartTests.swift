@@ -11,64 +11,53 @@ import Glibc
 struct DatabaseRestartTests {
     @Test("the database restarts mid-push: the daemon keeps running, logs the outage once per part, and loses nothing")
     func restartMidPush() async throws {
-        let folder = URL(fileURLWithPath: "/tmp/callwindow-dbrestart-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder.path)
-        defer {
-            if let stop = try? ChildProcess(pgclusterScript, ["stop", folder.path]) {
-                var status: Int32 = 0
-                waitpid(stop.pid, &status, 0)
+        try await withPrivateCluster("dbrestart") { url, folder in
+            let migrate = try await run(callwindowBinary, ["migrate", "--database-url", url])
+            try #require(migrate.status == 0, "migrate failed: \(migrate.stderr)")
+
+            let configuration = try PostgresConfiguration(url)
+            var connection = try await PostgresConnection.connect(configuration)
+            try await connection.execute(
+                "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, $2::uuid, 'Acme Deliveries', 'dynamic')",
+                DaemonTests.client, DaemonTests.label)
+            let campaign = try await DaemonTests.campaignDueNow(receivers: 1_000, lead: "39 seconds", on: connection)
+            let sandbox = try await RunningSandbox.start()
+            defer { sandbox.process.signal(SIGKILL) }
+            let config = try DaemonTests.configFile(
+                port: sandbox.port, "tokens: {max: 4}\nscheduler: {poll_seconds: 1, claim_batch: 100}\nhttp: {port: 0}")
+            let daemon = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: DaemonTests.environment(url))
+            defer { daemon.signal(SIGKILL) }
+
+            func accepted(_ connection: PostgresConnection) async throws -> Int {
+                try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0].decode("accepted")
             }
-            try? FileManager.default.removeItem(at: folder)
-        }
-        let started = try await run(pgclusterScript, ["start", folder.path], environment: ["PGCLUSTER_FAST": "1"])
-        try #require(started.status == 0, "pgcluster start failed: \(started.stderr)")
-        let url = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let migrate = try await run(callwindowBinary, ["migrate", "--database-url", url])
-        try #require(migrate.status == 0, "migrate failed: \(migrate.stderr)")
+            try await waitUntil(timeout: .seconds(60), "some records accepted (daemon stderr: \(daemon.stderr.suffix(1500)))") {
+                try await accepted(connection) >= 300
+            }
+            await connection.close()
+            let restarted = try await run(pgclusterScript, ["restart", folder.path], environment: ["PGCLUSTER_FAST": "1"])
+            try #require(restarted.status == 0, "pgcluster restart failed: \(restarted.stderr)")
+            connection = try await PostgresConnection.connect(configuration)
+            defer { Task { [connection] in await connection.close() } }
+            try await waitUntil(timeout: .seconds(120), "every record accepted after the restart (daemon stderr: \(daemon.stderr.suffix(3000)))") {
+                try await accepted(connection) == 2_000
+            }
+            #expect(daemon.isRunning, "the daemon survived the outage")
 
-        let configuration = try PostgresConfiguration(url)
-        var connection = try await PostgresConnection.connect(configuration)
-        try await connection.execute(
-            "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, $2::uuid, 'Acme Deliveries', 'dynamic')",
-            DaemonTests.client, DaemonTests.label)
-        let campaign = try await DaemonTests.campaignDueNow(receivers: 1_000, lead: "39 seconds", on: connection)
-        let sandbox = try await RunningSandbox.start()
-        defer { sandbox.process.signal(SIGKILL) }
-        let config = try DaemonTests.configFile(
-            port: sandbox.port, "tokens: {max: 4}\nscheduler: {poll_seconds: 1, claim_batch: 100}\nhttp: {port: 0}")
-        let daemon = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: DaemonTests.environment(url))
-        defer { daemon.signal(SIGKILL) }
-
-        func accepted(_ connection: PostgresConnection) async throws -> Int {
-            try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0].decode("accepted")
+            daemon.signal(SIGTERM)
+            let ended = await daemon.wait()
+            #expect(ended.status == 0, "daemon stderr: \(ended.stderr.suffix(3000))")
+            let records = sandbox.records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }
+            #expect(Set(records).count == 2_000, "every record reached the API")
+            let duplicates = records.count - Set(records).count
+            print("database restart test: \(records.count) pushes for 2000 records, \(duplicates) duplicates")
+            #expect(duplicates <= 100, "duplicates are bounded by one claimed batch")
+            let audited = try await connection.query(
+                "SELECT count(DISTINCT delivery_id) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'", campaign)
+            #expect(try audited[0].decode("n", as: Int.self) == 2_000, "every accepted record is in the audit trail")
+            // Logged once per outage and part, not once per retry.
+            let outageLines = ended.stderr.split(separator: "\n").filter { $0.contains(" error ") || $0.contains(" warning ") }
+            #expect(outageLines.count <= 8, "outage log lines: \(outageLines.joined(separator: "\n"))")
         }
-        try await waitUntil(timeout: .seconds(60), "some records accepted (daemon stderr: \(daemon.stderr.suffix(1500)))") {
-            try await accepted(connection) >= 300
-        }
-        await connection.close()
-        let restarted = try await run(pgclusterScript, ["restart", folder.path], environment: ["PGCLUSTER_FAST": "1"])
-        try #require(restarted.status == 0, "pgcluster restart failed: \(restarted.stderr)")
-        connection = try await PostgresConnection.connect(configuration)
-        defer { Task { [connection] in await connection.close() } }
-        try await waitUntil(timeout: .seconds(120), "every record accepted after the restart (daemon stderr: \(daemon.stderr.suffix(3000)))") {
-            try await accepted(connection) == 2_000
-        }
-        #expect(daemon.isRunning, "the daemon survived the outage")
-
-        daemon.signal(SIGTERM)
-        let ended = await daemon.wait()
-        #expect(ended.status == 0, "daemon stderr: \(ended.stderr.suffix(3000))")
-        let records = sandbox.records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }
-        #expect(Set(records).count == 2_000, "every record reached the API")
-        let duplicates = records.count - Set(records).count
-        print("database restart test: \(records.count) pushes for 2000 records, \(duplicates) duplicates")
-        #expect(duplicates <= 100, "duplicates are bounded by one claimed batch")
-        let audited = try await connection.query(
-            "SELECT count(DISTINCT delivery_id) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'", campaign)
-        #expect(try audited[0].decode("n", as: Int.self) == 2_000, "every accepted record is in the audit trail")
-        // Logged once per outage and part, not once per retry.
-        let outageLines = ended.stderr.split(separator: "\n").filter { $0.contains(" error ") || $0.contains(" warning ") }
-        #expect(outageLines.count <= 8, "outage log lines: \(outageLines.joined(separator: "\n"))")
     }
 }

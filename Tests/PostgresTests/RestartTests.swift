@@ -11,29 +11,17 @@ import Testing
 struct RestartTests {
     @Test("after pg_ctl restart the next query on the pool succeeds")
     func poolSurvivesRestart() async throws {
-        let folder = URL(fileURLWithPath: "/tmp/callwindow-restart-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder.path)
-        defer {
-            // Stop synchronously: the cluster must not outlive the test.
-            if let stop = try? ChildProcess(pgclusterScript, ["stop", folder.path]) {
-                var status: Int32 = 0
-                waitpid(stop.pid, &status, 0)
-            }
-            try? FileManager.default.removeItem(at: folder)
+        try await withPrivateCluster("restart") { url, folder in
+            let pool = PostgresPool(configuration: try PostgresConfiguration(url), maxConnections: 2)
+            let before = try await pool.query("SELECT pg_backend_pid() AS pid")[0].decode("pid", as: Int.self)
+
+            let restarted = try await run(pgclusterScript, ["restart", folder.path], environment: ["PGCLUSTER_FAST": "1"])
+            try #require(restarted.status == 0, "pgcluster restart failed: \(restarted.stderr)")
+
+            let after = try await pool.query("SELECT pg_backend_pid() AS pid")[0].decode("pid", as: Int.self)
+            #expect(after != before)
+            #expect(try await pool.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
+            await pool.close()
         }
-        let started = try await run(pgclusterScript, ["start", folder.path], environment: ["PGCLUSTER_FAST": "1"])
-        try #require(started.status == 0, "pgcluster start failed: \(started.stderr)")
-        let url = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let pool = PostgresPool(configuration: try PostgresConfiguration(url), maxConnections: 2)
-        let before = try await pool.query("SELECT pg_backend_pid() AS pid")[0].decode("pid", as: Int.self)
-
-        let restarted = try await run(pgclusterScript, ["restart", folder.path], environment: ["PGCLUSTER_FAST": "1"])
-        try #require(restarted.status == 0, "pgcluster restart failed: \(restarted.stderr)")
-
-        let after = try await pool.query("SELECT pg_backend_pid() AS pid")[0].decode("pid", as: Int.self)
-        #expect(after != before)
-        #expect(try await pool.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
-        await pool.close()
     }
 }

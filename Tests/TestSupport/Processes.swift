@@ -102,3 +102,25 @@ public var pgclusterScript: URL {
     }
     return TestDatabase.packageRoot.appendingPathComponent("scripts/pgcluster")
 }
+
+/// Runs `body` with a PostgreSQL cluster of its own (scripts/pgcluster, fsync off) in a new
+/// temporary folder; `body` gets its URL and folder (for `pgcluster restart`). The cluster is
+/// stopped synchronously and the folder removed afterwards, whatever happens: it must not
+/// outlive the test.
+public func withPrivateCluster<T>(_ label: String, _ body: (_ url: String, _ folder: URL) async throws -> T) async throws -> T {
+    let folder = URL(fileURLWithPath: "/tmp/callwindow-\(label)-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder.path)
+    defer {
+        if let stop = try? ChildProcess(pgclusterScript, ["stop", folder.path]) {
+            var status: Int32 = 0
+            waitpid(stop.pid, &status, 0)
+        }
+        try? FileManager.default.removeItem(at: folder)
+    }
+    let started = try await run(pgclusterScript, ["start", folder.path], environment: ["PGCLUSTER_FAST": "1"])
+    guard started.status == 0 else {
+        throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "pgcluster start failed: \(started.stderr)"])
+    }
+    return try await body(started.stdout.trimmingCharacters(in: .whitespacesAndNewlines), folder)
+}

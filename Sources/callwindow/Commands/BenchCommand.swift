@@ -90,7 +90,7 @@ struct SenderBench: AsyncParsableCommand {
         defer { cluster?.stop() }
 
         let connection = try await PostgresConnection.connect(database)
-        _ = try await Migrator(migrations: Migration.load(from: sqlDirectory())).migrate(connection)
+        _ = try await Migrator(migrations: Migration.load(from: benchSQLDirectory())).migrate(connection)
         await connection.close()
         let db = PostgresPool(configuration: database, maxConnections: 4)
 
@@ -106,20 +106,8 @@ struct SenderBench: AsyncParsableCommand {
             let account = Account.fromEnvironment()
             report = try await measure(baseURL: apiURL, account: account, store: store, transport: transport)
         } else {
-            let account = Account(clientAccountID: UUID(), key: APIKey(keyID: UUID(), apiKey: UUID().uuidString.lowercased()), labelID: UUID())
-            var limits = SandboxConfiguration.Limits()
-            limits.enforce = !noLimits
-            let sandbox = try SandboxServer(
-                configuration: SandboxConfiguration(
-                    clients: [.init(
-                        clientAccountID: account.clientAccountID,
-                        apiKeys: [.init(keyID: account.key.keyID, apiKey: account.key.apiKey)],
-                        labels: [.init(id: account.labelID, name: "Bench", isDynamic: true)]
-                    )],
-                    limits: limits
-                ),
-                clock: SystemClock(), port: 0
-            )
+            let account = Account.random()
+            let sandbox = try account.inProcessSandbox(enforceLimits: !noLimits)
             report = try await sandbox.withRunning { port in
                 try await measure(baseURL: "http://127.0.0.1:\(port)", account: account, store: store, transport: transport)
             }
@@ -192,13 +180,6 @@ struct SenderBench: AsyncParsableCommand {
         try await api.shutdown()
         return tally.report(tokens: tokens, transport: transport, ceiling: ceiling, seconds: seconds, cpuSeconds: cpu, peakRSSMB: peakRSSMB())
     }
-
-    private func sqlDirectory() -> URL {
-        if let path = ProcessInfo.processInfo.environment["CALLWINDOW_SQL_DIR"], !path.isEmpty {
-            return URL(fileURLWithPath: path)
-        }
-        return findUpwards("sql/001_campaign_schema.sql")?.deletingLastPathComponent() ?? URL(fileURLWithPath: "sql")
-    }
 }
 
 /// The account the bench pushes for.
@@ -222,6 +203,39 @@ struct Account: Sendable {
             labelID: uuid("CALLWINDOW_BENCH_LABEL_ID", "0b7d7a3e-1f7e-4b8e-9a0c-2f6d1c9e8a01")
         )
     }
+}
+
+extension Account {
+    /// A fresh account with a random key and one dynamic label, for an in-process sandbox.
+    static func random() -> Account {
+        Account(clientAccountID: UUID(), key: APIKey(keyID: UUID(), apiKey: UUID().uuidString.lowercased()), labelID: UUID())
+    }
+
+    /// An in-process sandbox on a free port that knows this account and its label.
+    func inProcessSandbox(enforceLimits: Bool) throws -> SandboxServer {
+        var limits = SandboxConfiguration.Limits()
+        limits.enforce = enforceLimits
+        return try SandboxServer(
+            configuration: SandboxConfiguration(
+                clients: [.init(
+                    clientAccountID: clientAccountID,
+                    apiKeys: [.init(keyID: key.keyID, apiKey: key.apiKey)],
+                    labels: [.init(id: labelID, name: "Bench", isDynamic: true)]
+                )],
+                limits: limits
+            ),
+            clock: SystemClock(), port: 0
+        )
+    }
+}
+
+/// The migrations folder for the benches: $CALLWINDOW_SQL_DIR, else sql/ found above the
+/// executable or the working folder.
+func benchSQLDirectory() -> URL {
+    if let path = ProcessInfo.processInfo.environment["CALLWINDOW_SQL_DIR"], !path.isEmpty {
+        return URL(fileURLWithPath: path)
+    }
+    return findUpwards("sql/001_campaign_schema.sql")?.deletingLastPathComponent() ?? URL(fileURLWithPath: "sql")
 }
 
 /// Attempts counted inside the measuring window.

@@ -108,7 +108,7 @@ struct PipelineBench: AsyncParsableCommand {
         defer { cluster?.stop() }
 
         let setup = try await PostgresConnection.connect(database)
-        _ = try await Migrator(migrations: Migration.load(from: sqlDirectory())).migrate(setup)
+        _ = try await Migrator(migrations: Migration.load(from: benchSQLDirectory())).migrate(setup)
         let durable: Bool = try await setup.query(
             "SELECT current_setting('fsync') = 'on' AND current_setting('synchronous_commit') = 'on' AS durable")[0].decode("durable")
         await setup.close()
@@ -118,20 +118,8 @@ struct PipelineBench: AsyncParsableCommand {
             report = try await measure(baseURL: apiURL, account: Account.fromEnvironment(), database: database,
                                        transport: transport, durable: durable, cluster: cluster)
         } else {
-            let account = Account(clientAccountID: UUID(), key: APIKey(keyID: UUID(), apiKey: UUID().uuidString.lowercased()), labelID: UUID())
-            var limits = SandboxConfiguration.Limits()
-            limits.enforce = !noLimits
-            let sandbox = try SandboxServer(
-                configuration: SandboxConfiguration(
-                    clients: [.init(
-                        clientAccountID: account.clientAccountID,
-                        apiKeys: [.init(keyID: account.key.keyID, apiKey: account.key.apiKey)],
-                        labels: [.init(id: account.labelID, name: "Bench", isDynamic: true)]
-                    )],
-                    limits: limits
-                ),
-                clock: SystemClock(), port: 0
-            )
+            let account = Account.random()
+            let sandbox = try account.inProcessSandbox(enforceLimits: !noLimits)
             report = try await sandbox.withRunning { port in
                 try await measure(baseURL: "http://127.0.0.1:\(port)", account: account, database: database,
                                   transport: transport, durable: durable, cluster: cluster)
@@ -228,13 +216,6 @@ struct PipelineBench: AsyncParsableCommand {
             lateRecords: Int(try figures.decode("late", as: Int64.self)), maxLatenessMs: max(0, try figures.decode("lateness", as: Int64.self)),
             databaseShare: databaseMs / (seconds * 1_000), postgresCPUSeconds: postgresCPU,
             claimBatch: claimBatch, concurrentBatches: concurrentBatches)
-    }
-
-    private func sqlDirectory() -> URL {
-        if let path = ProcessInfo.processInfo.environment["CALLWINDOW_SQL_DIR"], !path.isEmpty {
-            return URL(fileURLWithPath: path)
-        }
-        return findUpwards("sql/001_campaign_schema.sql")?.deletingLastPathComponent() ?? URL(fileURLWithPath: "sql")
     }
 }
 
