@@ -133,7 +133,7 @@ let package = Package(
             swiftSettings: strict
         ),
         // Helpers shared by the test targets: the test database, the private cluster, the binary.
-        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Postgres", "Planning"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "Planning", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PlanningTests", dependencies: ["Planning"], swiftSettings: strict),
@@ -149,7 +149,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CallRecordAPITests",
-            dependencies: ["CallRecordAPI", "Planning", "Sandbox"],
+            dependencies: ["CallRecordAPI", "Planning", "Sandbox", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

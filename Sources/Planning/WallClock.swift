@@ -66,6 +66,20 @@ public final class ManualClock: WallClock {
         state.withLock { $0.sleepers.count }
     }
 
+    /// The earliest deadline among the tasks suspended in `sleep(until:)`, if any.
+    public var nextDeadline: Int64? {
+        state.withLock { $0.sleepers.map(\.deadline).min() }
+    }
+
+    /// Moves the clock to the earliest sleeper's deadline (never backwards) and wakes it; returns
+    /// the new time, or `nil` when nobody sleeps.
+    @discardableResult
+    public func advanceToNextDeadline() -> Int64? {
+        guard let deadline = nextDeadline else { return nil }
+        set(to: deadline)
+        return now()
+    }
+
     /// Moves the clock forward by `milliseconds` and wakes sleepers that are due.
     public func advance(by milliseconds: Int64) {
         set(to: now() + milliseconds)

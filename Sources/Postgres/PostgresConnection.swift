@@ -138,12 +138,15 @@ public final class PostgresConnection: @unchecked Sendable {
         try await execute("SELECT pg_notify($1, $2)", channel, payload)
     }
 
-    /// Waits up to `timeout` for the next notification on a channel this connection listens to.
+    /// Waits up to `timeout` (real time: an I/O timeout) for the next notification on a channel
+    /// this connection listens to.
     ///
-    /// Sleeps in `poll(2)` on the connection's socket — it never queries the server while
-    /// waiting. Returns `nil` on timeout; throws `CancellationError` when the task is cancelled.
+    /// Sleeps in `poll(2)` on the connection's socket and on a wake-up pipe — it never queries
+    /// the server while waiting, and cancelling the task wakes the poll at once. Returns `nil`
+    /// on timeout; throws `CancellationError` when the task is cancelled.
     public func nextNotification(timeout: Duration) async throws -> PostgresNotification? {
         let cancelled = CancelFlag()
+        defer { cancelled.close() }
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, timeout.nanoseconds))
         return try await withTaskCancellationHandler {
             try await onQueue { () throws(PostgresError) -> PostgresNotification? in
@@ -152,11 +155,15 @@ public final class PostgresConnection: @unchecked Sendable {
                     if !self.notifications.isEmpty { return self.notifications.removeFirst() }
                     let now = DispatchTime.now().uptimeNanoseconds
                     if now >= deadline || cancelled.isSet { return nil }
-                    // Short slices only so that cancellation is noticed; no traffic to the server.
-                    let slice = Int32(min((deadline - now) / 1_000_000 + 1, 100))
-                    var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-                    let ready = poll(&descriptor, 1, slice)
-                    if ready > 0 {
+                    // Without a wake-up pipe (no descriptor left), short slices notice cancellation.
+                    let cap: UInt64 = cancelled.wakeDescriptor < 0 ? 100 : 60_000
+                    let slice = Int32(min((deadline - now) / 1_000_000 + 1, cap))
+                    var descriptors = [
+                        pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0),
+                        pollfd(fd: cancelled.wakeDescriptor, events: Int16(POLLIN), revents: 0),
+                    ]
+                    let ready = poll(&descriptors, 2, slice)
+                    if ready > 0, descriptors[0].revents != 0 {
                         if PQconsumeInput(handle) == 0 {
                             throw self.connectionError(handle, lost: true)
                         }
@@ -440,11 +447,59 @@ private final class CancelHandle: @unchecked Sendable {
     }
 }
 
-/// A flag set from a cancellation handler and read on the connection's queue.
+/// A flag set from a cancellation handler and read on the connection's queue, with a pipe whose
+/// read end a `poll(2)` watches so that setting the flag wakes the poll at once.
 private final class CancelFlag: Sendable {
     private let value = Atomic<Bool>(false)
+    /// The pipe's descriptors (read, write), or -1 when none could be made; `nil` once closed.
+    private let pipe = Mutex<(read: Int32, write: Int32)?>(nil)
+    /// Read end to poll (-1: none, `poll` then ignores the entry).
+    let wakeDescriptor: Int32
+
+    init() {
+        var descriptors: [Int32] = [-1, -1]
+        #if canImport(Glibc)
+        let made = Glibc.pipe(&descriptors) == 0
+        #else
+        let made = Darwin.pipe(&descriptors) == 0
+        #endif
+        if made {
+            pipe.withLock { $0 = (descriptors[0], descriptors[1]) }
+            wakeDescriptor = descriptors[0]
+        } else {
+            wakeDescriptor = -1
+        }
+    }
+
     var isSet: Bool { value.load(ordering: .acquiring) }
-    func set() { value.store(true, ordering: .releasing) }
+
+    func set() {
+        value.store(true, ordering: .releasing)
+        pipe.withLock { descriptors in
+            guard let descriptors, descriptors.write >= 0 else { return }
+            var byte: UInt8 = 1
+            _ = write(descriptors.write, &byte, 1)
+        }
+    }
+
+    /// Closes the pipe; a later `set()` only sets the flag. Called once the wait has returned.
+    func close() {
+        pipe.withLock { descriptors in
+            if let descriptors {
+                _ = closeDescriptor(descriptors.read)
+                _ = closeDescriptor(descriptors.write)
+            }
+            descriptors = nil
+        }
+    }
+}
+
+private func closeDescriptor(_ descriptor: Int32) -> Int32 {
+    #if canImport(Glibc)
+    Glibc.close(descriptor)
+    #else
+    Darwin.close(descriptor)
+    #endif
 }
 
 extension Optional where Wrapped == PostgresNotification {

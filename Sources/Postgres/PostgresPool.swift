@@ -120,40 +120,43 @@ public final class PostgresPool: Sendable {
         }
     }
 
+    /// The next connection or slot, or a place in line. The decision and the enqueueing happen
+    /// under one lock: a connection released (or a slot freed) between "the pool is exhausted"
+    /// and "wait in line" would otherwise go idle while its waiter sleeps forever.
     private func nextGrant() async throws -> Grant {
-        enum Immediate { case grant(Grant), wait(UInt64), closed }
-        let immediate: Immediate = state.withLock { state in
-            if state.closed { return .closed }
-            if let connection = state.idle.popLast() { return .grant(.connection(connection)) }
-            if state.open < maxConnections {
-                state.open += 1
-                return .grant(.slot)
-            }
+        let id: UInt64 = state.withLock { state in
             state.nextWaiterID += 1
-            return .wait(state.nextWaiterID)
+            return state.nextWaiterID
         }
-        switch immediate {
-        case .closed: throw Self.closedError
-        case .grant(let grant): return grant
-        case .wait(let id):
-            return try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { continuation in
-                    let enqueued = state.withLock { state -> Bool in
-                        if state.closed || Task.isCancelled { return false }
-                        state.waiters.append(Waiter(id: id, continuation: continuation))
-                        return true
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
+                enum Immediate { case grant(Grant), queued, closed, cancelled }
+                let immediate: Immediate = state.withLock { state in
+                    if state.closed { return .closed }
+                    if let connection = state.idle.popLast() { return .grant(.connection(connection)) }
+                    if state.open < maxConnections {
+                        state.open += 1
+                        return .grant(.slot)
                     }
-                    if !enqueued {
-                        continuation.resume(throwing: Task.isCancelled ? CancellationError() : Self.closedError)
-                    }
+                    // Checked under the lock: a cancellation handler that ran before the waiter
+                    // was enqueued found nothing to resume, so this is the only place to see it.
+                    if Task.isCancelled { return .cancelled }
+                    state.waiters.append(Waiter(id: id, continuation: continuation))
+                    return .queued
                 }
-            } onCancel: {
-                let waiter: Waiter? = state.withLock { state in
-                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                    return state.waiters.remove(at: index)
+                switch immediate {
+                case .grant(let grant): continuation.resume(returning: grant)
+                case .queued: break
+                case .closed: continuation.resume(throwing: Self.closedError)
+                case .cancelled: continuation.resume(throwing: CancellationError())
                 }
-                waiter?.continuation.resume(throwing: CancellationError())
             }
+        } onCancel: {
+            let waiter: Waiter? = state.withLock { state in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index)
+            }
+            waiter?.continuation.resume(throwing: CancellationError())
         }
     }
 

@@ -95,7 +95,7 @@ public final class Dispatcher: Service, Sendable {
     public var counts: DispatcherCounters { counters.withLock { $0 } }
 
     public func run() async throws {
-        let stopping = Atomic<Bool>(false)
+        let stop = StopSignal()
         await withGracefulShutdownHandler {
             // Child tasks return true for a finished batch, false for a wake-up tick.
             await withTaskGroup(of: Bool.self) { group in
@@ -104,7 +104,7 @@ public final class Dispatcher: Service, Sendable {
                 var out = 0
                 var ticking = false
                 var databaseDown = false
-                while !stopping.load(ordering: .relaxed) && !Task.isCancelled {
+                while !stop.isFired && !Task.isCancelled {
                     // Room for another batch: fewer than `maxBatches` out, or — up to four times
                     // that — less than half a batch still waiting to be sent (the batches out
                     // are down to records in retry back-off, which must not idle the pool).
@@ -114,7 +114,7 @@ public final class Dispatcher: Service, Sendable {
                         if !ticking {
                             ticking = true
                             group.addTask {
-                                try? await Task.sleep(for: .milliseconds(100))
+                                await stop.sleep(until: self.clock.now() + 100, on: self.clock)
                                 return false
                             }
                         }
@@ -145,13 +145,13 @@ public final class Dispatcher: Service, Sendable {
                             logger.error("dispatcher cannot claim: database unavailable; retrying", metadata: ["error": "\(error)"])
                             databaseDown = true
                         }
-                        try? await clock.sleep(milliseconds: 500)
+                        await stop.sleep(until: clock.now() + 500, on: clock)
                         continue
                     }
                     let claimTook = Self.milliseconds(since: claimStarted)
                     counters.withLock { $0.databaseMs += claimTook }
                     if batch.isEmpty {
-                        try? await clock.sleep(milliseconds: options.idlePollMs)
+                        await stop.sleep(until: clock.now() + options.idlePollMs, on: clock)
                         continue
                     }
                     counters.withLock { $0.claimed += batch.count }
@@ -170,7 +170,7 @@ public final class Dispatcher: Service, Sendable {
                 await tokens.shutdown()
             }
         } onGracefulShutdown: {
-            stopping.store(true, ordering: .relaxed)
+            stop.fire()
         }
     }
 
@@ -260,7 +260,7 @@ public final class Dispatcher: Service, Sendable {
                     logger.error("cannot record results; retrying", metadata: ["records": "\(results.count)", "error": "\(error)"])
                 }
                 if Task.isCancelled && failures > 20 { return }
-                try? await Task.sleep(for: .milliseconds(min(100 * (1 << min(failures, 6)), 5_000)))
+                try? await clock.sleep(milliseconds: Int64(min(100 * (1 << min(failures, 6)), 5_000)))
             }
         }
     }

@@ -19,7 +19,7 @@ public final class PlannerService: Service, Sendable {
     private let clients: [UUID]
     private let planner: Planner
     private let clock: any WallClock
-    private let pollInterval: Duration
+    private let pollIntervalMs: Int64
     private let logger: Logger
     private let lastCycle = Atomic<Int64>(0)
 
@@ -32,7 +32,8 @@ public final class PlannerService: Service, Sendable {
         self.clients = clients
         self.planner = planner
         self.clock = clock
-        self.pollInterval = pollInterval
+        let (seconds, attoseconds) = pollInterval.components
+        pollIntervalMs = max(1, seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
         self.logger = logger
     }
 
@@ -70,8 +71,8 @@ public final class PlannerService: Service, Sendable {
                         self.logger.error("planner lost the database; retrying with back-off", metadata: ["error": "\(error)"])
                     }
                     failures += 1
-                    let backoff = min(Double(1 << min(failures, 5)) * 0.1, 5.0)
-                    try? await Task.sleep(for: .milliseconds(Int(backoff * 1000)))
+                    let backoffMs = min(Int64(1 << min(failures, 5)) * 100, 5_000)
+                    try? await self.clock.sleep(milliseconds: backoffMs)
                     continue
                 }
             }
@@ -122,13 +123,28 @@ public final class PlannerService: Service, Sendable {
                 }
             }
             lastCycle.store(clock.now(), ordering: .relaxed)
-            // Wait for a change (or the poll interval); coalesce a burst of notifications.
+            // Wait for a change (or the poll interval, on the injected clock); take every
+            // notification already received with it (one transaction's arrive together).
             setsChanged = false
-            if let first = try await connection.nextNotification(timeout: pollInterval) {
+            if let first = try await nextChange(on: connection, until: clock.now() + pollIntervalMs) {
                 var tables: Set<String> = [first.payload]
-                while let more = try await connection.nextNotification(timeout: .milliseconds(20)) { tables.insert(more.payload) }
+                while let more = try await connection.nextNotification(timeout: .zero) { tables.insert(more.payload) }
                 setsChanged = !tables.isDisjoint(with: ["campaign_callers", "campaign_receivers", "campaign_pairs"])
             }
+        }
+    }
+
+    /// The next notification, or `nil` once the injected clock reaches `deadline`, whichever
+    /// comes first. The socket wait has no deadline of its own: time is the clock's alone.
+    private func nextChange(on connection: PostgresConnection, until deadline: Int64) async throws -> PostgresNotification? {
+        try await withThrowingTaskGroup(of: PostgresNotification?.self) { group in
+            group.addTask { try await connection.nextNotification(timeout: .seconds(86_400)) }
+            group.addTask {
+                try await self.clock.sleep(until: deadline)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
         }
     }
 }

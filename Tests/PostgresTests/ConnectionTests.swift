@@ -3,7 +3,7 @@ import Postgres
 import TestSupport
 import Testing
 
-@Suite("Transactions, COPY, LISTEN/NOTIFY and concurrency")
+@Suite("Transactions, COPY, LISTEN/NOTIFY and concurrency", .timeLimit(.minutes(2)))
 struct ConnectionTests {
     @Test("a transaction commits on success and rolls back when its body throws")
     func transactions() async throws {
@@ -79,20 +79,14 @@ struct ConnectionTests {
         let channel = "chan_\(UUID().uuidString.prefix(8).lowercased())"
         try await listener.listen(channel)
         #expect(try await listener.nextNotification(timeout: .milliseconds(50)) == nil)
-        var latencies: [Double] = []
-        let clock = ContinuousClock()
+        // Latency is `callwindow bench postgres`'s business; here, every notification arrives in order.
         for round in 0..<20 {
-            let sent = clock.now
-            async let received = listener.nextNotification(timeout: .seconds(5))
+            async let received = listener.nextNotification(timeout: .seconds(30))
             try await notifier.notify(channel, payload: "round \(round)")
             let notification = try await received
-            let elapsed = clock.now - sent
             #expect(notification?.channel == channel)
             #expect(notification?.payload == "round \(round)")
-            latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
         }
-        latencies.sort()
-        print("NOTIFY latency over 20 rounds: median \(String(format: "%.2f", latencies[10])) ms, max \(String(format: "%.2f", latencies[19])) ms")
     }
 
     @Test("waiting for a notification ends promptly when the task is cancelled")
@@ -100,27 +94,23 @@ struct ConnectionTests {
         let listener = try await TestDatabase.connect()
         defer { Task { await listener.close() } }
         try await listener.listen("never_notified")
-        let clock = ContinuousClock()
-        let started = clock.now
+        // Without cancellation the wait would end after 30 s with `nil`, not with CancellationError.
         let wait = Task { try await listener.nextNotification(timeout: .seconds(30)) }
         try await Task.sleep(for: .milliseconds(100))
         wait.cancel()
         await #expect(throws: CancellationError.self) { try await wait.value }
-        #expect(clock.now - started < .seconds(5))
     }
 
     @Test("cancelling a task cancels its running statement on the server")
     func cancelStatement() async throws {
         let connection = try await TestDatabase.connect()
         defer { Task { await connection.close() } }
-        let clock = ContinuousClock()
-        let started = clock.now
         let slow = Task { try await connection.query("SELECT pg_sleep(20)") }
         try await Task.sleep(for: .milliseconds(200))
         slow.cancel()
+        // 57014 is the server's "canceling statement due to user request": it was cancelled there.
         let error = await #expect(throws: PostgresError.self) { try await slow.value }
         #expect(error?.sqlState == "57014")
-        #expect(clock.now - started < .seconds(5))
         #expect(try await connection.query("SELECT 2 AS two")[0].decode("two", as: Int.self) == 2)
     }
 
@@ -134,6 +124,28 @@ struct ConnectionTests {
         _ = try? await slow.value
         let second = try await pool.query("SELECT pg_backend_pid() AS pid")[0].decode("pid", as: Int.self)
         #expect(second != first)
+        await pool.close()
+    }
+
+    @Test("no waiter is lost: a connection released while a caller decides to wait in line reaches that caller")
+    func noLostWaiter() async throws {
+        // Before the fix, deciding "the pool is exhausted" and joining the line were two critical
+        // sections: a release in between left the connection idle and the caller waiting for
+        // ever. Each episode releases the only connection just as a second caller asks for it,
+        // at a slightly different moment each time, so some releases fall in that window.
+        let pool = PostgresPool(configuration: try TestDatabase.configuration(), maxConnections: 1)
+        for episode in 0..<20_000 {
+            let second = try await pool.withConnection { _ in
+                let second = Task { try await pool.withConnection { _ in episode } }
+                for _ in 0..<(episode % 40) { await Task.yield() }
+                return second
+            }
+            let served = try await withTimeout(.seconds(20), "episode \(episode): the second caller to get the connection released to it") {
+                try await second.value
+            }
+            #expect(served == episode)
+        }
+        #expect(pool.openConnections <= 1)
         await pool.close()
     }
 

@@ -48,18 +48,3 @@ public enum TestDatabase {
         return packageRoot.appendingPathComponent("sql")
     }
 }
-
-/// Waits until `condition` holds, polling every `interval`; fails after `timeout`.
-public func waitUntil(
-    timeout: Duration = .seconds(10), interval: Duration = .milliseconds(20),
-    _ what: String, _ condition: () async throws -> Bool
-) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: interval)
-    }
-    struct TimedOut: Error, CustomStringConvertible { let description: String }
-    throw TimedOut(description: "timed out after \(timeout) waiting for: \(what)")
-}
