@@ -66,6 +66,12 @@ public final class ManualClock: WallClock {
         state.withLock { $0.sleepers.count }
     }
 
+    /// How many times `sleep(until:)` has been called: with `sleeperCount`, tells a simulation
+    /// whether anything moved between two looks.
+    public var sleepsStarted: UInt64 {
+        state.withLock { $0.nextID }
+    }
+
     /// The earliest deadline among the tasks suspended in `sleep(until:)`, if any.
     public var nextDeadline: Int64? {
         state.withLock { $0.sleepers.map(\.deadline).min() }

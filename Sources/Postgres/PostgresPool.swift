@@ -96,6 +96,9 @@ public final class PostgresPool: Sendable {
     /// Connections currently open (idle or lent).
     public var openConnections: Int { state.withLock { $0.open } }
 
+    /// Connections lent out now (or being opened for a caller): 0 when no statement runs.
+    public var connectionsInUse: Int { state.withLock { $0.open - $0.idle.count } }
+
     // MARK: - Internals
 
     private static let closedError = PostgresError(code: .poolClosed, message: "the connection pool has been closed")

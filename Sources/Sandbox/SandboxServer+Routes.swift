@@ -37,6 +37,9 @@ extension SandboxServer {
         router.post("sandbox/revoke") { request, context in
             try await self.revoke(request, context)
         }
+        router.post("sandbox/storm") { request, context in
+            try await self.storm(request, context)
+        }
         router.get("sandbox/stats") { _, _ in
             Self.json(.ok, Self.encode(self.stats()))
         }
@@ -291,6 +294,17 @@ extension SandboxServer {
         }
         let count = revoke(fingerprint: fingerprint)
         return Self.json(.ok, "{\"revoked\":\(count)}")
+    }
+
+    private func storm(_ request: Request, _ context: SandboxRequestContext) async throws -> Response {
+        let body = try await request.body.collect(upTo: 64 << 10)
+        let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+        guard let seconds = (object?["seconds"] as? NSNumber)?.doubleValue, seconds > 0, seconds <= 3_600 else {
+            return Self.error(.badRequest, "invalid-input", "body: must be {\"seconds\": N} with 0 < N ≤ 3600")
+        }
+        let milliseconds = Int64((seconds * 1000).rounded())
+        startStorm(milliseconds: milliseconds)
+        return Self.json(.ok, "{\"storm_ms\":\(milliseconds)}")
     }
 
     // MARK: - Helpers

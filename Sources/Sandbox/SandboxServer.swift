@@ -18,7 +18,7 @@ import Synchronization
 /// Endpoints: `POST /clients/{id}/token`, `POST /clients/{id}/dynamic_call_record` (v1),
 /// `POST /v2/clients/{id}/dynamic_call_record`, `POST /v2/clients/{id}/dynamic_call_records`
 /// (batch), `GET /v2|v3/clients/{id}/dynamic_call_records?batchId=`, `GET /clients/{id}/labels`,
-/// and the controls `POST /sandbox/revoke`, `GET /sandbox/stats`.
+/// and the controls `POST /sandbox/revoke`, `POST /sandbox/storm`, `GET /sandbox/stats`.
 public final class SandboxServer: Sendable {
     /// What the sandbox serves.
     public let configuration: SandboxConfiguration
@@ -144,6 +144,13 @@ public final class SandboxServer: Sendable {
     /// A copy of the counters (`GET /sandbox/stats`).
     public func stats() -> SandboxStats {
         state.withLock { $0.snapshot() }
+    }
+
+    /// Starts a rate-limit storm now (on the sandbox's clock) lasting `milliseconds`: every push
+    /// is answered 429 until it ends (`POST /sandbox/storm`).
+    public func startStorm(milliseconds: Int64) {
+        let now = clock.now()
+        state.withLock { $0.startStorm(now: now, milliseconds: milliseconds) }
     }
 
     /// Makes every token (`fingerprint == nil`) or the tokens with `fingerprint` answer 401 from

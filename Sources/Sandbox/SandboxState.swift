@@ -106,6 +106,8 @@ struct SandboxState {
     private var stats = SandboxStats()
     private var lastNow: Int64 = .min
     private var pushSequence: UInt64 = 0
+    /// End (epoch ms, exclusive) of a storm started through `POST /sandbox/storm`.
+    private var stormUntil: Int64 = .min
 
     init(limits: SandboxConfiguration.Limits, plan: FaultPlan) {
         self.limits = limits
@@ -198,7 +200,7 @@ struct SandboxState {
             stats.unauthorized += 1
             return .unauthorized
         }
-        if plan.inStorm(now: now) {
+        if plan.inStorm(now: now) || now < stormUntil {
             stats.rateLimited += 1
             stats.stormRefusals += 1
             return .storm
@@ -264,6 +266,13 @@ struct SandboxState {
     // MARK: Sandbox controls
 
     /// Revokes every live token, or those with `fingerprint`; returns how many.
+    /// Starts a rate-limit storm at `now` lasting `milliseconds`: every push is answered 429
+    /// until then (`POST /sandbox/storm`), so a test or the reliability suite can count on one.
+    mutating func startStorm(now: Int64, milliseconds: Int64) {
+        let now = monotonic(now)
+        stormUntil = max(stormUntil, now + max(0, milliseconds))
+    }
+
     mutating func revoke(fingerprint: String?) -> Int {
         var count = 0
         for entry in tokens.values where !entry.revoked && (fingerprint == nil || entry.fingerprint == fingerprint) {

@@ -36,7 +36,7 @@ struct RunningSandbox {
     }
 }
 
-@Suite("callwindow run (the real binaries: daemon, sandbox, PostgreSQL)", .serialized)
+@Suite("callwindow run (the real binaries: daemon, sandbox, PostgreSQL)", .serialized, .timeLimit(.minutes(6)))
 struct DaemonTests {
     static let client = "6f1c3a52-0d7e-4c1b-9a55-3b2d8e7f4a10"
     static let keyID = "1c9e5f0a-7b3d-4e2f-a1c4-d5e6f7a8b9c0"

@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// The daemon binary against a cluster of its own, restarted while a window is being pushed.
-@Suite("callwindow run across a database restart (the real binaries, a cluster of its own)", .serialized)
+@Suite("callwindow run across a database restart (the real binaries, a cluster of its own)", .serialized, .timeLimit(.minutes(6)))
 struct DatabaseRestartTests {
     @Test("the database restarts mid-push: the daemon keeps running, logs the outage once per part, and loses nothing")
     func restartMidPush() async throws {

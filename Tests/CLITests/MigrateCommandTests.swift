@@ -3,7 +3,7 @@ import Postgres
 import TestSupport
 import Testing
 
-@Suite("callwindow migrate (the real binary)")
+@Suite("callwindow migrate (the real binary)", .timeLimit(.minutes(3)))
 struct MigrateCommandTests {
     func url(_ configuration: PostgresConfiguration) -> String {
         // `database(_:)` yields a key=value conninfo, which the CLI accepts like a URL.

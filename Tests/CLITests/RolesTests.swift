@@ -112,7 +112,7 @@ struct RolesFixture {
     }
 }
 
-@Suite("sql/roles.sql: the daemon runs as callwindow_app; authors write campaigns only; readers write nothing", .serialized)
+@Suite("sql/roles.sql: the daemon runs as callwindow_app; authors write campaigns only; readers write nothing", .serialized, .timeLimit(.minutes(6)))
 struct RolesTests {
     /// Expects `sql` to fail for lack of privilege (SQLSTATE 42501).
     static func expectDenied(_ sql: String, on connection: PostgresConnection, as who: String,

@@ -4,7 +4,7 @@ import Store
 import TestSupport
 import Testing
 
-@Suite("callwindow status and audit (the real binary)")
+@Suite("callwindow status and audit (the real binary)", .timeLimit(.minutes(3)))
 struct StatusAuditCommandTests {
     @Test("status shows progress; audit export writes every attempt as CSV; prune drops whole old months")
     func statusAndAudit() async throws {
@@ -64,7 +64,7 @@ struct StatusAuditCommandTests {
     }
 }
 
-@Suite("callwindow audit prune (the real binary, a database of its own)")
+@Suite("callwindow audit prune (the real binary, a database of its own)", .timeLimit(.minutes(3)))
 struct AuditPruneTests {
     @Test("prune drops exactly the months that ended before the cutoff")
     func prune() async throws {

@@ -5,7 +5,7 @@ import Sandbox
 import Testing
 
 /// The client pointed at an in-process sandbox: each kind of answer is classified correctly.
-@Suite struct APIClientTests {
+@Suite(.timeLimit(.minutes(3))) struct APIClientTests {
     static let client = UUID(uuidString: "6f1c3a52-0d7e-4c1b-9a55-3b2d8e7f4a10")!
     static let keyID = UUID(uuidString: "1c9e5f0a-7b3d-4e2f-a1c4-d5e6f7a8b9c0")!
     static let apiKey = "2d0f6a1b-8c4e-4f3a-b2d5-e6f7a8b9c0d1"

@@ -126,19 +126,16 @@ struct WindowPropertyTests {
         }
     }
 
-    @Test func longCampaignsPlanFast() throws {
+    /// How fast is `callwindow bench planning`'s business; here, the counts of long campaigns.
+    @Test func longCampaignsPlanWhole() throws {
         let tenYears = campaign(
             from: utc(2026, 1, 1), to: utc(2036, 1, 1), zone: "America/New_York",
             daily: ("22:00", "06:00"), weekdays: [1, 2, 3, 4, 5])
-        let clock = ContinuousClock()
-        var count = 0
-        let elapsed = try clock.measure { count = try tenYears.windows().count }
         // Weekdays among the local dates 2025-12-31 … 2035-12-30 (the last night starts after the end).
-        #expect(count == 2608)
-        #expect(elapsed < .milliseconds(500), "10 years took \(elapsed)")
+        #expect(try tenYears.windows().count == 2608)
 
         let ninetyDays = campaign(from: utc(2026, 3, 1), to: utc(2026, 5, 30), zone: "Europe/Berlin", daily: ("09:00", "17:00"))
-        let short = try clock.measure { _ = try ninetyDays.windows() }
-        #expect(short < .milliseconds(90), "90 days took \(short)")
+        // 1 March … 29 May 2026: 90 days, one office-hours window each.
+        #expect(try ninetyDays.windows().count == 90)
     }
 }

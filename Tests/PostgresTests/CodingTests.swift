@@ -3,7 +3,7 @@ import Postgres
 import TestSupport
 import Testing
 
-@Suite("Parameters and decoding against a real server")
+@Suite("Parameters and decoding against a real server", .timeLimit(.minutes(3)))
 struct CodingTests {
     @Test("every supported type round-trips, NULL included")
     func roundTrip() async throws {

@@ -3,7 +3,7 @@ import Postgres
 import TestSupport
 import Testing
 
-@Suite("Errors carry what PostgreSQL reported, and nothing secret")
+@Suite("Errors carry what PostgreSQL reported, and nothing secret", .timeLimit(.minutes(3)))
 struct ErrorTests {
     @Test("a unique violation surfaces SQLSTATE 23505 with the constraint and table names")
     func uniqueViolation() async throws {

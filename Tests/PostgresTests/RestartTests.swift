@@ -7,7 +7,7 @@ import TestSupport
 import Testing
 
 /// Uses a cluster of its own: restarting the shared one would break the tests running beside it.
-@Suite("Server restarts", .serialized)
+@Suite("Server restarts", .serialized, .timeLimit(.minutes(3)))
 struct RestartTests {
     @Test("after pg_ctl restart the next query on the pool succeeds")
     func poolSurvivesRestart() async throws {

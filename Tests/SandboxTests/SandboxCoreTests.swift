@@ -6,7 +6,7 @@ import Sandbox
 import Testing
 
 /// Minting, real-time pushes, validation over HTTP, token lifetime, limits, stats, record file.
-@Suite struct SandboxCoreTests {
+@Suite(.timeLimit(.minutes(3))) struct SandboxCoreTests {
     @Test func mintAnswersTokenAndCreatedAt() async throws {
         try await TestSandbox.with { sandbox in
             let answer = try await sandbox.mintAnswer()

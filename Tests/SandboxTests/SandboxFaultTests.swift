@@ -6,10 +6,11 @@ import NIOHTTP1
 import Planning
 import Sandbox
 import Synchronization
+import TestSupport
 import Testing
 
 /// Batch, faults, revoke, configuration.
-@Suite struct SandboxBatchTests {
+@Suite(.timeLimit(.minutes(3))) struct SandboxBatchTests {
     @Test func batchOf500IsAcceptedAnd501Refused() async throws {
         let file = TemporaryFile()
         defer { file.cleanup() }
@@ -102,7 +103,7 @@ import Testing
     }
 }
 
-@Suite struct SandboxFaultTests {
+@Suite(.timeLimit(.minutes(3))) struct SandboxFaultTests {
     static func faults(_ faults: SandboxConfiguration.Faults) -> SandboxConfiguration {
         Fixture.configuration(faults: faults)
     }
@@ -203,17 +204,12 @@ import Testing
                     outcome.append(0)
                 }
             }
-            // Wait (bounded, 30 s for a loaded machine) until the sandbox holds the push, then stop the server.
-            for _ in 0..<3_000 where server.stats().accepted == 0 {
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            #expect(server.stats().accepted == 1)
+            // Wait until the sandbox holds the push, then stop the server.
+            try await waitUntil(timeout: .seconds(30), "the sandbox to hold the push") { server.stats().accepted == 1 }
             _ = pending
         }
         // withRunning returned: the held connection was closed without an answer.
-        for _ in 0..<3_000 where outcome.values.isEmpty {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await waitUntil(timeout: .seconds(30), "the held request to end") { !outcome.values.isEmpty }
         #expect(outcome.values == [0])
         try await http.shutdown()
     }
@@ -248,9 +244,7 @@ import Testing
                 let answer = try await sandbox.pushV1(Body.v1(Fixture.record()), token: token)
                 answered.append(answer.status)
             }
-            for _ in 0..<500 where clock.sleeperCount == 0 {
-                try await Task.sleep(for: .milliseconds(10))
-            }
+            try await clock.waitForSleepers(1, "the sandbox to hold the push for its latency")
             #expect(clock.sleeperCount == 1)
             #expect(answered.values.isEmpty)
             clock.advance(by: 2_001)
@@ -260,7 +254,7 @@ import Testing
     }
 }
 
-@Suite struct SandboxControlTests {
+@Suite(.timeLimit(.minutes(3))) struct SandboxControlTests {
     @Test func revokeAllThenEveryTokenAnswers401() async throws {
         try await TestSandbox.with { sandbox in
             let first = try await sandbox.mint()
@@ -273,6 +267,28 @@ import Testing
             // New tokens work.
             let fresh = try await sandbox.mint()
             #expect(try await sandbox.pushV1(Body.v1(Fixture.record()), token: fresh).status == 200)
+        }
+    }
+
+    @Test func aStormStartedThroughTheControlEndpointLastsExactlyItsDuration() async throws {
+        try await TestSandbox.with { sandbox in
+            let token = try await sandbox.mint()
+            let body = Body.v1(Fixture.record(now: Fixture.start + 10_000))
+            #expect(try await sandbox.pushV1(body, token: token).status == 200)
+            let started = try await sandbox.send(.POST, "/sandbox/storm", body: "{\"seconds\": 2.5}")
+            #expect(started.status == 200)
+            #expect(started.json["storm_ms"] as? Int == 2_500)
+            #expect(try await sandbox.pushV1(body, token: token).status == 429)
+            sandbox.clock.advance(by: 2_499)
+            #expect(try await sandbox.pushV1(body, token: token).status == 429)
+            sandbox.clock.advance(by: 1)
+            #expect(try await sandbox.pushV1(body, token: token).status == 200)
+            #expect(try await sandbox.stats()["storm_refusals"] as? Int == 2)
+            for bad in ["{}", "{\"seconds\": 0}", "{\"seconds\": -1}", "{\"seconds\": 3601}", "{\"seconds\": \"5\"}", "not json"] {
+                let refused = try await sandbox.send(.POST, "/sandbox/storm", body: bad)
+                #expect(refused.status == 400, "\(bad)")
+                #expect((refused.json["message"] as? String ?? "").contains("seconds"), "\(bad): \(refused.body)")
+            }
         }
     }
 
@@ -289,7 +305,7 @@ import Testing
     }
 }
 
-@Suite struct SandboxConfigurationTests {
+@Suite(.timeLimit(.minutes(3))) struct SandboxConfigurationTests {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test func shippedDemoConfigurationParses() throws {
@@ -367,7 +383,7 @@ final class Collected: Sendable {
     }
 }
 
-@Suite struct SandboxSecretTests {
+@Suite(.timeLimit(.minutes(3))) struct SandboxSecretTests {
     @Test func configurationNeverPrintsAnAPIKey() {
         let configuration = Fixture.configuration()
         var dumped = ""

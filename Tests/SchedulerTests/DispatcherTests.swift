@@ -10,7 +10,7 @@ import TestSupport
 import Testing
 import TokenPool
 
-@Suite("Planner and dispatcher against the sandbox and a real database")
+@Suite("Planner and dispatcher against the sandbox and a real database", .timeLimit(.minutes(3)))
 struct DispatcherTests {
     @Test("every record of a window due now is accepted once, audited, and no token exceeds its rate")
     func pushesAWindow() async throws {

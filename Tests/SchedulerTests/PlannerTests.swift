@@ -50,7 +50,7 @@ struct PlannerFixture {
     }
 }
 
-@Suite("The planner against a real database")
+@Suite("The planner against a real database", .timeLimit(.minutes(3)))
 struct PlannerTests {
     @Test("windows are planned as late as possible and materialised only within the horizon")
     func justInTime() async throws {

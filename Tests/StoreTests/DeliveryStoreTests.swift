@@ -40,7 +40,7 @@ struct QueueFixture {
     }
 }
 
-@Suite("The delivery queue against a real database")
+@Suite("The delivery queue against a real database", .timeLimit(.minutes(3)))
 struct DeliveryStoreTests {
     @Test("materialise: caller × receiver plus pairs, texts resolved pair → receiver → campaign, idempotent")
     func materialise() async throws {

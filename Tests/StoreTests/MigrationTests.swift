@@ -4,7 +4,7 @@ import Store
 import TestSupport
 import Testing
 
-@Suite("Migrations")
+@Suite("Migrations", .timeLimit(.minutes(3)))
 struct MigrationTests {
     func migrations() throws -> [Migration] { try Migration.load(from: TestDatabase.sqlDirectory) }
 

@@ -172,7 +172,7 @@ let badRows: [BadRow] = [
            message: "label name is required and may not be blank", constraint: "labels_name_required"),
 ]
 
-@Suite("The campaign schema rejects bad rows with clear messages")
+@Suite("The campaign schema rejects bad rows with clear messages", .timeLimit(.minutes(3)))
 struct SchemaTests {
     @Test("each bad row is rejected with its message, constraint and SQLSTATE", arguments: badRows)
     func rejects(_ bad: BadRow) async throws {

@@ -4,7 +4,7 @@ import Store
 import Testing
 import TokenPool
 
-@Suite struct TokenStoreTests {
+@Suite(.timeLimit(.minutes(3))) struct TokenStoreTests {
     @Test func concurrentCallersNeverExceedTheMintBudget() async throws {
         let pool = try await migratedPool()
         let store = TokenStore(pool: pool, cipher: try randomCipher())

@@ -15,6 +15,7 @@ At the end it names the log file and lists the failed tests.
 """
 import argparse
 import os
+import pty
 import re
 import signal
 import subprocess
@@ -23,9 +24,10 @@ import threading
 import time
 
 STARTED = re.compile(r"Test (.+?) started\.$")
-ENDED = re.compile(r"Test (.+?) (passed|failed|skipped)( after [0-9.]+ seconds)?")
+ENDED = re.compile(r"Test (.+?) (passed|failed|skipped)(?: after [0-9.]+ seconds|\.$| with )")
 ISSUE = re.compile(r"Test (.+?) recorded an issue")
 TIME_LIMIT = "Time limit was exceeded"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 SUMMARY = re.compile(r"Test run with \d+ tests?")
 
 
@@ -43,9 +45,17 @@ class Progress:
             if SUMMARY.search(text):
                 return
             match = STARTED.search(text)
-            if match and not text.lstrip().startswith(("Suite", "◇ Suite")):
+            if match and match.group(1) != "run":
                 name = match.group(1)
                 self.running[name] = self.running.get(name, 0) + 1
+                return
+            match = ISSUE.search(text)
+            if match:
+                self.issues.add(match.group(1))
+                if TIME_LIMIT in text:
+                    if self.limit_exceeded_at is None:
+                        self.limit_exceeded_at = time.monotonic()
+                    self.limit_lines.append(text.strip())
                 return
             match = ENDED.search(text)
             if match:
@@ -57,13 +67,6 @@ class Progress:
                 if match.group(2) == "failed" and name not in self.failed:
                     self.failed.append(name)
                 return
-            match = ISSUE.search(text)
-            if match:
-                self.issues.add(match.group(1))
-            if TIME_LIMIT in text:
-                if self.limit_exceeded_at is None:
-                    self.limit_exceeded_at = time.monotonic()
-                self.limit_lines.append(text.strip())
 
     def unfinished(self):
         with self.lock:
@@ -133,12 +136,31 @@ def main():
 
     progress = Progress()
     started = time.monotonic()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             start_new_session=True, bufsize=0)
+    # The run writes to a pseudo-terminal: into a pipe its output would be block-buffered, and
+    # the lines a stuck run wrote last (which test started, the time limit) would never arrive.
+    master, slave = pty.openpty()
+    environment = dict(os.environ, NO_COLOR="1")
+    child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
+                             start_new_session=True, env=environment)
+    os.close(slave)
 
     def pump():
-        for raw in iter(child.stdout.readline, b""):
-            text = raw.decode(errors="replace").rstrip("\n")
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer of the terminal has gone
+                chunk = b""
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                text = ANSI.sub("", raw.decode(errors="replace")).replace("\r", "")
+                out(text)
+                progress.line(text)
+        if pending:
+            text = ANSI.sub("", pending.decode(errors="replace")).replace("\r", "")
             out(text)
             progress.line(text)
 
