@@ -100,7 +100,9 @@ final class Attempts: Sendable {
         let store = TokenStore(pool: db, cipher: try randomCipher())
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
-            let api = Fixture.api(port: port)
+            // The pool's default request timeout (5 s) is the most the client may take: a request
+            // that timed out on a loaded machine would leave a retry waiting for simulated time.
+            let api = APIClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 1_000, requestTimeoutMs: 4_000))
             let pool = try fixture.pool("p1", api: api, store: store, clock: clock)
             #expect(await pool.prepare(tokens: 1) == 1)
             let original = pool.fingerprints
@@ -114,7 +116,7 @@ final class Attempts: Sendable {
                 let records = fixture.records(1, now: clock.now(), offset: step)
                 // Nothing here waits on the simulated clock: with a token in hand and no pacing
                 // due, the send is answered without time moving. Only the test moves time.
-                let outcome = try await withTimeout(.seconds(30), "the send at step \(step) (simulated \(clock.now() - start) ms)") {
+                let outcome = try await withTimeout(.seconds(60), "the send at step \(step) (simulated \(clock.now() - start) ms)") {
                     await pool.send(records, onAttempt: attempts.append)
                 }
                 #expect(outcome == [.accepted], "step \(step)")
