@@ -216,6 +216,7 @@ def main():
 
     failed = progress.failed
     out("")
+    out(f"scripts/test: test phase took {time.monotonic() - started:.1f} s")
     out(f"scripts/test: full log in {options.log}")
     if failed:
         out(f"scripts/test: failed tests ({len(failed)}):")
