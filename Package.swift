@@ -52,11 +52,17 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
+        // The token ledger contract (mint budget, leased token store) and its in-memory version.
+        .target(
+            name: "Ledger",
+            swiftSettings: strict
+        ),
         .target(
             name: "Store",
             dependencies: [
                 "Postgres",
                 "Planning",
+                "Ledger",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -91,8 +97,7 @@ let package = Package(
             dependencies: [
                 "Planning",
                 "CallRecordAPI",
-                "Store",
-                "Postgres",
+                "Ledger",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -166,11 +171,12 @@ let package = Package(
         .testTarget(
             name: "TokenPoolTests",
             dependencies: [
-                "TokenPool", "Planning", "CallRecordAPI", "Sandbox", "Store", "Postgres", "TestSupport",
+                "TokenPool", "Ledger", "Planning", "CallRecordAPI", "Sandbox", "Store", "Postgres", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Store", "Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["Postgres", "Store", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -4,8 +4,13 @@ import Yams
 /// A configuration problem: one sentence naming the key (or variable) and what is wrong.
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public var message: String
+    /// The key path the problem is about (`tokens.max`), when it is one key's value.
+    public var key: String?
     public var description: String { message }
-    init(_ message: String) { self.message = message }
+    init(_ message: String, key: String? = nil) {
+        self.message = message
+        self.key = key
+    }
 }
 
 extension Configuration {
@@ -75,8 +80,8 @@ extension Configuration {
             try configuration.validate(source: source)
         } catch let error as ConfigurationError {
             // A bad value set by an environment variable: say so, the file does not hold it.
-            if let (_, name) = overridden.sorted(by: { $0.key < $1.key }).first(where: { error.message.contains(": \($0.key) ") }) {
-                throw ConfigurationError(error.message + " (the value comes from the environment variable \(name))")
+            if let key = error.key, let name = overridden[key] {
+                throw ConfigurationError(error.message + " (the value comes from the environment variable \(name))", key: key)
             }
             throw error
         }
@@ -193,38 +198,38 @@ extension Configuration {
 
     /// Range and consistency checks, each naming its key.
     func validate(source: String) throws {
-        func check(_ condition: Bool, _ message: String) throws {
-            if !condition { throw ConfigurationError("\(source): \(message)") }
+        func check(_ condition: Bool, key: String, _ message: String) throws {
+            if !condition { throw ConfigurationError("\(source): \(message)", key: key) }
         }
-        try check(["v1", "v2", "batch"].contains(api.transport), "api.transport \"\(api.transport)\" is not a transport: use v1, v2 or batch")
-        try check(URL(string: api.baseURL)?.scheme.map { $0 == "http" || $0 == "https" } == true, "api.base_url \"\(api.baseURL)\" is not an http(s) URL")
-        try check(database.poolSize >= 1 && database.poolSize <= 100, "database.pool_size \(database.poolSize) is out of range: give 1 to 100")
-        try check(tokens.max >= 1, "tokens.max \(tokens.max) must be at least 1")
+        try check(["v1", "v2", "batch"].contains(api.transport), key: "api.transport", "api.transport \"\(api.transport)\" is not a transport: use v1, v2 or batch")
+        try check(URL(string: api.baseURL)?.scheme.map { $0 == "http" || $0 == "https" } == true, key: "api.base_url", "api.base_url \"\(api.baseURL)\" is not an http(s) URL")
+        try check(database.poolSize >= 1 && database.poolSize <= 100, key: "database.pool_size", "database.pool_size \(database.poolSize) is out of range: give 1 to 100")
+        try check(tokens.max >= 1, key: "tokens.max", "tokens.max \(tokens.max) must be at least 1")
         // With tokens living ttl and mints limited per window, at most budget × ttl / window
         // tokens can be kept valid at once; refreshing early shortens each token's useful life.
         let usefulLife = Double(tokens.ttlSeconds - tokens.refreshBeforeSeconds)
         let sustainable = Int(Double(tokens.mintBudget) * usefulLife / Double(max(1, tokens.mintWindowSeconds)))
-        try check(tokens.max <= sustainable,
+        try check(tokens.max <= sustainable, key: "tokens.max",
                   "tokens.max \(tokens.max) cannot be sustained: \(tokens.mintBudget) mints per \(tokens.mintWindowSeconds) s keep at most \(sustainable) tokens of \(tokens.ttlSeconds) s (refreshed \(tokens.refreshBeforeSeconds) s early) valid; lower tokens.max")
-        try check(tokens.refreshBeforeSeconds >= 0 && tokens.refreshBeforeSeconds < tokens.ttlSeconds, "tokens.refresh_before_seconds must be between 0 and tokens.ttl_seconds")
-        try check(tokens.leaseSeconds >= 3, "tokens.lease_seconds \(tokens.leaseSeconds) is too short: give at least 3")
-        try check(tokens.maxInFlight >= 1, "tokens.max_in_flight must be at least 1")
-        try check(scheduler.utilisation > 0 && scheduler.utilisation <= 1, "scheduler.utilisation \(scheduler.utilisation) must be above 0 and at most 1")
-        try check(scheduler.claimBatch >= 1 && scheduler.claimBatch <= 10_000, "scheduler.claim_batch \(scheduler.claimBatch) is out of range: give 1 to 10000")
-        try check(scheduler.concurrentBatches >= 1 && scheduler.concurrentBatches <= 8, "scheduler.concurrent_batches \(scheduler.concurrentBatches) is out of range: give 1 to 8")
-        try check(scheduler.pushMarginSeconds >= 0 && scheduler.pushMarginSeconds <= 3_600, "scheduler.push_margin_seconds \(scheduler.pushMarginSeconds) is out of range: give 0 to 3600")
-        try check(scheduler.graceSeconds >= 1, "scheduler.grace_seconds must be at least 1")
-        try check(scheduler.horizonSeconds >= 60, "scheduler.horizon_seconds must be at least 60")
-        try check(scheduler.pollSeconds >= 1, "scheduler.poll_seconds must be at least 1")
-        try check(scheduler.leaseSeconds >= 5, "scheduler.lease_seconds must be at least 5")
-        try check(http.port >= 0 && http.port <= 65_535, "http.port \(http.port) is not a port number")
-        try check(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(log.level), "log.level \"\(log.level)\" is not a level: use trace, debug, info, notice, warning, error or critical")
-        try check(["text", "json"].contains(log.format), "log.format \"\(log.format)\" must be text or json")
+        try check(tokens.refreshBeforeSeconds >= 0 && tokens.refreshBeforeSeconds < tokens.ttlSeconds, key: "tokens.refresh_before_seconds", "tokens.refresh_before_seconds must be between 0 and tokens.ttl_seconds")
+        try check(tokens.leaseSeconds >= 3, key: "tokens.lease_seconds", "tokens.lease_seconds \(tokens.leaseSeconds) is too short: give at least 3")
+        try check(tokens.maxInFlight >= 1, key: "tokens.max_in_flight", "tokens.max_in_flight must be at least 1")
+        try check(scheduler.utilisation > 0 && scheduler.utilisation <= 1, key: "scheduler.utilisation", "scheduler.utilisation \(scheduler.utilisation) must be above 0 and at most 1")
+        try check(scheduler.claimBatch >= 1 && scheduler.claimBatch <= 10_000, key: "scheduler.claim_batch", "scheduler.claim_batch \(scheduler.claimBatch) is out of range: give 1 to 10000")
+        try check(scheduler.concurrentBatches >= 1 && scheduler.concurrentBatches <= 8, key: "scheduler.concurrent_batches", "scheduler.concurrent_batches \(scheduler.concurrentBatches) is out of range: give 1 to 8")
+        try check(scheduler.pushMarginSeconds >= 0 && scheduler.pushMarginSeconds <= 3_600, key: "scheduler.push_margin_seconds", "scheduler.push_margin_seconds \(scheduler.pushMarginSeconds) is out of range: give 0 to 3600")
+        try check(scheduler.graceSeconds >= 1, key: "scheduler.grace_seconds", "scheduler.grace_seconds must be at least 1")
+        try check(scheduler.horizonSeconds >= 60, key: "scheduler.horizon_seconds", "scheduler.horizon_seconds must be at least 60")
+        try check(scheduler.pollSeconds >= 1, key: "scheduler.poll_seconds", "scheduler.poll_seconds must be at least 1")
+        try check(scheduler.leaseSeconds >= 5, key: "scheduler.lease_seconds", "scheduler.lease_seconds must be at least 5")
+        try check(http.port >= 0 && http.port <= 65_535, key: "http.port", "http.port \(http.port) is not a port number")
+        try check(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(log.level), key: "log.level", "log.level \"\(log.level)\" is not a level: use trace, debug, info, notice, warning, error or critical")
+        try check(["text", "json"].contains(log.format), key: "log.format", "log.format \"\(log.format)\" must be text or json")
         var seen = Set<String>()
         for (index, client) in clients.enumerated() {
-            try check(UUID(uuidString: client.clientAccountID) != nil, "clients[\(index)].client_account_id \"\(client.clientAccountID)\" is not a uuid")
-            try check(seen.insert(client.clientAccountID.lowercased()).inserted, "clients[\(index)].client_account_id \(client.clientAccountID) is listed twice")
-            try check(!client.keyIDEnv.isEmpty && !client.apiKeyEnv.isEmpty, "clients[\(index)] must name key_id_env and api_key_env")
+            try check(UUID(uuidString: client.clientAccountID) != nil, key: "clients", "clients[\(index)].client_account_id \"\(client.clientAccountID)\" is not a uuid")
+            try check(seen.insert(client.clientAccountID.lowercased()).inserted, key: "clients", "clients[\(index)].client_account_id \(client.clientAccountID) is listed twice")
+            try check(!client.keyIDEnv.isEmpty && !client.apiKeyEnv.isEmpty, key: "clients", "clients[\(index)] must name key_id_env and api_key_env")
         }
     }
 }

@@ -75,7 +75,7 @@ private struct JSONReport: Encodable {
             try c.encode(plan.clientAccountID.uuidString.lowercased(), forKey: .client_account_id)
             try c.encode(plan.name, forKey: .name)
             try c.encode(plan.status.rawValue, forKey: .status)
-            try c.encode(plan.problems, forKey: .problems)
+            try c.encode(plan.problems.map(\.message), forKey: .problems)
             try c.encode(plan.invalidRecords, forKey: .invalid_records)
             try c.encode(plan.windows.map(WindowJSON.init), forKey: .windows)
             try c.encode(plan.timeZone, forKey: .time_zone)

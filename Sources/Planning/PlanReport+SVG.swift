@@ -134,7 +134,7 @@ private struct SVGTimeline {
             var label = "#\(plan.id) \(truncated(plan.name, 60)) — \(plan.status.rawValue) · \(plan.timeZone) · \(TimeFormatting.grouped(plan.recordsPerWindow)) records × \(plan.windows.count) window\(plan.windows.count == 1 ? "" : "s")"
             if plan.lateWindows > 0 { label += " · \(plan.lateWindows) late" }
             if !plan.problems.isEmpty { label += " · \(plan.problems.count) warning\(plan.problems.count == 1 ? "" : "s")" }
-            svg.append(#"<text x="\#(fmt(left))" y="\#(fmt(y + 16))" fill="\#(Self.text)" font-weight="600" stroke="white" stroke-width="3" stroke-linejoin="round" paint-order="stroke">\#(escape(label))<title>\#(escape(plan.problems.joined(separator: "\n")))</title></text>"#)
+            svg.append(#"<text x="\#(fmt(left))" y="\#(fmt(y + 16))" fill="\#(Self.text)" font-weight="600" stroke="white" stroke-width="3" stroke-linejoin="round" paint-order="stroke">\#(escape(label))<title>\#(escape(plan.problems.map(\.message).joined(separator: "\n")))</title></text>"#)
 
             let pushY = y + 22
             let barY = y + 30

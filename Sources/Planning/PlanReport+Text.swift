@@ -59,7 +59,7 @@ extension PlanReport {
         if !plan.problems.isEmpty {
             out.append("")
             out.append("  Warnings")
-            out += plan.problems.map { "  ! \($0)" }
+            out += plan.problems.map { "  ! \($0.message)" }
         }
         return out
     }

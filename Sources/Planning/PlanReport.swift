@@ -113,8 +113,8 @@ public struct CampaignPlan: Sendable, Hashable {
     public var invalidRecords: Int
     /// Invalid records by reason.
     public var invalidReasons: [String: Int]
-    /// One-sentence problems, most serious first.
-    public var problems: [String]
+    /// Problems, most serious first.
+    public var problems: [PlanProblem]
     /// Its windows in time order.
     public var windows: [WindowPlan]
     /// Fewest tokens with which every window of this campaign's client account (all its active
@@ -159,12 +159,12 @@ public struct PlanReport: Sendable, Hashable {
         var plans: [CampaignPlan] = []
         var windowsOf: [[Window]] = []
         for (campaign, counts) in inputs {
-            var problems: [String] = []
+            var problems: [PlanProblem] = []
             var windows: [Window] = []
             do {
                 windows = try campaign.windows()
             } catch {
-                problems.append(sentence(error.message))
+                problems.append(PlanProblem(.unplannable, sentence(error.message)))
             }
             windowsOf.append(windows)
             plans.append(CampaignPlan(
@@ -220,31 +220,31 @@ public struct PlanReport: Sendable, Hashable {
     }
 
     /// The problems of one planned campaign, in the order a person should fix them.
-    private static func problems(of plan: CampaignPlan, counts: RecordCounts, capacity: Capacity, now: Int64) -> [String] {
-        var problems: [String] = []
+    private static func problems(of plan: CampaignPlan, counts: RecordCounts, capacity: Capacity, now: Int64) -> [PlanProblem] {
+        var problems: [PlanProblem] = []
         switch plan.status {
-        case .cancelled: problems.append("The campaign is cancelled, so none of its windows will be pushed.")
-        case .paused: problems.append("The campaign is paused, so its windows are not scheduled or pushed until it is active again.")
+        case .cancelled: problems.append(PlanProblem(.cancelled, "The campaign is cancelled, so none of its windows will be pushed."))
+        case .paused: problems.append(PlanProblem(.paused, "The campaign is paused, so its windows are not scheduled or pushed until it is active again."))
         case .active: break
         }
-        problems += counts.problems.map(sentence)
+        problems += counts.problems.map { PlanProblem(.campaignData, sentence($0)) }
         if counts.pairs == 0 && counts.callers == 0 {
-            problems.append("The campaign has no callers and no explicit pairs, so it has no records; add callers (or pairs).")
+            problems.append(PlanProblem(.noCallers, "The campaign has no callers and no explicit pairs, so it has no records; add callers (or pairs)."))
         }
         if counts.pairs == 0 && counts.receivers == 0 {
-            problems.append("The campaign has no receivers and no explicit pairs, so it has no records; add receivers (or pairs).")
+            problems.append(PlanProblem(.noReceivers, "The campaign has no receivers and no explicit pairs, so it has no records; add receivers (or pairs)."))
         }
         if counts.records > 0 && counts.invalidRecords >= counts.records {
-            problems.append("All \(TimeFormatting.grouped(counts.records)) records are invalid (\(reasons(counts))), so nothing will be pushed.")
+            problems.append(PlanProblem(.allRecordsInvalid, "All \(TimeFormatting.grouped(counts.records)) records are invalid (\(reasons(counts))), so nothing will be pushed."))
         } else if counts.invalidRecords > 0 {
-            problems.append("\(TimeFormatting.grouped(counts.invalidRecords)) of \(TimeFormatting.grouped(counts.records)) records per window are invalid and will not be sent (\(reasons(counts))).")
+            problems.append(PlanProblem(.someRecordsInvalid, "\(TimeFormatting.grouped(counts.invalidRecords)) of \(TimeFormatting.grouped(counts.records)) records per window are invalid and will not be sent (\(reasons(counts)))."))
         }
         if plan.endsAt <= now {
-            problems.append("The campaign ended at \(TimeFormatting.iso8601(plan.endsAt)), before now (\(TimeFormatting.iso8601(now))), so nothing will be pushed.")
+            problems.append(PlanProblem(.ended, "The campaign ended at \(TimeFormatting.iso8601(plan.endsAt)), before now (\(TimeFormatting.iso8601(now))), so nothing will be pushed."))
         } else if plan.windows.isEmpty && plan.problems.isEmpty && plan.startsAt < plan.endsAt {
-            problems.append("The daily hours and weekdays leave no window between starts_at and ends_at.")
+            problems.append(PlanProblem(.noWindows, "The daily hours and weekdays leave no window between starts_at and ends_at."))
         } else if plan.startsAt >= plan.endsAt {
-            problems.append("The campaign ends (\(TimeFormatting.iso8601(plan.endsAt))) before it starts (\(TimeFormatting.iso8601(plan.startsAt))), so it has no windows.")
+            problems.append(PlanProblem(.endsBeforeStarts, "The campaign ends (\(TimeFormatting.iso8601(plan.endsAt))) before it starts (\(TimeFormatting.iso8601(plan.startsAt))), so it has no windows."))
         }
         let late = plan.windows.filter { $0.lateByMs > 0 }
         if let worst = late.max(by: { $0.lateByMs < $1.lateByMs }) {
@@ -255,7 +255,7 @@ public struct PlanReport: Sendable, Hashable {
             } else {
                 fix = "no number of tokens can meet every deadline, because some deadlines are too close or already passed"
             }
-            problems.append("\(late.count) of \(plan.windows.count) windows cannot be pushed by their deadline at \(rate) records/s (worst: window \(worst.seq), late by \(TimeFormatting.duration(worst.lateByMs))); \(fix).")
+            problems.append(PlanProblem(.lateWindows, "\(late.count) of \(plan.windows.count) windows cannot be pushed by their deadline at \(rate) records/s (worst: window \(worst.seq), late by \(TimeFormatting.duration(worst.lateByMs))); \(fix)."))
         }
         return problems
     }

@@ -1,9 +1,13 @@
 /// Every failure of the `Postgres` module: a code plus the context PostgreSQL reported.
 ///
-/// `description` is safe to log: it never contains SQL text, parameter values, connection
-/// strings or passwords — only the server's own message, its SQLSTATE and the names of the
-/// objects involved.
-public struct PostgresError: Error, CustomStringConvertible, Sendable {
+/// `description` is safe to print and log: the code, what the caller was doing (`context`), a
+/// fixed phrase for the SQLSTATE, the SQLSTATE and the constraint — never SQL text, parameter
+/// values, connection strings, passwords, nor the server's message, detail or hint, which can
+/// quote row values. Those are in `message`, `detail` and `hint`, and together in
+/// `debugDescription`, for debug-level logs and for code that shows a message the schema wrote
+/// for people (its constraints' own words). The module's own messages (connection failures,
+/// decoding errors) are written to be safe and are part of `description`.
+public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringConvertible, Sendable {
     /// What kind of failure this is.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
@@ -50,6 +54,8 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public var constraint: String?
     /// For connection errors: where we tried to connect (never the password).
     public var endpoint: String?
+    /// What the caller was doing, e.g. `migration 002_tokens.sql`; shown first in `description`.
+    public var context: String?
 
     public init(
         code: Code, message: String, sqlState: String? = nil, detail: String? = nil, hint: String? = nil,
@@ -77,13 +83,61 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        var text = ""
+        var text = context.map { "\($0) failed: " } ?? ""
         if let endpoint { text += "\(code) (\(endpoint)): " } else { text += "\(code): " }
-        text += message
+        text += code == .server ? Self.summary(of: sqlState) : message
         if let sqlState { text += " [SQLSTATE \(sqlState)]" }
         if let constraint { text += " (constraint \(constraint))" }
+        return text
+    }
+
+    /// `description` plus the server's message, detail and hint: may quote row values, so for
+    /// debug-level logs only.
+    public var debugDescription: String {
+        var text = description
+        if code == .server { text += " — \(message)" }
         if let detail { text += " — \(detail)" }
         if let hint { text += " Hint: \(hint)" }
         return text
+    }
+
+    /// A fixed phrase for a SQLSTATE (its class where the code itself has none): what kind of
+    /// failure the server reported, in words that can never hold data.
+    static func summary(of sqlState: String?) -> String {
+        guard let state = sqlState else { return "the server reported an error" }
+        switch state {
+        case "23505": return "unique violation"
+        case "23503": return "foreign key violation"
+        case "23502": return "not-null violation"
+        case "23514": return "check violation"
+        case "42501": return "permission denied (the role lacks a privilege)"
+        case "42P01": return "undefined table"
+        case "42703": return "undefined column"
+        case "42883": return "undefined function"
+        case "42601": return "syntax error"
+        case "57014": return "statement cancelled"
+        case "40001": return "serialization failure"
+        case "40P01": return "deadlock detected"
+        case "25P02": return "the transaction was aborted by an earlier error"
+        case "3F000": return "undefined schema"
+        case "55P03": return "lock not available"
+        case "P0001": return "raised by a function"
+        default: break
+        }
+        switch state.prefix(2) {
+        case "08": return "connection exception"
+        case "22": return "data exception"
+        case "23": return "integrity constraint violation"
+        case "25": return "invalid transaction state"
+        case "28": return "invalid authorization"
+        case "40": return "transaction rollback"
+        case "42": return "syntax error or access rule violation"
+        case "53": return "insufficient resources"
+        case "54": return "program limit exceeded"
+        case "57": return "operator intervention"
+        case "58": return "system error"
+        case "XX": return "internal error"
+        default: return "the server reported an error"
+        }
     }
 }

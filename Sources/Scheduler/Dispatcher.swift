@@ -97,80 +97,88 @@ public final class Dispatcher: Service, Sendable {
     public func run() async throws {
         let stop = StopSignal()
         await withGracefulShutdownHandler {
-            // Child tasks return true for a finished batch, false for a wake-up tick.
-            await withTaskGroup(of: Bool.self) { group in
-                // The pool's housekeeping (lease renewal, refresh) runs beside the claims.
-                let housekeeping = Task { await self.tokens.run() }
-                var out = 0
-                var ticking = false
-                var databaseDown = false
-                while !stop.isFired && !Task.isCancelled {
-                    // Room for another batch: fewer than `maxBatches` out, or — up to four times
-                    // that — less than half a batch still waiting to be sent (the batches out
-                    // are down to records in retry back-off, which must not idle the pool).
-                    let room = out < options.maxBatches
-                        || (out < options.maxBatches * 4 && unsettled.value < max(1, options.claimBatch / 2))
-                    if !room {
-                        if !ticking {
-                            ticking = true
-                            group.addTask {
-                                await stop.sleep(until: self.clock.now() + 100, on: self.clock)
-                                return false
-                            }
-                        }
-                        if let finished = await group.next() {
-                            if finished { out -= 1 } else { ticking = false }
-                        }
-                        continue
-                    }
-                    let batch: [Delivery]
-                    let claimStarted = ContinuousClock.now
-                    do {
-                        batch = try await database.withConnection { connection in
-                            let now = self.clock.now()
-                            let claimed = try await self.store.claim(clientAccountID: self.clientAccountID, owner: self.owner, now: now,
-                                                                     limit: self.options.claimBatch, leaseMs: self.options.leaseMs, on: connection)
-                            // A full batch means more is due: the pool sizes itself to all of it.
-                            let more = claimed.count < self.options.claimBatch ? 0
-                                : try await self.store.dueBacklog(clientAccountID: self.clientAccountID, now: now, on: connection)
-                            self.tokens.noteBacklog(more + claimed.count * (self.options.maxBatches - 1))
-                            return claimed
-                        }
-                        if databaseDown {
-                            logger.notice("dispatcher reached the database again")
-                            databaseDown = false
-                        }
-                    } catch {
-                        if !databaseDown {
-                            logger.error("dispatcher cannot claim: database unavailable; retrying", metadata: ["error": "\(error)"])
-                            databaseDown = true
-                        }
-                        await stop.sleep(until: clock.now() + 500, on: clock)
-                        continue
-                    }
-                    let claimTook = Self.milliseconds(since: claimStarted)
-                    counters.withLock { $0.databaseMs += claimTook }
-                    if batch.isEmpty {
-                        await stop.sleep(until: clock.now() + options.idlePollMs, on: clock)
-                        continue
-                    }
-                    counters.withLock { $0.claimed += batch.count }
-                    Gauge(label: "callwindow_tokens", dimensions: [("client", clientAccountID.uuidString.lowercased())])
-                        .record(tokens.fingerprints.count)
-                    out += 1
-                    unsettled.add(batch.count)
-                    group.addTask {
-                        await self.process(batch)
-                        return true
-                    }
-                }
-                await group.waitForAll()
-                housekeeping.cancel()
-                await housekeeping.value
-                await tokens.shutdown()
+            // The pool's housekeeping (lease renewal, refresh) runs beside the claims, as a child
+            // task ended once the claim loop and its batches are done.
+            await withTaskGroup(of: Void.self) { housekeeping in
+                housekeeping.addTask { await self.tokens.run() }
+                await self.claimLoop(stop: stop)
+                housekeeping.cancelAll()
             }
+            await tokens.shutdown()
         } onGracefulShutdown: {
             stop.fire()
+        }
+    }
+
+    /// Claims and sends until `stop` fires (or the task is cancelled), then lets the batches out
+    /// finish and records them.
+    private func claimLoop(stop: StopSignal) async {
+        // Child tasks return true for a finished batch, false for a wake-up tick.
+        await withTaskGroup(of: Bool.self) { group in
+            var out = 0
+            var ticking = false
+            var databaseDown = false
+            while !stop.isFired && !Task.isCancelled {
+                // Room for another batch: fewer than `maxBatches` out, or — up to four times
+                // that — less than half a batch still waiting to be sent (the batches out
+                // are down to records in retry back-off, which must not idle the pool).
+                let room = out < options.maxBatches
+                    || (out < options.maxBatches * 4 && unsettled.value < max(1, options.claimBatch / 2))
+                if !room {
+                    if !ticking {
+                        ticking = true
+                        group.addTask {
+                            await stop.sleep(until: self.clock.now() + 100, on: self.clock)
+                            return false
+                        }
+                    }
+                    if let finished = await group.next() {
+                        if finished { out -= 1 } else { ticking = false }
+                    }
+                    continue
+                }
+                let batch: [Delivery]
+                let claimStarted = ContinuousClock.now
+                do {
+                    batch = try await database.withConnection { connection in
+                        let now = self.clock.now()
+                        let claimed = try await self.store.claim(clientAccountID: self.clientAccountID, owner: self.owner, now: now,
+                                                                 limit: self.options.claimBatch, leaseMs: self.options.leaseMs, on: connection)
+                        // A full batch means more is due: the pool sizes itself to all of it.
+                        let more = claimed.count < self.options.claimBatch ? 0
+                            : try await self.store.dueBacklog(clientAccountID: self.clientAccountID, now: now, on: connection)
+                        self.tokens.noteBacklog(more + claimed.count * (self.options.maxBatches - 1))
+                        return claimed
+                    }
+                    if databaseDown {
+                        logger.notice("dispatcher reached the database again")
+                        databaseDown = false
+                    }
+                } catch {
+                    if !databaseDown {
+                        logger.error("dispatcher cannot claim: database unavailable; retrying", metadata: ["error": "\(error)"])
+                        databaseDown = true
+                    }
+                    await stop.sleep(until: clock.now() + 500, on: clock)
+                    continue
+                }
+                let claimTook = Self.milliseconds(since: claimStarted)
+                counters.withLock { $0.databaseMs += claimTook }
+                if batch.isEmpty {
+                    await stop.sleep(until: clock.now() + options.idlePollMs, on: clock)
+                    continue
+                }
+                counters.withLock { $0.claimed += batch.count }
+                Gauge(label: "callwindow_tokens", dimensions: [("client", clientAccountID.uuidString.lowercased())])
+                    .record(tokens.fingerprints.count)
+                out += 1
+                unsettled.add(batch.count)
+                group.addTask {
+                    await self.process(batch)
+                    return true
+                }
+            }
+            await group.waitForAll()
         }
     }
 
@@ -188,17 +196,28 @@ public final class Dispatcher: Service, Sendable {
                 let reason = violations.map(\.description).joined(separator: "; ")
                 let expired = delivery.endsAt <= now
                 results[index] = DeliveryResult(delivery: delivery, next: expired ? .expired : .rejected,
-                                                outcome: expired ? "expired" : "invalid", reason: reason)
+                                                outcome: expired ? .expired : .invalid, reason: reason)
             }
         }
         // Records that will not be sent count as settled at once; the rest as the API decides.
         unsettled.add(-(batch.count - sendable.count))
         var settledBySends = 0
         if !sendable.isEmpty {
-            let renewal = Task { await self.renewLeases(sendable.map { batch[$0].id }) }
             let attempts = AttemptLog(unsettled: unsettled)
-            let outcomes = await tokens.send(sendable.map { Self.record(batch[$0]) }, onAttempt: attempts.append)
-            renewal.cancel()
+            let ids = sendable.map { batch[$0].id }
+            let records = sendable.map { Self.record(batch[$0]) }
+            // The leases are renewed while the batch is out: a child task, ended with the send.
+            let outcomes = await withTaskGroup(of: [RecordOutcome]?.self) { group in
+                group.addTask { await self.renewLeases(ids); return nil }
+                group.addTask { await self.tokens.send(records, onAttempt: attempts.append) }
+                var outcomes: [RecordOutcome] = []
+                for await finished in group {
+                    guard let finished else { continue }
+                    outcomes = finished
+                    group.cancelAll()
+                }
+                return outcomes
+            }
             settledBySends = attempts.settled
             let byRecord = attempts.byRecord()
             for (position, index) in sendable.enumerated() {
@@ -206,15 +225,15 @@ public final class Dispatcher: Service, Sendable {
                 let tried = byRecord[position] ?? []
                 switch outcomes[position] {
                 case .accepted:
-                    results[index] = DeliveryResult(delivery: delivery, next: .accepted, outcome: "accepted", attempts: tried)
+                    results[index] = DeliveryResult(delivery: delivery, next: .accepted, outcome: .accepted, attempts: tried)
                 case .rejected(let reason):
-                    results[index] = DeliveryResult(delivery: delivery, next: .rejected, outcome: "rejected", reason: reason, attempts: tried)
-                case .expired(let reason) where reason == "cancelled" && delivery.endsAt > clock.now():
+                    results[index] = DeliveryResult(delivery: delivery, next: .rejected, outcome: .rejected, reason: reason, attempts: tried)
+                case .unsent where delivery.endsAt > clock.now():
                     // The process is stopping: put it back as it was (with any attempts audited).
-                    results[index] = DeliveryResult(delivery: delivery, next: .retry, outcome: "released",
+                    results[index] = DeliveryResult(delivery: delivery, next: .retry, outcome: .released,
                                                     reason: "released at shutdown", retryAt: clock.now(), attempts: tried)
-                case .expired(let reason):
-                    results[index] = DeliveryResult(delivery: delivery, next: .expired, outcome: "expired", reason: reason, attempts: tried)
+                case .expired(let reason), .unsent(let reason):
+                    results[index] = DeliveryResult(delivery: delivery, next: .expired, outcome: .expired, reason: reason, attempts: tried)
                 }
             }
         }
@@ -227,11 +246,11 @@ public final class Dispatcher: Service, Sendable {
         counters.withLock { counters in
             for result in final {
                 switch result.outcome {
-                case "accepted": counters.accepted += 1
-                case "rejected": counters.rejected += 1
-                case "invalid": counters.invalid += 1
-                case "expired": counters.expired += 1
-                default: counters.released += 1
+                case .accepted: counters.accepted += 1
+                case .rejected: counters.rejected += 1
+                case .invalid: counters.invalid += 1
+                case .expired: counters.expired += 1
+                case .released: counters.released += 1
                 }
                 counters.attempts += result.attempts.count
             }
@@ -289,15 +308,15 @@ public final class Dispatcher: Service, Sendable {
     static func report(_ results: [DeliveryResult], client: UUID) {
         let account = client.uuidString.lowercased()
         for result in results {
-            Counter(label: "callwindow_records_total", dimensions: [("client", account), ("outcome", result.outcome)]).increment()
+            Counter(label: "callwindow_records_total", dimensions: [("client", account), ("outcome", result.outcome.rawValue)]).increment()
             for attempt in result.attempts {
-                Counter(label: "callwindow_push_attempts_total", dimensions: [("client", account), ("outcome", attempt.outcome)]).increment()
+                Counter(label: "callwindow_push_attempts_total", dimensions: [("client", account), ("outcome", attempt.outcome.rawValue)]).increment()
                 if let latency = attempt.latencyMs {
                     Metrics.Timer(label: "callwindow_push_latency_seconds", dimensions: [("client", account)], preferredDisplayUnit: .seconds)
                         .recordMilliseconds(latency)
                 }
             }
-            if result.outcome == "accepted", let last = result.attempts.last {
+            if result.outcome == .accepted, let last = result.attempts.last {
                 Recorder(label: "callwindow_push_lead_seconds", dimensions: [("client", account)])
                     .record(Double(result.delivery.startsAt - last.at) / 1000)
                 if last.at > result.delivery.deadline {
@@ -310,6 +329,17 @@ public final class Dispatcher: Service, Sendable {
     static func milliseconds(since start: ContinuousClock.Instant) -> Double {
         let elapsed = ContinuousClock.now - start
         return Double(elapsed.components.seconds) * 1_000 + Double(elapsed.components.attoseconds) / 1e15
+    }
+
+    /// The audit word of an HTTP attempt's outcome.
+    static func auditOutcome(_ outcome: PushOutcome) -> AuditOutcome {
+        switch outcome {
+        case .accepted: .accepted
+        case .rejected: .rejected
+        case .rateLimited: .rateLimited
+        case .unauthorized: .unauthorized
+        case .transient: .transient
+        }
     }
 
     static func record(_ delivery: Delivery) -> CallRecord {
@@ -361,7 +391,7 @@ private final class AttemptLog: Sendable {
             }
             let entry = DeliveryResult.Attempt(
                 at: attempt.startedAt, tokenFingerprint: attempt.tokenFingerprint, httpStatus: attempt.httpStatus,
-                latencyMs: Int(attempt.latencyMs), outcome: attempt.outcome.kind, reason: reason)
+                latencyMs: Int(attempt.latencyMs), outcome: Dispatcher.auditOutcome(attempt.outcome), reason: reason)
             for index in attempt.recordIndices { map[index, default: []].append(entry) }
         }
         return map

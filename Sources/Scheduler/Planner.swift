@@ -79,7 +79,7 @@ public struct Planner: Sendable {
         report.campaigns = stored.count
         let live = try await deliveries.liveWindows(clientAccountID: clientAccountID, now: now, on: connection)
         var materialised: [Int64: [ClosedRange<Int64>: Int]] = [:]  // campaign → span → remaining
-        for window in live where window.state == "materialized" {
+        for window in live where window.state == .materialized {
             materialised[window.campaignID, default: [:]][window.startsAt...window.endsAt] = window.remaining
         }
         let naming: FieldNaming = options.capacity.transport == .v1 ? .v1 : .v2
@@ -107,7 +107,7 @@ public struct Planner: Sendable {
             let sketch = PlanReport.build(campaigns: [(campaign, counts)], capacity: options.capacity, now: now)
             // Lateness is judged below on the real schedule (records already sent are not
             // pushed again); the sketch, which plans every window whole, gives the rest.
-            let problems = (sketch.campaigns.first?.problems ?? []).filter { !$0.contains("cannot be pushed by their deadline") }
+            let problems = (sketch.campaigns.first?.problems ?? []).filter { $0.kind != .lateWindows }.map(\.message)
             let windows: [Window]
             do {
                 windows = try campaign.windows().filter { $0.endsAt > now }
@@ -162,7 +162,7 @@ public struct Planner: Sendable {
             report.materialised += 1
         }
         if setsChanged {
-            for window in live where window.state == "materialized" && !held.contains(window.campaignID) {
+            for window in live where window.state == .materialized && !held.contains(window.campaignID) {
                 report.recordsCreated += try await deliveries.materialize(windowID: window.id, now: now, on: connection)
             }
             for entry in entries where materialised[entry.campaign.id] != nil {

@@ -3,6 +3,7 @@ public import Logging
 public import Planning
 public import Postgres
 public import ServiceLifecycle
+import Store
 import Metrics
 import Synchronization
 
@@ -100,9 +101,7 @@ public final class PlannerService: Service, Sendable {
         var setsChanged = true
         while !Task.isCancelled {
             for client in clients where !leading.contains(client) {
-                let acquired = try await connection.query("SELECT pg_try_advisory_lock($1) AS ok", Self.leadershipKey(client))[0]
-                    .decode("ok", as: Bool.self)
-                if acquired {
+                if try await LeadershipStore.tryLead(key: Self.leadershipKey(client), on: connection) {
                     leading.insert(client)
                     logger.info("planning client account", metadata: ["client": "\(client.uuidString.lowercased())"])
                 }
@@ -112,9 +111,8 @@ public final class PlannerService: Service, Sendable {
                 let account = client.uuidString.lowercased()
                 Gauge(label: "callwindow_late_windows", dimensions: [("client", account)]).record(report.lateWindows)
                 Counter(label: "callwindow_expired_records_total", dimensions: [("client", account)]).increment(by: report.recordsExpired)
-                let depth = try await connection.query(
-                    "SELECT count(*) AS n FROM callwindow.deliveries WHERE client_account_id = $1 AND state IN ('pending', 'in_flight')", client)
-                Gauge(label: "callwindow_queue_depth", dimensions: [("client", account)]).record(try depth[0].decode("n", as: Int.self))
+                let depth = try await planner.deliveries.queueDepth(clientAccountID: client, on: connection)
+                Gauge(label: "callwindow_queue_depth", dimensions: [("client", account)]).record(depth)
                 if report.recordsCreated > 0 || report.recordsExpired > 0 || report.recordsCancelled > 0 || report.leasesRescued > 0 {
                     logger.info("planned", metadata: [
                         "client": "\(client.uuidString.lowercased())", "created": "\(report.recordsCreated)", "expired": "\(report.recordsExpired)",

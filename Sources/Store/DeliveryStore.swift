@@ -50,8 +50,8 @@ public struct DeliveryResult: Sendable {
 
     public var delivery: Delivery
     public var next: Next
-    /// The final outcome word (`accepted`, `rejected`, `invalid`, `expired`, `released`, …).
-    public var outcome: String
+    /// The result's outcome word.
+    public var outcome: ResultOutcome
     public var reason: String?
     public var retryAt: Int64?
     /// The HTTP attempts behind this result, oldest first.
@@ -63,10 +63,10 @@ public struct DeliveryResult: Sendable {
         public var tokenFingerprint: String?
         public var httpStatus: Int?
         public var latencyMs: Int?
-        /// This attempt's outcome (`accepted`, `rejected`, `rate_limited`, `unauthorized`, `transient`).
-        public var outcome: String
+        /// This attempt's outcome.
+        public var outcome: AuditOutcome
         public var reason: String?
-        public init(at: Int64, tokenFingerprint: String?, httpStatus: Int?, latencyMs: Int?, outcome: String, reason: String? = nil) {
+        public init(at: Int64, tokenFingerprint: String?, httpStatus: Int?, latencyMs: Int?, outcome: AuditOutcome, reason: String? = nil) {
             self.at = at
             self.tokenFingerprint = tokenFingerprint
             self.httpStatus = httpStatus
@@ -76,7 +76,7 @@ public struct DeliveryResult: Sendable {
         }
     }
 
-    public init(delivery: Delivery, next: Next, outcome: String, reason: String? = nil, retryAt: Int64? = nil, attempts: [Attempt] = []) {
+    public init(delivery: Delivery, next: Next, outcome: ResultOutcome, reason: String? = nil, retryAt: Int64? = nil, attempts: [Attempt] = []) {
         self.delivery = delivery
         self.next = next
         self.outcome = outcome
@@ -212,14 +212,8 @@ public struct DeliveryStore: Sendable {
     /// (a receiver, caller or pair was removed). Already-pushed records cannot be recalled.
     @discardableResult
     public func cancelRemoved(campaignID: Int64, now: Int64, on connection: PostgresConnection) async throws -> Int {
-        try await finish(
-            where: """
-                d.campaign_id = $1 AND d.state = 'pending'
-                AND NOT EXISTS (SELECT 1 FROM callwindow.campaign_pairs p WHERE p.campaign_id = d.campaign_id AND p.caller = d.caller AND p.receiver = d.receiver)
-                AND NOT (EXISTS (SELECT 1 FROM callwindow.campaign_callers cc WHERE cc.campaign_id = d.campaign_id AND cc.phone = d.caller)
-                     AND EXISTS (SELECT 1 FROM callwindow.campaign_receivers r WHERE r.campaign_id = d.campaign_id AND r.phone = d.receiver))
-                """,
-            parameters: [campaignID, now], state: "cancelled", reason: "the record was removed from the campaign", now: now, on: connection)
+        try await finish(.removedFromCampaign(campaignID), state: .cancelled, reason: "the record was removed from the campaign",
+                         now: now, on: connection)
     }
 
     /// Claims up to `limit` due deliveries of an account, earliest deadline first, under a lease
@@ -316,7 +310,7 @@ public struct DeliveryStore: Sendable {
                 SELECT count(*) AS applied FROM updated
                 """,
                 results.map(\.delivery.id), results.map(\.delivery.leaseToken), results.map(\.next.rawValue),
-                results.map(\.outcome), results.map(\.reason), results.map { $0.retryAt ?? now }, owner, now)
+                results.map(\.outcome.rawValue), results.map(\.reason), results.map { $0.retryAt ?? now }, owner, now)
             try await insertAudit(results, now: now, on: connection)
             return try applied[0].decode("applied", as: Int.self)
         }
@@ -328,7 +322,7 @@ public struct DeliveryStore: Sendable {
         for result in results {
             if result.attempts.isEmpty {
                 rows.append((DeliveryResult.Attempt(at: now, tokenFingerprint: nil, httpStatus: nil, latencyMs: nil,
-                                                     outcome: result.outcome, reason: result.reason), result.delivery))
+                                                     outcome: AuditOutcome(result.outcome), reason: result.reason), result.delivery))
             } else {
                 rows += result.attempts.map { ($0, result.delivery) }
             }
@@ -350,7 +344,7 @@ public struct DeliveryStore: Sendable {
             a.map(\.at), d.map(\.clientAccountID), d.map(\.campaignID), d.map(\.windowID), d.map(\.id),
             d.map(\.caller), d.map(\.receiver), d.map(\.startsAt), d.map(\.endsAt), d.map(\.labelID), d.map(\.labelName),
             d.map(\.callReason), a.map(\.tokenFingerprint), a.map { $0.httpStatus.map(Int64.init) },
-            a.map(\.outcome), a.map(\.reason), transport, instance, a.map { $0.latencyMs.map(Int64.init) })
+            a.map(\.outcome.rawValue), a.map(\.reason), transport, instance, a.map { $0.latencyMs.map(Int64.init) })
     }
 
     /// Returns deliveries whose lease expired to the queue (compare-and-set on the expiry), so a
@@ -368,31 +362,68 @@ public struct DeliveryStore: Sendable {
     /// audit row. Returns how many expired.
     @discardableResult
     public func expire(clientAccountID: UUID, now: Int64, on connection: PostgresConnection) async throws -> Int {
-        try await finish(
-            where: "d.client_account_id = $1 AND d.state = 'pending' AND d.ends_at <= callwindow.at_ms($2)",
-            parameters: [clientAccountID, now], state: "expired",
-            reason: "ends_at passed before the record could be pushed", now: now, on: connection)
+        try await finish(.endedPendingOfAccount(clientAccountID), state: .expired,
+                         reason: "ends_at passed before the record could be pushed", now: now, on: connection)
     }
 
     /// Cancels the pending deliveries of a window, each with an audit row.
     @discardableResult
     public func cancelPending(windowID: Int64, reason: String, now: Int64, on connection: PostgresConnection) async throws -> Int {
-        try await finish(where: "d.window_id = $1 AND d.state = 'pending'", parameters: [windowID, now], state: "cancelled",
-                         reason: reason, now: now, on: connection)
+        try await finish(.pendingOfWindow(windowID), state: .cancelled, reason: reason, now: now, on: connection)
     }
 
     /// Cancels a campaign's planned windows and pending deliveries (status `cancelled`).
     @discardableResult
     public func cancelCampaign(campaignID: Int64, now: Int64, on connection: PostgresConnection) async throws -> Int {
         try await connection.execute("UPDATE callwindow.windows SET state = 'cancelled' WHERE campaign_id = $1 AND state IN ('planned', 'materialized')", campaignID)
-        return try await finish(where: "d.campaign_id = $1 AND d.state = 'pending'", parameters: [campaignID, now], state: "cancelled",
-                                reason: "the campaign was cancelled", now: now, on: connection)
+        return try await finish(.pendingOfCampaign(campaignID), state: .cancelled, reason: "the campaign was cancelled", now: now, on: connection)
     }
 
-    /// Moves matching deliveries to a final state without an attempt, with audit rows and window
-    /// counters, in one statement. `where` uses `$1` and `$2` (= now) only.
-    private func finish(where condition: String, parameters: [any PostgresEncodable], state: String, reason: String,
+    /// Which deliveries `finish` ends: each case is one fixed condition on `$1` (its id) and
+    /// `$2` (now); no caller supplies SQL.
+    private enum FinishScope {
+        /// An account's pending deliveries whose `ends_at` has passed.
+        case endedPendingOfAccount(UUID)
+        /// A window's pending deliveries.
+        case pendingOfWindow(Int64)
+        /// A campaign's pending deliveries.
+        case pendingOfCampaign(Int64)
+        /// A campaign's pending deliveries whose record is no longer in it (a caller, receiver or
+        /// pair was removed).
+        case removedFromCampaign(Int64)
+
+        var condition: String {
+            switch self {
+            case .endedPendingOfAccount:
+                "d.client_account_id = $1 AND d.state = 'pending' AND d.ends_at <= callwindow.at_ms($2)"
+            case .pendingOfWindow:
+                "d.window_id = $1 AND d.state = 'pending'"
+            case .pendingOfCampaign:
+                "d.campaign_id = $1 AND d.state = 'pending'"
+            case .removedFromCampaign:
+                """
+                d.campaign_id = $1 AND d.state = 'pending'
+                AND NOT EXISTS (SELECT 1 FROM callwindow.campaign_pairs p WHERE p.campaign_id = d.campaign_id AND p.caller = d.caller AND p.receiver = d.receiver)
+                AND NOT (EXISTS (SELECT 1 FROM callwindow.campaign_callers cc WHERE cc.campaign_id = d.campaign_id AND cc.phone = d.caller)
+                     AND EXISTS (SELECT 1 FROM callwindow.campaign_receivers r WHERE r.campaign_id = d.campaign_id AND r.phone = d.receiver))
+                """
+            }
+        }
+
+        var id: any PostgresEncodable {
+            switch self {
+            case .endedPendingOfAccount(let account): account
+            case .pendingOfWindow(let id), .pendingOfCampaign(let id), .removedFromCampaign(let id): id
+            }
+        }
+    }
+
+    /// Moves the deliveries of `scope` to a final state without an attempt, with audit rows and
+    /// window counters, in one statement.
+    private func finish(_ scope: FinishScope, state: DeliveryState, reason: String,
                         now: Int64, on connection: PostgresConnection) async throws -> Int {
+        let condition = scope.condition
+        let parameters: [any PostgresEncodable] = [scope.id, now]
         let rows = try await connection.query(
             """
             WITH finished AS (
@@ -414,8 +445,15 @@ public struct DeliveryStore: Sendable {
               WHERE w.id = f.window_id
             )
             SELECT count(*) AS n FROM finished
-            """, parameters: parameters + [state, reason, transport, instance])
+            """, parameters: parameters + [state.rawValue, reason, transport, instance])
         return try rows[0].decode("n", as: Int.self)
+    }
+
+    /// Deliveries of an account still to push: pending or in flight.
+    public func queueDepth(clientAccountID: UUID, on connection: PostgresConnection) async throws -> Int {
+        try await connection.query(
+            "SELECT count(*) AS n FROM callwindow.deliveries WHERE client_account_id = $1 AND state IN ('pending', 'in_flight')",
+            clientAccountID)[0].decode("n", as: Int.self)
     }
 
     /// Final deliveries leave the queue once their window has ended (the audit keeps them).
@@ -442,7 +480,7 @@ extension DeliveryStore {
         public var campaignID: Int64
         public var startsAt: Int64
         public var endsAt: Int64
-        public var state: String
+        public var state: WindowState
         /// Records still to push (pending or in flight) of a materialised window.
         public var remaining: Int
     }
@@ -457,8 +495,16 @@ extension DeliveryStore {
             WHERE w.client_account_id = $1 AND w.ends_at > callwindow.at_ms($2) AND w.state IN ('planned', 'materialized')
             """, clientAccountID, now).map { row in
             LiveWindow(id: try row.decode("id"), campaignID: try row.decode("campaign_id"), startsAt: try row.decode("starts_ms"),
-                       endsAt: try row.decode("ends_ms"), state: try row.decode("state"), remaining: try row.decode("remaining"))
+                       endsAt: try row.decode("ends_ms"), state: try Self.windowState(try row.decode("state")), remaining: try row.decode("remaining"))
         }
+    }
+
+    /// A stored window state, or an error naming the unknown word.
+    static func windowState(_ text: String) throws -> WindowState {
+        guard let state = WindowState(rawValue: text) else {
+            throw StoreError(.invalidData, "callwindow.windows.state holds \"\(text)\", which this build does not know")
+        }
+        return state
     }
 
     /// Records what the planner found about a campaign.

@@ -111,7 +111,7 @@ public struct Migrator: Sendable {
                 do {
                     try await connection.executeScript(migration.sql)
                 } catch var error as PostgresError {
-                    error.message = "migration \(migration.name) failed: " + error.message
+                    error.context = "migration \(migration.name)"
                     throw error
                 }
                 try await connection.execute(

@@ -1,5 +1,6 @@
 public import Crypto
 public import Foundation
+public import Ledger
 public import Postgres
 
 /// Encrypts tokens for the token store with AES-GCM; the 32-byte key comes from the environment.
@@ -65,34 +66,9 @@ public struct TokenCipher: Sendable, CustomStringConvertible {
     public var description: String { "TokenCipher(AES-GCM-256)" }
 }
 
-/// A token read back from the store, decrypted. `description` shows only the fingerprint.
-public struct StoredToken: Sendable, CustomStringConvertible {
-    /// The token string (secret).
-    public var secret: String
-    /// `TokenFingerprint.of(secret)`.
-    public var fingerprint: String
-    /// When it was minted (epoch ms).
-    public var mintedAt: Int64
-    /// When it expires (epoch ms).
-    public var expiresAt: Int64
-    /// When the lease this process now holds ends (epoch ms).
-    public var leaseExpiresAt: Int64
-
-    public var description: String { "stored token \(fingerprint)" }
-}
-
-/// What the ledger said about a mint.
-public enum MintReservation: Sendable, Hashable {
-    /// The budget allowed it; it is recorded as `pending` with this ledger id (report the
-    /// result with `finishMint`).
-    case reserved(id: Int64)
-    /// The budget is used up until `nextAt` (epoch ms).
-    case refused(nextAt: Int64)
-}
-
 /// Every statement about tokens: the shared mint ledger and the encrypted, leased token store.
 /// All instants are epoch ms passed in by the caller (invariant 6).
-public struct TokenStore: Sendable {
+public struct TokenStore: TokenLedger {
     private let pool: PostgresPool
     private let cipher: TokenCipher
 
@@ -191,7 +167,7 @@ public struct TokenStore: Sendable {
     /// `FOR UPDATE SKIP LOCKED`), valid at least until `validUntil`, not revoked and not in
     /// `excluding`; the latest-expiring first. Returns it decrypted, or `nil`.
     public func lease(
-        clientAccountID: UUID, owner: String, now: Int64, leaseMs: Int64, validUntil: Int64, excluding: [String] = []
+        clientAccountID: UUID, owner: String, now: Int64, leaseMs: Int64, validUntil: Int64, excluding: [String]
     ) async throws -> StoredToken? {
         let rows = try await pool.query(
             """

@@ -22,7 +22,7 @@ public import CallRecordAPI
 public import Foundation
 public import Logging
 public import Planning
-public import Store
+public import Ledger
 import Metrics
 import Synchronization
 
@@ -74,7 +74,7 @@ public final class TokenPool: Sendable {
     public let options: TokenPoolOptions
     /// The most often `maintain()` runs while records are being sent. Default 1,000 ms.
     public let maintenanceIntervalMs: Int64
-    private let store: TokenStore
+    private let store: any TokenLedger
     private let api: APIClient
     private let clock: any WallClock
     private let logger: Logger
@@ -102,7 +102,7 @@ public final class TokenPool: Sendable {
     public init(
         configuration: TokenPoolConfiguration,
         options: TokenPoolOptions = TokenPoolOptions(),
-        store: TokenStore,
+        ledger store: any TokenLedger,
         api: APIClient,
         clock: any WallClock,
         logger: Logger = Logger(label: "callwindow.tokenpool"),
@@ -391,7 +391,7 @@ public final class TokenPool: Sendable {
     /// accepted, rejected (final, with the API's reason), or expired (its `ends_at` passed before
     /// it could be accepted). Every HTTP attempt is reported to `onAttempt` as it completes.
     /// Records whose `ends_at` has passed are never sent. Cancellation stops granting new sends;
-    /// unfinished records are returned as expired with reason "cancelled".
+    /// unfinished records are returned as `unsent`.
     public func send(
         _ records: [CallRecord], onAttempt: @escaping @Sendable (PushAttempt) -> Void = { _ in }
     ) async -> [RecordOutcome] {
@@ -418,7 +418,7 @@ public final class TokenPool: Sendable {
                 var now = clock.now()
                 if Task.isCancelled {
                     for index in records.indices where outcomes[index] == nil && running == 0 {
-                        finish(index, .expired(lastReason: "cancelled"))
+                        finish(index, .unsent(lastReason: lastReason[index]))
                     }
                     if remaining == 0 { break }
                 }
@@ -543,7 +543,7 @@ public final class TokenPool: Sendable {
         }
         // The demand this call brought is served: an idle pool does not grow.
         state.withLock { $0.queued = 0 }
-        return outcomes.map { $0 ?? .expired(lastReason: "cancelled") }
+        return outcomes.enumerated().map { index, outcome in outcome ?? .unsent(lastReason: lastReason[index]) }
     }
 
     /// One HTTP attempt (real-time: one record; batch: up to 500, polled until final). The pacer
@@ -577,41 +577,9 @@ public final class TokenPool: Sendable {
         guard let batchID, outcome == .accepted else {
             return .answered(results: indices.map { ($0, outcome) }, attempt: attempt)
         }
-        let statuses = await poll(batchID: batchID, records: batch, token: token)
+        let statuses = await api.batchOutcomes(
+            batchID: batchID, records: batch, token: token, clientAccountID: configuration.clientAccountID, clock: clock)
         return .answered(results: Array(zip(indices, statuses)).map { (index: $0.0, outcome: $0.1) }, attempt: attempt)
-    }
-
-    /// Polls a batch's status with back-off (200 ms doubling to 5 s) until every record is final
-    /// or the latest `ends_at` of the batch passed; undecided records come back transient.
-    private func poll(batchID: UUID, records: [CallRecord], token: BearerToken) async -> [PushOutcome] {
-        var delay: Int64 = 0
-        let deadline = records.map(\.endsAt).max() ?? clock.now()
-        var outcomes = [PushOutcome?](repeating: nil, count: records.count)
-        while clock.now() < deadline {
-            if delay > 0 {
-                do { try await clock.sleep(until: clock.now() + delay) } catch { break }
-            }
-            delay = min(max(200, delay * 2), 5_000)
-            guard let status = try? await api.batchStatus(batchID: batchID, token: token, clientAccountID: configuration.clientAccountID) else {
-                continue
-            }
-            if status.data.count == records.count {
-                for (index, entry) in status.data.enumerated() where outcomes[index] == nil {
-                    outcomes[index] = entry.outcome
-                }
-            } else {
-                for entry in status.data {
-                    guard let record = entry.record, let outcome = entry.outcome,
-                          let index = records.indices.first(where: {
-                              outcomes[$0] == nil && records[$0].caller == record.caller
-                                  && records[$0].receiver == record.receiver && records[$0].startsAt == record.startsAt
-                          }) else { continue }
-                    outcomes[index] = outcome
-                }
-            }
-            if outcomes.allSatisfy({ $0 != nil }) { break }
-        }
-        return outcomes.map { $0 ?? .transient(reason: "batch \(batchID.uuidString.lowercased()) undecided") }
     }
 }
 

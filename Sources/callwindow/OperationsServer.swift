@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Store
 import Logging
 import Postgres
 import Prometheus
@@ -29,7 +30,7 @@ struct OperationsServer: Service {
         router.get("/readyz") { _, _ -> Response in
             var problems: [String] = []
             do {
-                _ = try await database.query("SELECT 1")
+                try await SchemaCheck.ping(database)
             } catch {
                 problems.append("database unreachable")
             }

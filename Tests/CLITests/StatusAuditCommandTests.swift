@@ -27,10 +27,10 @@ struct StatusAuditCommandTests {
         try await store.materialize(windowID: window, now: december, on: connection)
         let claimed = try await store.claim(clientAccountID: client, owner: "cli", now: december + 35_000_000, limit: 10, leaseMs: 10_000, on: connection)
         #expect(claimed.count == 2)
-        let attempt = DeliveryResult.Attempt(at: december + 35_000_010, tokenFingerprint: "0123456789ab", httpStatus: 200, latencyMs: 7, outcome: "accepted")
+        let attempt = DeliveryResult.Attempt(at: december + 35_000_010, tokenFingerprint: "0123456789ab", httpStatus: 200, latencyMs: 7, outcome: .accepted)
         try await store.record([
-            DeliveryResult(delivery: claimed[0], next: .accepted, outcome: "accepted", attempts: [attempt]),
-            DeliveryResult(delivery: claimed[1], next: .rejected, outcome: "rejected", reason: "Not a Truecaller user", attempts: [.init(at: december + 35_000_010, tokenFingerprint: "0123456789ab", httpStatus: 400, latencyMs: 7, outcome: "rejected", reason: "Not a Truecaller user")]),
+            DeliveryResult(delivery: claimed[0], next: .accepted, outcome: .accepted, attempts: [attempt]),
+            DeliveryResult(delivery: claimed[1], next: .rejected, outcome: .rejected, reason: "Not a Truecaller user", attempts: [.init(at: december + 35_000_010, tokenFingerprint: "0123456789ab", httpStatus: 400, latencyMs: 7, outcome: .rejected, reason: "Not a Truecaller user")]),
         ], owner: "cli", now: december + 35_000_020, on: connection)
 
         let url = try TestDatabase.configuration().conninfoForTests

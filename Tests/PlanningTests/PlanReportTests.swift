@@ -36,12 +36,13 @@ struct PlanReportTests {
         #expect(morning.tokensNeeded == nil)  // window 0's deadline has passed
         #expect(morning.totalPushes == 16_000)
         #expect(morning.problems.count == 1)
-        #expect(morning.problems[0].hasPrefix("1 of 2 windows cannot be pushed by their deadline at 80 records/s (worst: window 0, late by 3 h 6 min)"))
+        #expect(morning.problems[0].kind == .lateWindows)
+        #expect(morning.problems[0].message.hasPrefix("1 of 2 windows cannot be pushed by their deadline at 80 records/s (worst: window 0, late by 3 h 6 min)"))
 
         let cancelled = report.campaigns[1]
         #expect(cancelled.windows.map(\.state) == [.cancelled])
         #expect(cancelled.windows[0].pushAt == nil && cancelled.windows[0].records == 0)
-        #expect(cancelled.problems == [
+        #expect(cancelled.problems.map(\.message) == [
             "The campaign is cancelled, so none of its windows will be pushed.",
             "Label 1111 is not a dynamic label.",
             "The campaign has no receivers and no explicit pairs, so it has no records; add receivers (or pairs).",
@@ -59,16 +60,19 @@ struct PlanReportTests {
                 (campaign(id: 4, from: utc(2026, 3, 11), to: utc(2026, 3, 12), status: .paused), RecordCounts(callers: 1, receivers: 1, records: 1)),
             ],
             capacity: Capacity(tokens: 1), now: now)
-        #expect(report.campaigns[0].problems == [
+        #expect(report.campaigns[0].problems.map(\.message) == [
             "The campaign has no callers and no explicit pairs, so it has no records; add callers (or pairs).",
             "The campaign ended at 2026-03-02T00:00:00Z, before now (2026-03-10T00:00:00Z), so nothing will be pushed.",
         ])
         #expect(report.campaigns[0].windows.map(\.state) == [.expired])
-        #expect(report.campaigns[1].problems.first?.hasPrefix("Time zone \"Mars/Base\" is not known") == true)
+        #expect(report.campaigns[1].problems.first?.kind == .unplannable)
+        #expect(report.campaigns[1].problems.first?.message.hasPrefix("Time zone \"Mars/Base\" is not known") == true)
         #expect(report.campaigns[1].windows.isEmpty)
-        #expect(report.campaigns[2].problems == ["All 3 records are invalid (3 × receiver is not a phone number), so nothing will be pushed."])
+        #expect(report.campaigns[2].problems.map(\.kind) == [.allRecordsInvalid])
+        #expect(report.campaigns[2].problems.map(\.message) == ["All 3 records are invalid (3 × receiver is not a phone number), so nothing will be pushed."])
         #expect(report.campaigns[2].tokensNeeded == 0)
-        #expect(report.campaigns[3].problems.first?.hasPrefix("The campaign is paused") == true)
+        #expect(report.campaigns[3].problems.first?.kind == .paused)
+        #expect(report.campaigns[3].problems.first?.message.hasPrefix("The campaign is paused") == true)
         #expect(report.campaigns[3].windows[0].pushAt == nil)
         #expect(report.campaigns[3].windows[0].records == 1)  // shown, not scheduled
     }

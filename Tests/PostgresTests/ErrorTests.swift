@@ -20,6 +20,9 @@ struct ErrorTests {
         #expect(error?.table == table)
         #expect(error?.detail?.contains("(id)=(1)") == true)
         #expect(error?.code == .server)
+        // The row's values (detail) and the server's words stay out of what is printed.
+        #expect(error?.description == "server error: unique violation [SQLSTATE 23505] (constraint \(table)_id_key)")
+        #expect(error?.debugDescription.contains("(id)=(1)") == true)
         try await connection.execute("DROP TABLE \(table)")
     }
 

@@ -43,7 +43,7 @@ struct DispatcherTests {
             let cipher = try TokenCipher.fromEnvironment(variable: "K", environment: ["K": TokenCipher.generateKeyBase64()])
             let tokens = try TokenPool(
                 configuration: .init(clientAccountID: fixture.client, key: key, transport: .v1, instance: "dispatcher-test"),
-                options: TokenPoolOptions(maxTokens: 2), store: TokenStore(pool: database, cipher: cipher), api: api, clock: clock)
+                options: TokenPoolOptions(maxTokens: 2), ledger: TokenStore(pool: database, cipher: cipher), api: api, clock: clock)
             let dispatcher = Dispatcher(clientAccountID: fixture.client, database: database, tokens: tokens,
                                         store: fixture.planner.deliveries, owner: "dispatcher-test", options: DispatcherOptions(claimBatch: 100),
                                         clock: clock, logger: Logger(label: "test"))

@@ -70,7 +70,7 @@ struct SimulatedDaysTests {
                 let cipher = try TokenCipher.fromEnvironment(variable: "K", environment: ["K": TokenCipher.generateKeyBase64()])
                 let tokens = try TokenPool(
                     configuration: .init(clientAccountID: fixture.client, key: key, transport: .v1, instance: "simulated"),
-                    options: TokenPoolOptions(maxTokens: 2), store: TokenStore(pool: database, cipher: cipher), api: api, clock: clock,
+                    options: TokenPoolOptions(maxTokens: 2), ledger: TokenStore(pool: database, cipher: cipher), api: api, clock: clock,
                     logger: logger)
                 let dispatcher = Dispatcher(clientAccountID: fixture.client, database: database, tokens: tokens,
                                             store: fixture.planner.deliveries, owner: "simulated",

@@ -84,14 +84,14 @@ struct DeliveryStoreTests {
         let pushTime = december + hour
         let claimed = try await store.claim(clientAccountID: queue.fixture.client, owner: "a", now: pushTime, limit: 4, leaseMs: 30_000, on: connection)
         #expect(claimed.count == 4)
-        let attempt = DeliveryResult.Attempt(at: pushTime + 5, tokenFingerprint: "abcdef012345", httpStatus: 200, latencyMs: 5, outcome: "accepted")
+        let attempt = DeliveryResult.Attempt(at: pushTime + 5, tokenFingerprint: "abcdef012345", httpStatus: 200, latencyMs: 5, outcome: .accepted)
         let results = [
-            DeliveryResult(delivery: claimed[0], next: .accepted, outcome: "accepted", attempts: [attempt]),
-            DeliveryResult(delivery: claimed[1], next: .accepted, outcome: "accepted", attempts: [attempt]),
-            DeliveryResult(delivery: claimed[2], next: .retry, outcome: "transient", reason: "HTTP 503", retryAt: pushTime + 1_000,
-                           attempts: [.init(at: pushTime + 5, tokenFingerprint: "abcdef012345", httpStatus: 503, latencyMs: 3, outcome: "transient", reason: "HTTP 503")]),
-            DeliveryResult(delivery: claimed[3], next: .rejected, outcome: "rejected", reason: "Not a Truecaller user",
-                           attempts: [.init(at: pushTime + 5, tokenFingerprint: "abcdef012345", httpStatus: 400, latencyMs: 4, outcome: "rejected", reason: "Not a Truecaller user")]),
+            DeliveryResult(delivery: claimed[0], next: .accepted, outcome: .accepted, attempts: [attempt]),
+            DeliveryResult(delivery: claimed[1], next: .accepted, outcome: .accepted, attempts: [attempt]),
+            DeliveryResult(delivery: claimed[2], next: .retry, outcome: .released, reason: "HTTP 503", retryAt: pushTime + 1_000,
+                           attempts: [.init(at: pushTime + 5, tokenFingerprint: "abcdef012345", httpStatus: 503, latencyMs: 3, outcome: .transient, reason: "HTTP 503")]),
+            DeliveryResult(delivery: claimed[3], next: .rejected, outcome: .rejected, reason: "Not a Truecaller user",
+                           attempts: [.init(at: pushTime + 5, tokenFingerprint: "abcdef012345", httpStatus: 400, latencyMs: 4, outcome: .rejected, reason: "Not a Truecaller user")]),
         ]
         #expect(try await store.record(results, owner: "a", now: pushTime + 10, on: connection) == 4)
         // A stale writer (wrong owner) changes nothing, but its attempt is still audited.
@@ -109,7 +109,7 @@ struct DeliveryStoreTests {
         #expect(try await store.rescue(clientAccountID: queue.fixture.client, now: pushTime + 30_000, on: connection) == 0)
         #expect(try await store.rescue(clientAccountID: queue.fixture.client, now: pushTime + 30_501, on: connection) == 3)
         // A late result from the crashed owner is fenced out.
-        let late = DeliveryResult(delivery: again[0], next: .accepted, outcome: "accepted", attempts: [attempt])
+        let late = DeliveryResult(delivery: again[0], next: .accepted, outcome: .accepted, attempts: [attempt])
         #expect(try await store.record([late], owner: "a", now: pushTime + 30_600, on: connection) == 0)
 
         // The window ends: what is still pending expires with an audit row.

@@ -59,7 +59,10 @@ struct MigrationTests {
         defer { Task { await connection.close() } }
         let files = try migrations() + [Migration(version: 999, name: "999_broken.sql", sql: "CREATE TABLE callwindow.half (id int); SELECT nonsense;")]
         let error = await #expect(throws: PostgresError.self) { try await Migrator(migrations: files).migrate(connection) }
-        #expect(error?.message.hasPrefix("migration 999_broken.sql failed") == true)
+        #expect(error?.description.hasPrefix("migration 999_broken.sql failed: server error: ") == true, "\(String(describing: error))")
+        #expect(error?.sqlState == "42703", "SELECT nonsense: an undefined column")
+        #expect(error?.description.contains("nonsense") == false, "the server's words stay out of the description")
+        #expect(error?.debugDescription.contains("nonsense") == true)
         let half = try await connection.query("SELECT to_regclass('callwindow.half') IS NULL AS gone")
         #expect(try half[0].decode("gone", as: Bool.self))
         let recorded = try await connection.query("SELECT count(*) AS n FROM callwindow.schema_migrations WHERE version = 999")

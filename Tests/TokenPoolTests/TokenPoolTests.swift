@@ -2,15 +2,16 @@ import CallRecordAPI
 import Foundation
 import Logging
 import Planning
-import Postgres
+import Ledger
 import Sandbox
-import Store
 import Synchronization
 import TestSupport
 import Testing
 import TokenPool
 
-/// One sandbox account, a pool factory and valid records, around an in-process sandbox.
+/// One sandbox account, a pool factory and valid records, around an in-process sandbox. The
+/// pools' ledger is a `MemoryTokenLedger` (the conformance suite shows it behaves as the
+/// PostgreSQL store does), so these tests need no database.
 struct Fixture {
     let client = UUID()
     let key = APIKey(keyID: UUID(), apiKey: UUID().uuidString.lowercased())
@@ -36,12 +37,12 @@ struct Fixture {
     }
 
     func pool(
-        _ instance: String, api: APIClient, store: TokenStore, clock: any WallClock,
+        _ instance: String, api: APIClient, ledger: any TokenLedger, clock: any WallClock,
         options: TokenPoolOptions = TokenPoolOptions(), transport: Transport = .v1
     ) throws -> TokenPool {
         try TokenPool(
             configuration: .init(clientAccountID: client, key: key, transport: transport, instance: instance),
-            options: options, store: store, api: api, clock: clock, jitterSeed: 1
+            options: options, ledger: ledger, api: api, clock: clock, jitterSeed: 1
         )
     }
 
@@ -66,12 +67,11 @@ final class Attempts: Sendable {
     @Test func a401LeadsToAReplacementToken() async throws {
         let fixture = Fixture()
         let clock = SystemClock()
-        let db = try await migratedPool()
-        let store = TokenStore(pool: db, cipher: try randomCipher())
+        let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
             let api = Fixture.api(port: port)
-            let pool = try fixture.pool("p1", api: api, store: store, clock: clock)
+            let pool = try fixture.pool("p1", api: api, ledger: ledger, clock: clock)
             let first = await pool.send(fixture.records(20, now: clock.now()))
             #expect(first.allSatisfy { $0 == .accepted })
             let before = pool.fingerprints
@@ -89,21 +89,19 @@ final class Attempts: Sendable {
             await pool.shutdown()
             try await api.shutdown()
         }
-        await db.close()
     }
 
     @Test func aTokenIsRefreshedBeforeExpiryWithoutAGap() async throws {
         let fixture = Fixture()
         let start: Int64 = 1_900_000_000_000
         let clock = ManualClock(start: start)
-        let db = try await migratedPool()
-        let store = TokenStore(pool: db, cipher: try randomCipher())
+        let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
             // The pool's default request timeout (5 s) is the most the client may take: a request
             // that timed out on a loaded machine would leave a retry waiting for simulated time.
             let api = APIClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 1_000, requestTimeoutMs: 4_000))
-            let pool = try fixture.pool("p1", api: api, store: store, clock: clock)
+            let pool = try fixture.pool("p1", api: api, ledger: ledger, clock: clock)
             #expect(await pool.prepare(tokens: 1) == 1)
             let original = pool.fingerprints
             var seen: [String] = []
@@ -131,21 +129,19 @@ final class Attempts: Sendable {
             await pool.shutdown()
             try await api.shutdown()
         }
-        await db.close()
     }
 
     @Test func twoPoolsSharingADatabaseStayWithinTheBudgetAndNeverShareAToken() async throws {
         let fixture = Fixture()
         let clock = SystemClock()
-        let db = try await migratedPool()
-        let store = TokenStore(pool: db, cipher: try randomCipher())
+        let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
             let api = Fixture.api(port: port)
             var options = TokenPoolOptions()
             options.maxTokens = 8
-            let a = try fixture.pool("A", api: api, store: store, clock: clock, options: options)
-            let b = try fixture.pool("B", api: api, store: store, clock: clock, options: options)
+            let a = try fixture.pool("A", api: api, ledger: ledger, clock: clock, options: options)
+            let b = try fixture.pool("B", api: api, ledger: ledger, clock: clock, options: options)
             let attemptsA = Attempts()
             let attemptsB = Attempts()
             let now = clock.now()
@@ -164,28 +160,26 @@ final class Attempts: Sendable {
             #expect(stats.mintsRefused == 0, "the shared ledger refuses before the API does")
             #expect(stats.rateLimited == 0)
             for (_, token) in stats.tokens { #expect(token.peak1s <= 100) }
-            let minted = try await store.recentMints(clientAccountID: fixture.client, now: clock.now(), windowMs: 1_800_000)
+            let minted = try await ledger.recentMints(clientAccountID: fixture.client, now: clock.now(), windowMs: 1_800_000)
             #expect(minted.count <= 10)
             await a.shutdown()
             await b.shutdown()
             try await api.shutdown()
         }
-        await db.close()
     }
 
     @Test func aRestartedPoolReusesStoredTokensWithoutMinting() async throws {
         let fixture = Fixture()
         let clock = SystemClock()
-        let db = try await migratedPool()
-        let store = TokenStore(pool: db, cipher: try randomCipher())
+        let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
             let api = Fixture.api(port: port)
-            let first = try fixture.pool("first", api: api, store: store, clock: clock)
+            let first = try fixture.pool("first", api: api, ledger: ledger, clock: clock)
             #expect(await first.prepare(tokens: 2) == 2)
             let held = first.fingerprints
             await first.shutdown()
-            let second = try fixture.pool("second", api: api, store: store, clock: clock)
+            let second = try fixture.pool("second", api: api, ledger: ledger, clock: clock)
             #expect(await second.prepare(tokens: 2) == 2)
             #expect(second.fingerprints == held)
             #expect(await second.send(fixture.records(10, now: clock.now())).allSatisfy { $0 == .accepted })
@@ -193,18 +187,16 @@ final class Attempts: Sendable {
             await second.shutdown()
             try await api.shutdown()
         }
-        await db.close()
     }
 
     @Test func batchRecordsAreAcceptedOnlyWhenTheStatusSaysSo() async throws {
         let fixture = Fixture()
         let clock = SystemClock()
-        let db = try await migratedPool()
-        let store = TokenStore(pool: db, cipher: try randomCipher())
+        let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
             let api = Fixture.api(port: port)
-            let pool = try fixture.pool("p", api: api, store: store, clock: clock, options: .batch(maxTokens: 1), transport: .batch)
+            let pool = try fixture.pool("p", api: api, ledger: ledger, clock: clock, options: .batch(maxTokens: 1), transport: .batch)
             var records = fixture.records(1_200, now: clock.now())
             records[7].callReason = "bad!"  // invalid: rejected per record by the status
             let attempts = Attempts()
@@ -216,26 +208,44 @@ final class Attempts: Sendable {
             await pool.shutdown()
             try await api.shutdown()
         }
-        await db.close()
+    }
+
+    @Test func aCancelledSendReturnsItsRecordsUnsentAndSendsNothing() async throws {
+        let fixture = Fixture()
+        let clock = ManualClock(start: 1_900_000_000_000)
+        let ledger = MemoryTokenLedger()
+        let server = try fixture.sandbox(clock: clock)
+        try await server.withRunning { port in
+            let api = Fixture.api(port: port)
+            let pool = try fixture.pool("p", api: api, ledger: ledger, clock: clock)
+            let records = fixture.records(3, now: clock.now())
+            // A child of a cancelled group starts cancelled: the pool grants nothing.
+            let outcomes = await withTaskGroup(of: [RecordOutcome].self) { group in
+                group.cancelAll()
+                group.addTask { await pool.send(records) }
+                return await group.next() ?? []
+            }
+            #expect(outcomes == Array(repeating: .unsent(lastReason: "not sent"), count: 3))
+            #expect(server.stats().accepted == 0)
+            await pool.shutdown()
+            try await api.shutdown()
+        }
     }
 
     @Test func optionsTheClientCannotHonourAreRefused() async throws {
         let fixture = Fixture()
-        let db = try await migratedPool()
-        let store = TokenStore(pool: db, cipher: try randomCipher())
+        let ledger = MemoryTokenLedger()
         let api = APIClient(options: .init(baseURL: "http://127.0.0.1:1", connectTimeoutMs: 5_000, requestTimeoutMs: 10_000))
         #expect(throws: TokenPoolError.self) {
-            _ = try fixture.pool("p", api: api, store: store, clock: SystemClock())
+            _ = try fixture.pool("p", api: api, ledger: ledger, clock: SystemClock())
         }
         try await api.shutdown()
-        await db.close()
     }
 
     @Test func underFaultsEveryRecordIsEventuallyAcceptedExactlyOnce() async throws {
         let fixture = Fixture()
         let clock = SystemClock()
-        let db = try await migratedPool()
-        let store = TokenStore(pool: db, cipher: try randomCipher())
+        let ledger = MemoryTokenLedger()
         // 10 % 5xx and 2 % resets (neither applied by the server), and 429 storms (2 s in, for 1 s).
         let server = try fixture.sandbox(
             clock: clock, faults: .init(seed: 7, errorRate: 0.1, resetRate: 0.02, stormEverySeconds: 2, stormLastingSeconds: 1)
@@ -245,7 +255,7 @@ final class Attempts: Sendable {
             var options = TokenPoolOptions(maxTokens: 2)
             options.retryBaseMs = 50
             options.retryMaxMs = 1_000
-            let pool = try fixture.pool("p", api: api, store: store, clock: clock, options: options)
+            let pool = try fixture.pool("p", api: api, ledger: ledger, clock: clock, options: options)
             let attempts = Attempts()
             let outcomes = await pool.send(fixture.records(400, now: clock.now()), onAttempt: attempts.append)
             #expect(outcomes.allSatisfy { $0 == .accepted })
@@ -263,6 +273,5 @@ final class Attempts: Sendable {
             await pool.shutdown()
             try await api.shutdown()
         }
-        await db.close()
     }
 }

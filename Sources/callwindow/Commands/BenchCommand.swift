@@ -133,7 +133,7 @@ struct SenderBench: AsyncParsableCommand {
                 clientAccountID: account.clientAccountID, key: account.key, transport: transport,
                 instance: "bench-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
             ),
-            options: options, store: store, api: api, clock: clock, logger: logger
+            options: options, ledger: store, api: api, clock: clock, logger: logger
         )
         let held = await pool.prepare(tokens: tokens)
         guard held == tokens else {

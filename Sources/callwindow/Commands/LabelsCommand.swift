@@ -49,15 +49,15 @@ struct LabelsCommand: AsyncParsableCommand {
                         let tokens = try TokenPool(
                             configuration: .init(clientAccountID: id, key: key, transport: transport, instance: Daemon.instanceName()),
                             options: Daemon.tokenPoolOptions(settings, transport: transport),
-                            store: TokenStore(pool: database, cipher: cipher), api: api, clock: clock)
+                            ledger: TokenStore(pool: database, cipher: cipher), api: api, clock: clock)
                         let labels = try await tokens.withToken { token in try await api.labels(clientAccountID: id, token: token) }
                         await tokens.shutdown()
                         let result = try await database.withConnection { connection in
                             try await LabelStore().replace(
-                                clientAccountID: id, labels: labels.map { ($0.id, $0.name, $0.labelType == "dynamic") },
+                                clientAccountID: id, labels: labels.map { ($0.id, $0.name, $0.isDynamic) },
                                 now: clock.now(), on: connection)
                         }
-                        let dynamic = labels.filter { $0.labelType == "dynamic" }.count
+                        let dynamic = labels.filter(\.isDynamic).count
                         print("client \(id): \(labels.count) labels (\(dynamic) dynamic) synced, \(result.removed) removed")
                     } catch {
                         printError("callwindow: error: client \(id): \(error)")

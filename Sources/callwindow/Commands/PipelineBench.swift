@@ -109,8 +109,7 @@ struct PipelineBench: AsyncParsableCommand {
 
         let setup = try await PostgresConnection.connect(database)
         _ = try await Migrator(migrations: Migration.load(from: benchSQLDirectory())).migrate(setup)
-        let durable: Bool = try await setup.query(
-            "SELECT current_setting('fsync') = 'on' AND current_setting('synchronous_commit') = 'on' AS durable")[0].decode("durable")
+        let durable = try await BenchStore.isDurable(on: setup)
         await setup.close()
 
         let report: PipelineReport
@@ -151,11 +150,7 @@ struct PipelineBench: AsyncParsableCommand {
             settings: settings, database: database, pool: pool, api: api, cipher: cipher, transport: transport,
             instance: instance, credentials: [(account.clientAccountID, account.key)], clock: clock, enforceLimits: !noLimits)
 
-        try await pool.execute(
-            """
-            INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, $2::uuid, 'Bench', 'dynamic')
-            ON CONFLICT DO NOTHING
-            """, account.clientAccountID.uuidString, account.labelID.uuidString)
+        try await BenchStore.ensureLabel(clientAccountID: account.clientAccountID, labelID: account.labelID, on: pool)
 
         let ceiling = Capacity(tokens: tokens, transport: transport, utilisation: 1).recordsPerSecond
         let planned = Capacity(tokens: tokens, transport: transport, utilisation: settings.scheduler.utilisation,
@@ -183,25 +178,11 @@ struct PipelineBench: AsyncParsableCommand {
             throw ValidationError("the bench stopped before its campaign was inserted")
         }
 
-        let figures = try await pool.query(
-            """
-            SELECT count(*) FILTER (WHERE outcome = 'accepted')::int8 AS accepted,
-                   count(*) FILTER (WHERE http_status = 429)::int8 AS rate_limited,
-                   count(*) FILTER (WHERE outcome <> 'accepted')::int8 AS errors,
-                   coalesce(callwindow.ms_of(min(attempted_at)), 0) AS first_at,
-                   coalesce(max(callwindow.ms_of(attempted_at) + coalesce(latency_ms, 0)), 0)::int8 AS last_at,
-                   coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms), 0)::float8 AS p50,
-                   coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms), 0)::float8 AS p99,
-                   count(*) FILTER (WHERE a.outcome = 'accepted' AND a.attempted_at > a.starts_at - c.lead)::int8 AS late,
-                   coalesce(max(callwindow.ms_of(a.attempted_at) - callwindow.ms_of(a.starts_at - c.lead))
-                            FILTER (WHERE a.outcome = 'accepted'), 0)::int8 AS lateness
-              FROM callwindow.push_attempts a JOIN callwindow.campaigns c ON c.id = a.campaign_id
-             WHERE a.campaign_id = $1
-            """, campaign)[0]
+        let figures = try await BenchStore.figures(campaignID: campaign, on: pool)
         await pool.close()
-        let accepted: Int64 = try figures.decode("accepted")
-        let firstAt: Int64 = try figures.decode("first_at")
-        let lastAt: Int64 = try figures.decode("last_at")
+        let accepted = figures.accepted
+        let firstAt = figures.firstAt
+        let lastAt = figures.lastAt
         let seconds = max(0.001, Double(lastAt - firstAt) / 1_000)
         let databaseMs = scheduler.dispatchers.reduce(0) { $0 + $1.counts.databaseMs }
         let achieved = Double(accepted) / seconds
@@ -209,11 +190,11 @@ struct PipelineBench: AsyncParsableCommand {
             sender: BenchReport(
                 tokens: tokens, transport: transport.rawValue, ceilingRPS: noLimits ? nil : ceiling, achievedRPS: achieved,
                 utilisation: noLimits ? nil : achieved / ceiling, accepted: Int(accepted),
-                rateLimited: Int(try figures.decode("rate_limited", as: Int64.self)), errors: Int(try figures.decode("errors", as: Int64.self)),
-                p50Ms: try figures.decode("p50"), p99Ms: try figures.decode("p99"), cpuSeconds: cpu, peakRSSMB: peakRSSMB()),
+                rateLimited: Int(figures.rateLimited), errors: Int(figures.errors),
+                p50Ms: figures.p50Ms, p99Ms: figures.p99Ms, cpuSeconds: cpu, peakRSSMB: peakRSSMB()),
             records: records, seconds: seconds, durable: durable,
             firstPushMs: firstAt - committedAt, materialisedMs: monitor.materialisedAt.map { $0 - committedAt },
-            lateRecords: Int(try figures.decode("late", as: Int64.self)), maxLatenessMs: max(0, try figures.decode("lateness", as: Int64.self)),
+            lateRecords: Int(figures.late), maxLatenessMs: max(0, figures.latenessMs),
             databaseShare: databaseMs / (seconds * 1_000), postgresCPUSeconds: postgresCPU,
             claimBatch: claimBatch, concurrentBatches: concurrentBatches)
     }
@@ -259,21 +240,8 @@ private final class Monitor: Service, Sendable {
         let leadMs: Int64 = 30_000
         let startsAt = clock.now() + leadMs + planned.pushDuration(records: records) - 1_000
         progress("inserting a campaign of \(records) records")
-        let campaign: Int64 = try await pool.transaction { connection in
-            let id: Int64 = try await connection.query(
-                """
-                INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, lead, call_reason)
-                VALUES ($1::uuid, 'bench pipeline', $2::uuid, callwindow.at_ms($3), callwindow.at_ms($3) + interval '2 hours',
-                        interval '30 seconds', 'Your parcel arrives today') RETURNING id
-                """, clientAccountID.uuidString, labelID.uuidString, startsAt)[0].decode("id")
-            try await connection.execute("INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '4930901820')", id)
-            try await connection.execute(
-                """
-                INSERT INTO callwindow.campaign_receivers (campaign_id, phone)
-                SELECT $1, (4915100000000 + g)::text FROM generate_series(1, $2::int8) g
-                """, id, Int64(records))
-            return id
-        }
+        let campaign = try await BenchStore.insertCampaign(clientAccountID: clientAccountID, labelID: labelID, startsAt: startsAt,
+                                                           receivers: records, on: pool)
         let committedAt = clock.now()
         state.withLock { $0 = (campaign, committedAt, nil) }
         var lastReport = committedAt
@@ -282,15 +250,10 @@ private final class Monitor: Service, Sendable {
             try await clock.sleep(milliseconds: 250)
             // The window's own counters (kept by the result writer), not a count over the queue:
             // the bench should not load the database it measures.
-            let row = try? await pool.query(
-                """
-                SELECT coalesce(sum(records) FILTER (WHERE state = 'materialized'), 0)::int8 AS total,
-                       coalesce(sum(accepted), 0)::int8 AS accepted,
-                       coalesce(sum(rejected + expired), 0)::int8 AS failed
-                  FROM callwindow.windows WHERE campaign_id = $1
-                """, campaign).first
-            guard let row, let total: Int64 = try? row.decode("total"), let accepted: Int64 = try? row.decode("accepted"),
-                  let failed: Int64 = try? row.decode("failed") else { continue }
+            guard let counters = try? await BenchStore.progress(campaignID: campaign, on: pool) else { continue }
+            let total = counters.materialised
+            let accepted = counters.accepted
+            let failed = counters.failed
             let now = clock.now()
             if total == Int64(records), materialisedAt == nil {
                 state.withLock { $0.materialisedAt = now }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Postgres
+import Store
 
 /// `callwindow bench postgres`: COPY throughput and NOTIFY latency of the libpq layer.
 struct PostgresBench: AsyncParsableCommand {
@@ -28,16 +29,15 @@ struct PostgresBench: AsyncParsableCommand {
         do {
             let configuration = try database.configuration()
             let connection = try await PostgresConnection.connect(configuration)
-            try await connection.execute("CREATE TEMPORARY TABLE bench_copy (id int8, caller text, receiver text, reason text)")
+            try await BenchStore.createCopyTable(on: connection)
             let data: [[String?]] = (0..<rows).map { index in
                 [String(index), "4930000001", String(4_915_100_000_000 + index), index % 10 == 0 ? nil : "Your parcel arrives today"]
             }
             let clock = ContinuousClock()
             var rates: [Double] = []
             for _ in 0..<runs {
-                try await connection.execute("TRUNCATE bench_copy")
                 let started = clock.now
-                let copied = try await connection.copyFrom("COPY bench_copy (id, caller, receiver, reason) FROM STDIN", rows: data)
+                let copied = try await BenchStore.copy(data, on: connection)
                 rates.append(Double(copied) / (clock.now - started).seconds)
             }
             rates.sort()

@@ -65,10 +65,7 @@ struct Daemon {
             throw ValidationError("no client accounts configured: add one under clients: in the configuration file")
         }
         let pool = PostgresPool(configuration: database, maxConnections: settings.database.poolSize)
-        do {
-            _ = try await pool.query("SELECT 1 FROM callwindow.windows LIMIT 0")
-            _ = try await pool.query("SELECT 1 FROM callwindow.tokens LIMIT 0")
-        } catch let error as PostgresError where error.sqlState == "42P01" || error.sqlState == "3F000" {
+        guard try await SchemaCheck.isMigrated(pool) else {
             throw ValidationError("the database has no (or an old) CallWindow schema: run callwindow migrate first")
         }
         let cipher = try TokenCipher.fromEnvironment(variable: settings.tokens.keyEnv)
@@ -125,7 +122,7 @@ struct Daemon {
             options.enforceLimits = enforceLimits
             let tokens = try TokenPool(
                 configuration: .init(clientAccountID: id, key: key, transport: transport, instance: instance),
-                options: options, store: TokenStore(pool: pool, cipher: cipher), api: api, clock: clock,
+                options: options, ledger: TokenStore(pool: pool, cipher: cipher), api: api, clock: clock,
                 logger: Logger(label: "callwindow.tokens"))
             dispatchers.append(Dispatcher(
                 clientAccountID: id, database: pool, tokens: tokens, store: deliveries, owner: instance,
