@@ -168,10 +168,12 @@ import Testing
     }
 
     @Test func resetIsTransientWithoutStatus() async throws {
-        try await Self.with(Self.configuration(faults: .init(resetRate: 1))) { api, _ in
+        try await Self.with(Self.configuration(faults: .init(resetRate: 1))) { api, server in
             let token = try await api.mintToken(clientAccountID: Self.client, keyID: Self.keyID, apiKey: Self.apiKey).token
             let result = await api.push(Self.record, transport: .v1, token: token, clientAccountID: Self.client)
-            #expect(result == PushResult(outcome: .transient(reason: "connection closed without an answer"), httpStatus: nil))
+            // Seen once in a full parallel run: a timeout instead (the sandbox's counters say whether it reset).
+            #expect(result == PushResult(outcome: .transient(reason: "connection closed without an answer"), httpStatus: nil),
+                    "sandbox: \(server.stats().faults), \(server.stats().requests) requests")
         }
     }
 
