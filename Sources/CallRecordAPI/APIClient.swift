@@ -132,6 +132,23 @@ public final class APIClient: Sendable {
         try await http.shutdown()
     }
 
+    /// Runs `body` with a client for `options` and shuts the client down afterwards, whether
+    /// `body` returns or throws (a client dropped without `shutdown()` stops the process).
+    public static func withClient<T: Sendable>(
+        options: APIClientOptions, _ body: (APIClient) async throws -> T
+    ) async throws -> T {
+        let client = APIClient(options: options)
+        let value: T
+        do {
+            value = try await body(client)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+        return value
+    }
+
     // MARK: - Tokens
 
     /// Mints a token: `POST /clients/{id}/token`. Throws `APIError` (`.unauthorized` for a wrong

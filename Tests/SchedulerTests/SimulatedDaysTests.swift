@@ -61,7 +61,9 @@ struct SimulatedDaysTests {
         }()
         try await sandbox.withRunning { port in
             let database = PostgresPool(configuration: configuration, maxConnections: 6)
-            let api = APIClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 1_000, requestTimeoutMs: 3_000))
+            // Simulated time stands still while a request is out, so the client may wait long in
+            // real time (a loaded machine); the pool's simulated lease and request timeout match.
+            let api = APIClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 10_000, requestTimeoutMs: 40_000))
             // Stop everything whatever happens: an APIClient must be shut down before it goes.
             var failure: (any Error)?
             var group: ServiceGroup?
@@ -70,7 +72,8 @@ struct SimulatedDaysTests {
                 let cipher = try TokenCipher.fromEnvironment(variable: "K", environment: ["K": TokenCipher.generateKeyBase64()])
                 let tokens = try TokenPool(
                     configuration: .init(clientAccountID: fixture.client, key: key, transport: .v1, instance: "simulated"),
-                    options: TokenPoolOptions(maxTokens: 2), ledger: TokenStore(pool: database, cipher: cipher), api: api, clock: clock,
+                    options: TokenPoolOptions(maxTokens: 2, leaseMs: 200_000, requestTimeoutMs: 60_000),
+                    ledger: TokenStore(pool: database, cipher: cipher), api: api, clock: clock,
                     logger: logger)
                 let dispatcher = Dispatcher(clientAccountID: fixture.client, database: database, tokens: tokens,
                                             store: fixture.planner.deliveries, owner: "simulated",

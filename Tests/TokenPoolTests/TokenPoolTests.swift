@@ -32,8 +32,9 @@ struct Fixture {
         return try SandboxServer(configuration: configuration, clock: clock, port: 0)
     }
 
-    static func api(port: Int) -> APIClient {
-        APIClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 1_000, requestTimeoutMs: 3_000))
+    /// The client's options for a sandbox on `port`: timeouts within the pool's 5 s request timeout.
+    static func apiOptions(port: Int) -> APIClientOptions {
+        .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 2_000, requestTimeoutMs: 3_000)
     }
 
     func pool(
@@ -70,24 +71,24 @@ final class Attempts: Sendable {
         let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
-            let api = Fixture.api(port: port)
-            let pool = try fixture.pool("p1", api: api, ledger: ledger, clock: clock)
-            let first = await pool.send(fixture.records(20, now: clock.now()))
-            #expect(first.allSatisfy { $0 == .accepted })
-            let before = pool.fingerprints
-            #expect(before.count == 1)
-            #expect(server.revoke() == 1)
-            let attempts = Attempts()
-            let second = await pool.send(fixture.records(20, now: clock.now(), offset: 100), onAttempt: attempts.append)
-            #expect(second.allSatisfy { $0 == .accepted })
-            #expect(attempts.all.contains { $0.outcome == .unauthorized && $0.httpStatus == 401 && $0.tokenFingerprint == before[0] })
-            #expect(pool.fingerprints.count == 1)
-            #expect(pool.fingerprints != before)
-            let stats = server.stats()
-            #expect(stats.tokensMinted == 2)
-            #expect(stats.accepted == 40)
-            await pool.shutdown()
-            try await api.shutdown()
+            try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
+                let pool = try fixture.pool("p1", api: api, ledger: ledger, clock: clock)
+                let first = await pool.send(fixture.records(20, now: clock.now()))
+                #expect(first.allSatisfy { $0 == .accepted })
+                let before = pool.fingerprints
+                #expect(before.count == 1)
+                #expect(server.revoke() == 1)
+                let attempts = Attempts()
+                let second = await pool.send(fixture.records(20, now: clock.now(), offset: 100), onAttempt: attempts.append)
+                #expect(second.allSatisfy { $0 == .accepted })
+                #expect(attempts.all.contains { $0.outcome == .unauthorized && $0.httpStatus == 401 && $0.tokenFingerprint == before[0] })
+                #expect(pool.fingerprints.count == 1)
+                #expect(pool.fingerprints != before)
+                let stats = server.stats()
+                #expect(stats.tokensMinted == 2)
+                #expect(stats.accepted == 40)
+                await pool.shutdown()
+            }
         }
     }
 
@@ -98,36 +99,41 @@ final class Attempts: Sendable {
         let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
-            // The pool's default request timeout (5 s) is the most the client may take: a request
-            // that timed out on a loaded machine would leave a retry waiting for simulated time.
-            let api = APIClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 1_000, requestTimeoutMs: 4_000))
-            let pool = try fixture.pool("p1", api: api, ledger: ledger, clock: clock)
-            #expect(await pool.prepare(tokens: 1) == 1)
-            let original = pool.fingerprints
-            var seen: [String] = []
-            // Every 5 s of simulated time for 65 minutes: maintenance (lease renewal, refresh)
-            // and one record sent — which must be accepted every time (no gap).
-            for step in 0..<(65 * 12) {
-                clock.advance(by: 5_000)
-                await pool.maintain(queued: 0)
-                let attempts = Attempts()
-                let records = fixture.records(1, now: clock.now(), offset: step)
-                // Nothing here waits on the simulated clock: with a token in hand and no pacing
-                // due, the send is answered without time moving. Only the test moves time.
-                let outcome = try await withTimeout(.seconds(60), "the send at step \(step) (simulated \(clock.now() - start) ms)") {
-                    await pool.send(records, onAttempt: attempts.append)
+            // Time stands still while a request is out (only this test moves the clock), so the
+            // client may wait long in real time: a request that timed out on a loaded machine
+            // would leave its retry waiting for simulated time. The pool's lease and request
+            // timeout (simulated) are sized to match; 5 s steps renew the lease in time.
+            try await APIClient.withClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 10_000, requestTimeoutMs: 40_000)) { api in
+                var options = TokenPoolOptions()
+                options.requestTimeoutMs = 60_000
+                options.leaseMs = 200_000
+                let pool = try fixture.pool("p1", api: api, ledger: ledger, clock: clock, options: options)
+                #expect(await pool.prepare(tokens: 1) == 1)
+                let original = pool.fingerprints
+                var seen: [String] = []
+                // Every 5 s of simulated time for 65 minutes: maintenance (lease renewal, refresh)
+                // and one record sent — which must be accepted every time (no gap).
+                for step in 0..<(65 * 12) {
+                    clock.advance(by: 5_000)
+                    await pool.maintain(queued: 0)
+                    let attempts = Attempts()
+                    let records = fixture.records(1, now: clock.now(), offset: step)
+                    // Nothing here waits on the simulated clock: with a token in hand and no pacing
+                    // due, the send is answered without time moving. Only the test moves time.
+                    let outcome = try await withTimeout(.seconds(90), "the send at step \(step) (simulated \(clock.now() - start) ms)") {
+                        await pool.send(records, onAttempt: attempts.append)
+                    }
+                    #expect(outcome == [.accepted], "step \(step)")
+                    if let fingerprint = attempts.all.last?.tokenFingerprint, seen.last != fingerprint { seen.append(fingerprint) }
+                    if outcome != [.accepted] { break }
                 }
-                #expect(outcome == [.accepted], "step \(step)")
-                if let fingerprint = attempts.all.last?.tokenFingerprint, seen.last != fingerprint { seen.append(fingerprint) }
-                if outcome != [.accepted] { break }
+                #expect(seen.count == 2, "one refresh in 65 minutes")
+                #expect(seen.first == original.first)
+                let stats = server.stats()
+                #expect(stats.tokensMinted == 2)
+                #expect(stats.unauthorized == 0, "the old token was never used after its expiry")
+                await pool.shutdown()
             }
-            #expect(seen.count == 2, "one refresh in 65 minutes")
-            #expect(seen.first == original.first)
-            let stats = server.stats()
-            #expect(stats.tokensMinted == 2)
-            #expect(stats.unauthorized == 0, "the old token was never used after its expiry")
-            await pool.shutdown()
-            try await api.shutdown()
         }
     }
 
@@ -137,34 +143,34 @@ final class Attempts: Sendable {
         let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
-            let api = Fixture.api(port: port)
-            var options = TokenPoolOptions()
-            options.maxTokens = 8
-            let a = try fixture.pool("A", api: api, ledger: ledger, clock: clock, options: options)
-            let b = try fixture.pool("B", api: api, ledger: ledger, clock: clock, options: options)
-            let attemptsA = Attempts()
-            let attemptsB = Attempts()
-            let now = clock.now()
-            async let resultA = a.send(fixture.records(1_500, now: now), onAttempt: attemptsA.append)
-            async let resultB = b.send(fixture.records(1_500, now: now, offset: 10_000), onAttempt: attemptsB.append)
-            let (outA, outB) = await (resultA, resultB)
-            #expect(outA.allSatisfy { $0 == .accepted })
-            #expect(outB.allSatisfy { $0 == .accepted })
-            let usedA = Set(attemptsA.all.map(\.tokenFingerprint))
-            let usedB = Set(attemptsB.all.map(\.tokenFingerprint))
-            #expect(usedA.isDisjoint(with: usedB), "a token is used by one pool at a time")
-            #expect(!usedA.isEmpty && !usedB.isEmpty)
-            #expect(usedA.count + usedB.count >= 3, "the pools grew with demand")
-            let stats = server.stats()
-            #expect(stats.tokensMinted <= 10)
-            #expect(stats.mintsRefused == 0, "the shared ledger refuses before the API does")
-            #expect(stats.rateLimited == 0)
-            for (_, token) in stats.tokens { #expect(token.peak1s <= 100) }
-            let minted = try await ledger.recentMints(clientAccountID: fixture.client, now: clock.now(), windowMs: 1_800_000)
-            #expect(minted.count <= 10)
-            await a.shutdown()
-            await b.shutdown()
-            try await api.shutdown()
+            try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
+                var options = TokenPoolOptions()
+                options.maxTokens = 8
+                let a = try fixture.pool("A", api: api, ledger: ledger, clock: clock, options: options)
+                let b = try fixture.pool("B", api: api, ledger: ledger, clock: clock, options: options)
+                let attemptsA = Attempts()
+                let attemptsB = Attempts()
+                let now = clock.now()
+                async let resultA = a.send(fixture.records(1_500, now: now), onAttempt: attemptsA.append)
+                async let resultB = b.send(fixture.records(1_500, now: now, offset: 10_000), onAttempt: attemptsB.append)
+                let (outA, outB) = await (resultA, resultB)
+                #expect(outA.allSatisfy { $0 == .accepted })
+                #expect(outB.allSatisfy { $0 == .accepted })
+                let usedA = Set(attemptsA.all.map(\.tokenFingerprint))
+                let usedB = Set(attemptsB.all.map(\.tokenFingerprint))
+                #expect(usedA.isDisjoint(with: usedB), "a token is used by one pool at a time")
+                #expect(!usedA.isEmpty && !usedB.isEmpty)
+                #expect(usedA.count + usedB.count >= 3, "the pools grew with demand")
+                let stats = server.stats()
+                #expect(stats.tokensMinted <= 10)
+                #expect(stats.mintsRefused == 0, "the shared ledger refuses before the API does")
+                #expect(stats.rateLimited == 0)
+                for (_, token) in stats.tokens { #expect(token.peak1s <= 100) }
+                let minted = try await ledger.recentMints(clientAccountID: fixture.client, now: clock.now(), windowMs: 1_800_000)
+                #expect(minted.count <= 10)
+                await a.shutdown()
+                await b.shutdown()
+            }
         }
     }
 
@@ -174,18 +180,18 @@ final class Attempts: Sendable {
         let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
-            let api = Fixture.api(port: port)
-            let first = try fixture.pool("first", api: api, ledger: ledger, clock: clock)
-            #expect(await first.prepare(tokens: 2) == 2)
-            let held = first.fingerprints
-            await first.shutdown()
-            let second = try fixture.pool("second", api: api, ledger: ledger, clock: clock)
-            #expect(await second.prepare(tokens: 2) == 2)
-            #expect(second.fingerprints == held)
-            #expect(await second.send(fixture.records(10, now: clock.now())).allSatisfy { $0 == .accepted })
-            #expect(server.stats().tokensMinted == 2)
-            await second.shutdown()
-            try await api.shutdown()
+            try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
+                let first = try fixture.pool("first", api: api, ledger: ledger, clock: clock)
+                #expect(await first.prepare(tokens: 2) == 2)
+                let held = first.fingerprints
+                await first.shutdown()
+                let second = try fixture.pool("second", api: api, ledger: ledger, clock: clock)
+                #expect(await second.prepare(tokens: 2) == 2)
+                #expect(second.fingerprints == held)
+                #expect(await second.send(fixture.records(10, now: clock.now())).allSatisfy { $0 == .accepted })
+                #expect(server.stats().tokensMinted == 2)
+                await second.shutdown()
+            }
         }
     }
 
@@ -195,18 +201,18 @@ final class Attempts: Sendable {
         let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
-            let api = Fixture.api(port: port)
-            let pool = try fixture.pool("p", api: api, ledger: ledger, clock: clock, options: .batch(maxTokens: 1), transport: .batch)
-            var records = fixture.records(1_200, now: clock.now())
-            records[7].callReason = "bad!"  // invalid: rejected per record by the status
-            let attempts = Attempts()
-            let outcomes = await pool.send(records, onAttempt: attempts.append)
-            #expect(outcomes.filter { $0 == .accepted }.count == 1_199)
-            if case .rejected = outcomes[7] {} else { Issue.record("record 7 should be rejected, got \(outcomes[7])") }
-            #expect(attempts.all.count == 3, "500 + 500 + 200")
-            #expect(attempts.all.allSatisfy { $0.batchID != nil })
-            await pool.shutdown()
-            try await api.shutdown()
+            try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
+                let pool = try fixture.pool("p", api: api, ledger: ledger, clock: clock, options: .batch(maxTokens: 1), transport: .batch)
+                var records = fixture.records(1_200, now: clock.now())
+                records[7].callReason = "bad!"  // invalid: rejected per record by the status
+                let attempts = Attempts()
+                let outcomes = await pool.send(records, onAttempt: attempts.append)
+                #expect(outcomes.filter { $0 == .accepted }.count == 1_199)
+                if case .rejected = outcomes[7] {} else { Issue.record("record 7 should be rejected, got \(outcomes[7])") }
+                #expect(attempts.all.count == 3, "500 + 500 + 200")
+                #expect(attempts.all.allSatisfy { $0.batchID != nil })
+                await pool.shutdown()
+            }
         }
     }
 
@@ -216,19 +222,19 @@ final class Attempts: Sendable {
         let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
-            let api = Fixture.api(port: port)
-            let pool = try fixture.pool("p", api: api, ledger: ledger, clock: clock)
-            let records = fixture.records(3, now: clock.now())
-            // A child of a cancelled group starts cancelled: the pool grants nothing.
-            let outcomes = await withTaskGroup(of: [RecordOutcome].self) { group in
-                group.cancelAll()
-                group.addTask { await pool.send(records) }
-                return await group.next() ?? []
+            try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
+                let pool = try fixture.pool("p", api: api, ledger: ledger, clock: clock)
+                let records = fixture.records(3, now: clock.now())
+                // A child of a cancelled group starts cancelled: the pool grants nothing.
+                let outcomes = await withTaskGroup(of: [RecordOutcome].self) { group in
+                    group.cancelAll()
+                    group.addTask { await pool.send(records) }
+                    return await group.next() ?? []
+                }
+                #expect(outcomes == Array(repeating: .unsent(lastReason: "not sent"), count: 3))
+                #expect(server.stats().accepted == 0)
+                await pool.shutdown()
             }
-            #expect(outcomes == Array(repeating: .unsent(lastReason: "not sent"), count: 3))
-            #expect(server.stats().accepted == 0)
-            await pool.shutdown()
-            try await api.shutdown()
         }
     }
 
@@ -251,27 +257,27 @@ final class Attempts: Sendable {
             clock: clock, faults: .init(seed: 7, errorRate: 0.1, resetRate: 0.02, stormEverySeconds: 2, stormLastingSeconds: 1)
         )
         try await server.withRunning { port in
-            let api = Fixture.api(port: port)
-            var options = TokenPoolOptions(maxTokens: 2)
-            options.retryBaseMs = 50
-            options.retryMaxMs = 1_000
-            let pool = try fixture.pool("p", api: api, ledger: ledger, clock: clock, options: options)
-            let attempts = Attempts()
-            let outcomes = await pool.send(fixture.records(400, now: clock.now()), onAttempt: attempts.append)
-            #expect(outcomes.allSatisfy { $0 == .accepted })
-            let stats = server.stats()
-            // 5xx and resets are not applied by the sandbox, so only a lost answer — the client's own
-            // timeout on a heavily loaded machine — may have applied a record that was then retried.
-            let lostAnswers = attempts.all.filter {
-                if case .transient(let reason) = $0.outcome { reason.hasPrefix("timeout") } else { false }
-            }.reduce(0) { $0 + $1.recordIndices.count }
-            #expect(stats.accepted >= 400 && stats.accepted <= 400 + lostAnswers,
-                    "none applied twice except after a lost answer (\(lostAnswers) timed out)")
-            #expect(attempts.all.contains { if case .transient = $0.outcome { true } else { false } })
-            #expect(stats.stormRefusals > 0, "the storm was met")
-            #expect(attempts.all.contains { if case .rateLimited = $0.outcome { true } else { false } })
-            await pool.shutdown()
-            try await api.shutdown()
+            try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
+                var options = TokenPoolOptions(maxTokens: 2)
+                options.retryBaseMs = 50
+                options.retryMaxMs = 1_000
+                let pool = try fixture.pool("p", api: api, ledger: ledger, clock: clock, options: options)
+                let attempts = Attempts()
+                let outcomes = await pool.send(fixture.records(400, now: clock.now()), onAttempt: attempts.append)
+                #expect(outcomes.allSatisfy { $0 == .accepted })
+                let stats = server.stats()
+                // 5xx and resets are not applied by the sandbox, so only a lost answer — the client's own
+                // timeout on a heavily loaded machine — may have applied a record that was then retried.
+                let lostAnswers = attempts.all.filter {
+                    if case .transient(let reason) = $0.outcome { reason.hasPrefix("timeout") } else { false }
+                }.reduce(0) { $0 + $1.recordIndices.count }
+                #expect(stats.accepted >= 400 && stats.accepted <= 400 + lostAnswers,
+                        "none applied twice except after a lost answer (\(lostAnswers) timed out)")
+                #expect(attempts.all.contains { if case .transient = $0.outcome { true } else { false } })
+                #expect(stats.stormRefusals > 0, "the storm was met")
+                #expect(attempts.all.contains { if case .rateLimited = $0.outcome { true } else { false } })
+                await pool.shutdown()
+            }
         }
     }
 }
