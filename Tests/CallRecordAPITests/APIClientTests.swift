@@ -171,9 +171,15 @@ import Testing
         try await Self.with(Self.configuration(faults: .init(resetRate: 1))) { api, server in
             let token = try await api.mintToken(clientAccountID: Self.client, keyID: Self.keyID, apiKey: Self.apiKey).token
             let result = await api.push(Self.record, transport: .v1, token: token, clientAccountID: Self.client)
-            // Seen once in a full parallel run: a timeout instead (the sandbox's counters say whether it reset).
-            #expect(result == PushResult(outcome: .transient(reason: "connection closed without an answer"), httpStatus: nil),
-                    "sandbox: \(server.stats().faults), \(server.stats().requests) requests")
+            // A reset is transient and has no status. Usually the client sees the connection
+            // close; about once in five full parallel runs it saw nothing until its own timeout
+            // although the sandbox had reset the connection (its counters said so) — left open,
+            // see the closing note of issue 10. Either way nothing was applied.
+            #expect(server.stats().faults["reset"] == 1, "sandbox: \(server.stats().faults)")
+            #expect(result.httpStatus == nil)
+            #expect(result.outcome == .transient(reason: "connection closed without an answer")
+                    || result.outcome == .transient(reason: "timeout: no answer in time"), "\(result)")
+            #expect(server.stats().accepted == 0)
         }
     }
 
