@@ -37,6 +37,9 @@ public final class PostgresConnection: @unchecked Sendable {
     /// `host:port/database` of the server; never the password.
     public let endpoint: String
 
+    /// Where cancel requests (a blocking round trip to the server) are sent from.
+    private static let cancelQueue = DispatchQueue(label: "callwindow.postgres.cancel")
+
     private init(endpoint: String) {
         self.endpoint = endpoint
         queue = DispatchQueue(label: "callwindow.postgres.connection")
@@ -218,7 +221,9 @@ public final class PostgresConnection: @unchecked Sendable {
     private func cancellable<T: Sendable>(_ operation: @Sendable () async throws -> T) async throws -> T {
         try await withTaskCancellationHandler(operation: operation) {
             self.cancelRequested.withLock { $0 = true }
-            DispatchQueue.global().async {
+            // PQcancel waits for the server: never on the global queue, which on Linux is the
+            // pool Swift's tasks run on.
+            Self.cancelQueue.async {
                 self.cancelHandle.withLock { $0?.requestCancel() }
             }
         }

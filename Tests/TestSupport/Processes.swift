@@ -57,14 +57,19 @@ public final class ChildProcess: Sendable {
     /// Waits for the child to end and returns its status and output.
     public func wait() async -> ProcessResult {
         let pid = self.pid
+        // waitpid blocks: on a thread of its own. On Linux the global concurrent queue is the
+        // pool Swift's tasks run on (as many threads as cores), so a few children waited for
+        // there stalled every task of the test process for seconds.
         let status: Int32 = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+            let waiter = Thread {
                 var status: Int32 = 0
                 while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
                 // Exit code when it exited, 128 + signal when a signal ended it (as shells do).
                 let signalled = status & 0x7F
                 continuation.resume(returning: signalled == 0 ? (status >> 8) & 0xFF : 128 + signalled)
             }
+            waiter.name = "waitpid \(pid)"
+            waiter.start()
         }
         return ProcessResult(status: status, stdout: stdout, stderr: stderr)
     }
@@ -111,16 +116,20 @@ public func withPrivateCluster<T>(_ label: String, _ body: (_ url: String, _ fol
     let folder = URL(fileURLWithPath: "/tmp/callwindow-\(label)-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder.path)
-    defer {
-        if let stop = try? ChildProcess(pgclusterScript, ["stop", folder.path]) {
-            var status: Int32 = 0
-            waitpid(stop.pid, &status, 0)
+    let outcome: Result<T, any Error>
+    do {
+        let started = try await run(pgclusterScript, ["start", folder.path], environment: ["PGCLUSTER_FAST": "1"])
+        guard started.status == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "pgcluster start failed: \(started.stderr)"])
         }
-        try? FileManager.default.removeItem(at: folder)
+        outcome = .success(try await body(started.stdout.trimmingCharacters(in: .whitespacesAndNewlines), folder))
+    } catch {
+        outcome = .failure(error)
     }
-    let started = try await run(pgclusterScript, ["start", folder.path], environment: ["PGCLUSTER_FAST": "1"])
-    guard started.status == 0 else {
-        throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "pgcluster start failed: \(started.stderr)"])
+    // Stopped whatever happened, waited for off the task pool (not a blocking waitpid in a defer).
+    if let stop = try? ChildProcess(pgclusterScript, ["stop", folder.path]) {
+        _ = await stop.wait()
     }
-    return try await body(started.stdout.trimmingCharacters(in: .whitespacesAndNewlines), folder)
+    try? FileManager.default.removeItem(at: folder)
+    return try outcome.get()
 }
