@@ -175,10 +175,11 @@ def main():
     reader.start()
 
     def stop_all(signum, frame):
-        try:
-            os.killpg(child.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        for pid in reversed(descendants(child.pid)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         sys.exit(130)
 
     signal.signal(signal.SIGINT, stop_all)
@@ -204,6 +205,13 @@ def main():
         for name in unfinished:
             out(f"  {name}")
         dump_stacks(child.pid, out)
+        # swift test runs the test binary in a process group of its own: kill every process of
+        # the run by pid (collected before any of them dies and their children are re-parented).
+        for pid in reversed(descendants(child.pid)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         try:
             os.killpg(child.pid, signal.SIGKILL)
         except ProcessLookupError:
