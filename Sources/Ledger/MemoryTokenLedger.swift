@@ -147,8 +147,4 @@ public final class MemoryTokenLedger: TokenLedger {
         }
     }
 
-    /// Fingerprints the ledger holds for an account (for tests).
-    public func fingerprints(clientAccountID: UUID) -> [String] {
-        state.withLock { state in state.tokens.keys.filter { $0.client == clientAccountID }.map(\.fingerprint).sorted() }
-    }
 }

@@ -148,7 +148,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// the server while waiting, and cancelling the task wakes the poll at once. Returns `nil`
     /// on timeout; throws `CancellationError` when the task is cancelled.
     public func nextNotification(timeout: Duration) async throws -> PostgresNotification? {
-        let cancelled = CancelFlag()
+        // A zero timeout only takes what has arrived: it never polls, so it needs no wake-up pipe.
+        let cancelled = CancelFlag(wakeable: timeout > .zero)
         defer { cancelled.close() }
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, timeout.nanoseconds))
         return try await withTaskCancellationHandler {
@@ -456,17 +457,18 @@ private final class CancelHandle: @unchecked Sendable {
 /// read end a `poll(2)` watches so that setting the flag wakes the poll at once.
 private final class CancelFlag: Sendable {
     private let value = Atomic<Bool>(false)
-    /// The pipe's descriptors (read, write), or -1 when none could be made; `nil` once closed.
+    /// The pipe's descriptors (read, write); `nil` without one, or once closed.
     private let pipe = Mutex<(read: Int32, write: Int32)?>(nil)
     /// Read end to poll (-1: none, `poll` then ignores the entry).
     let wakeDescriptor: Int32
 
-    init() {
+    /// A flag; with a wake-up pipe when `wakeable` and a pipe can be made.
+    init(wakeable: Bool) {
         var descriptors: [Int32] = [-1, -1]
         #if canImport(Glibc)
-        let made = Glibc.pipe(&descriptors) == 0
+        let made = wakeable && Glibc.pipe(&descriptors) == 0
         #else
-        let made = Darwin.pipe(&descriptors) == 0
+        let made = wakeable && Darwin.pipe(&descriptors) == 0
         #endif
         if made {
             pipe.withLock { $0 = (descriptors[0], descriptors[1]) }
@@ -481,7 +483,7 @@ private final class CancelFlag: Sendable {
     func set() {
         value.store(true, ordering: .releasing)
         pipe.withLock { descriptors in
-            guard let descriptors, descriptors.write >= 0 else { return }
+            guard let descriptors else { return }
             var byte: UInt8 = 1
             _ = write(descriptors.write, &byte, 1)
         }
