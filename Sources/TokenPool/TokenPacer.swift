@@ -59,16 +59,19 @@ public struct TokenPacer: Sendable {
         return nextSendID
     }
 
-    /// The answer of send `id` arrived at `now`: its safe instant becomes `now`.
-    public mutating func completed(send id: UInt64, at now: Int64) {
+    /// Send `id` ended at `now`. Answered, its safe instant becomes `now`: the server counted it
+    /// at the latest when it answered. Unanswered (a timeout, a reset), the server may still read
+    /// it after the client gave up, so it keeps counting for one more window: safe at `now + W`.
+    public mutating func completed(send id: UInt64, at now: Int64, answered: Bool = true) {
         guard let index = recent.lastIndex(where: { $0.id == id }) else { return }
         recent.remove(at: index)
+        let safe = answered ? now : now + windowMs
         // Insert in order; answers mostly arrive in order, so this scans from the end briefly.
         var position = recent.count
-        while position > 0, recent[position - 1].safe > now {
+        while position > 0, recent[position - 1].safe > safe {
             position -= 1
         }
-        recent.insert((safe: now, id: id), at: position)
+        recent.insert((safe: safe, id: id), at: position)
         prune(now: now)
     }
 

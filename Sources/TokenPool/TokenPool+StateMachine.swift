@@ -165,13 +165,16 @@ public struct TokenPoolStateMachine: Sendable {
         return .send(fingerprint: best.fingerprint, sendID: sendID)
     }
 
-    /// The answer (or its absence) of a granted send arrived at `now`. Returns a token action
-    /// when the outcome asks for one (401: drop and replace).
-    public mutating func completed(fingerprint: String, sendID: UInt64, outcome: PushOutcome, now: Int64) -> TokenAction? {
+    /// A granted send ended at `now`, `answered` by the server or not (a timeout or reset, whose
+    /// request the server may still count later). Returns a token action when the outcome asks
+    /// for one (401: drop and replace).
+    public mutating func completed(
+        fingerprint: String, sendID: UInt64, outcome: PushOutcome, answered: Bool = true, now: Int64
+    ) -> TokenAction? {
         inFlight = max(0, inFlight - 1)
         guard tokens[fingerprint] != nil else { return nil }
         if options.enforceLimits {
-            tokens[fingerprint]!.pacer.completed(send: sendID, at: now)
+            tokens[fingerprint]!.pacer.completed(send: sendID, at: now, answered: answered)
         }
         switch outcome {
         case .rateLimited(let retryAfterMs):

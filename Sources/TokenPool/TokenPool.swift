@@ -565,7 +565,8 @@ public final class TokenPool: Sendable {
         }
         let answeredAt = clock.now()
         let action = state.withLock {
-            $0.machine.completed(fingerprint: token.fingerprint, sendID: sendID, outcome: outcome, now: answeredAt)
+            $0.machine.completed(
+                fingerprint: token.fingerprint, sendID: sendID, outcome: outcome, answered: httpStatus != nil, now: answeredAt)
         }
         if case .drop(let fingerprint, let reason) = action {
             await drop(fingerprint, reason: reason, revoked: true)

@@ -87,6 +87,31 @@ struct DaemonTests {
          "CALLWINDOW_TOKEN_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80="]
     }
 
+    @Test("a SIGTERM that arrives before the services run (the schema check waits on a lock) still stops the daemon gracefully: exit 0")
+    func earlySigtermIsGraceful() async throws {
+        let (url, connection) = try await Self.database("early")
+        defer { Task { await connection.close() } }
+        let config = try Self.configFile(port: 1, "http: {port: 0}")
+        // Hold the daemon at its schema check: its first statement waits for this lock (taken on
+        // a connection of its own: inside a transaction, pg_stat_activity would not change).
+        let locker = try await PostgresConnection.connect(try PostgresConfiguration(url))
+        defer { Task { await locker.close() } }
+        try await locker.execute("BEGIN")
+        try await locker.execute("LOCK TABLE callwindow.windows IN ACCESS EXCLUSIVE MODE")
+        let daemon = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: Self.environment(url))
+        defer { daemon.signal(SIGKILL) }
+        try await waitUntil(timeout: .seconds(60), "the daemon's schema check to wait for the lock (stderr: \(daemon.stderr.suffix(1000)))") {
+            try await connection.query(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%callwindow.windows%'"
+            )[0].decode("n", as: Int.self) == 1
+        }
+        daemon.signal(SIGTERM)
+        try await locker.execute("COMMIT")
+        let ended = await daemon.wait()
+        #expect(ended.status == 0, "exit \(ended.status): \(ended.stderr.suffix(2000))")
+        #expect(ended.stderr.contains("graceful shutdown requested"))
+    }
+
     @Test("a window due now is pushed completely, once per record, and SIGTERM exits 0")
     func pushesAndDrains() async throws {
         let (url, connection) = try await Self.database("run")
@@ -241,8 +266,14 @@ struct DaemonTests {
         let secondEnded = await second.wait()
         #expect(secondEnded.status == 0, "second daemon: \(secondEnded.stderr.suffix(3000))")
         let records = sandbox.records
-        #expect(records.count == 3000, "no record pushed twice")
         #expect(Set(records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }).count == 3000)
+        // Pushing is at least once: a record reaches the API twice only when an earlier attempt's
+        // answer was lost (a timeout or reset, audited without an HTTP status). Two daemons never
+        // claim the same record, so every other duplicate is a defect.
+        let lostAnswers = try await connection.query(
+            "SELECT count(*) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND http_status IS NULL", campaign)[0]
+            .decode("n", as: Int.self)
+        #expect(records.count - 3000 <= lostAnswers, "\(records.count) pushes for 3000 records, \(lostAnswers) attempts without an answer")
         let (data, _) = try await URLSession.shared.data(from: try #require(URL(string: "http://127.0.0.1:\(sandbox.port)/sandbox/stats")))
         let stats = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         #expect((stats["rate_limited"] as? NSNumber)?.intValue == 0)

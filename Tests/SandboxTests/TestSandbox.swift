@@ -88,7 +88,8 @@ struct TestSandbox: Sendable {
         let server = try SandboxServer(configuration: configuration, clock: clock, recordFile: recordFile, port: 0)
         var http1 = HTTPClient.Configuration()
         http1.httpVersion = .http1Only
-        http1.timeout = .init(connect: .seconds(5), read: .seconds(20))
+        // Deadlines only guard against a hang; a loaded machine may take seconds per request.
+        http1.timeout = .init(connect: .seconds(20), read: .seconds(60))
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http1)
         do {
             try await server.withRunning { port in
@@ -104,7 +105,7 @@ struct TestSandbox: Sendable {
     /// Sends a request and reads the whole answer.
     func send(
         _ method: HTTPMethod, _ path: String, token: String? = nil, headers: [(String, String)] = [],
-        body: String? = nil, timeout: TimeAmount = .seconds(20)
+        body: String? = nil, timeout: TimeAmount = .seconds(60)
     ) async throws -> Answer {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
@@ -135,7 +136,7 @@ struct TestSandbox: Sendable {
     }
 
     /// Pushes one v1 record (JSON text) with `token`.
-    func pushV1(_ body: String, token: String, client: UUID = Fixture.client, timeout: TimeAmount = .seconds(20)) async throws -> Answer {
+    func pushV1(_ body: String, token: String, client: UUID = Fixture.client, timeout: TimeAmount = .seconds(60)) async throws -> Answer {
         try await send(.POST, "/clients/\(client.uuidString.lowercased())/dynamic_call_record", token: token, body: body, timeout: timeout)
     }
 

@@ -117,6 +117,28 @@ func pool(_ options: TokenPoolOptions = TokenPoolOptions(), tokens: [String], no
         #expect(sends.count >= 450, "latency costs little throughput")
     }
 
+    @Test func anUnansweredSendKeepsCountingForAWindowAfterTheClientGaveUp() {
+        // Send 0 is granted at 0 and times out at 4,000 ms without an answer. A loaded server may
+        // still read it then, or a little later; the pool assumes up to one window later (5,000).
+        var machine = pool(tokens: ["a"])
+        guard case .send(_, let lost) = machine.grant(now: 0) else { Issue.record("no grant"); return }
+        _ = machine.completed(fingerprint: "a", sendID: lost, outcome: .transient(reason: "timeout"), answered: false, now: 4_000)
+        // Saturate from 4,500 ms with instant answers.
+        var granted: [Int64] = []
+        var now: Int64 = 4_500
+        while granted.count < 200 {
+            switch machine.grant(now: now) {
+            case .send(_, let id):
+                granted.append(now)
+                _ = machine.completed(fingerprint: "a", sendID: id, outcome: .accepted, now: now)
+            case .wait(let until): now = until
+            default: Issue.record("unexpected grant"); return
+            }
+        }
+        #expect(maxInAnyWindow(granted + [5_000], window: 1_000) <= 100, "counted at its latest, the lost send still fits")
+        #expect(granted[99] == 5_500, "one grant gave way to the lost send's slot")
+    }
+
     @Test func batchLimitIsSixtyPerMinute() {
         var machine = pool(.batch(maxTokens: 2), tokens: ["a"])
         let sends = saturate(&machine, from: 0, until: 180_000)["a"]!

@@ -73,12 +73,12 @@ final class Attempts: Sendable {
         try await server.withRunning { port in
             try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
                 let pool = try fixture.pool("p1", api: api, ledger: ledger, clock: clock)
-                let first = await pool.send(fixture.records(20, now: clock.now()))
+                let attempts = Attempts()
+                let first = await pool.send(fixture.records(20, now: clock.now()), onAttempt: attempts.append)
                 #expect(first.allSatisfy { $0 == .accepted })
                 let before = pool.fingerprints
                 #expect(before.count == 1)
                 #expect(server.revoke() == 1)
-                let attempts = Attempts()
                 let second = await pool.send(fixture.records(20, now: clock.now(), offset: 100), onAttempt: attempts.append)
                 #expect(second.allSatisfy { $0 == .accepted })
                 #expect(attempts.all.contains { $0.outcome == .unauthorized && $0.httpStatus == 401 && $0.tokenFingerprint == before[0] })
@@ -86,7 +86,10 @@ final class Attempts: Sendable {
                 #expect(pool.fingerprints != before)
                 let stats = server.stats()
                 #expect(stats.tokensMinted == 2)
-                #expect(stats.accepted == 40)
+                // A record is applied twice only after an answer was lost (the client's timeout on
+                // a loaded machine): the sandbox applied it, the pool retried it.
+                let lostAnswers = attempts.all.filter { $0.httpStatus == nil }.reduce(0) { $0 + $1.recordIndices.count }
+                #expect(stats.accepted >= 40 && stats.accepted <= 40 + lostAnswers, "\(lostAnswers) records' answers lost")
                 await pool.shutdown()
             }
         }

@@ -28,6 +28,10 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var common: ConfigOptions
 
     func run() async throws {
+        // Trapped before anything else: a SIGTERM that arrives while the daemon is still loading
+        // its configuration or checking the schema is kept, and stops it gracefully (exit 0) once
+        // its services start, instead of killing the process by the signal's default action.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let settings: Configuration
         let url: PostgresConfiguration
         do {
@@ -45,7 +49,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "callwindow")
         do {
-            try await Daemon(settings: settings, database: url, logger: logger).run()
+            try await Daemon(settings: settings, database: url, logger: logger, signals: signals).run()
         } catch {
             throw fail(error)
         }
@@ -58,6 +62,8 @@ struct Daemon {
     let settings: Configuration
     let database: PostgresConfiguration
     let logger: Logger
+    /// SIGTERM and SIGINT, trapped since the process started; each one asks for a graceful shutdown.
+    let signals: UnixSignalsSequence
 
     func run() async throws {
         let clock = SystemClock()
@@ -101,12 +107,23 @@ struct Daemon {
         ])
         var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         // After the grace period in-flight sends are cancelled: their records go back to the
         // queue and the results gathered so far are still written.
         configuration.maximumGracefulShutdownDuration = .seconds(settings.scheduler.graceSeconds)
-        try await ServiceGroup(configuration: configuration).run()
+        let group = ServiceGroup(configuration: configuration)
+        let signals = signals
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            // A signal that arrived before the group runs is remembered by the group.
+            tasks.addTask {
+                for await signal in signals {
+                    logger.info("graceful shutdown requested", metadata: ["signal": "\(signal)"])
+                    await group.triggerGracefulShutdown()
+                }
+            }
+            try await group.run()
+            tasks.cancelAll()
+        }
     }
 
     /// The scheduler's services: one planner for all configured client accounts and one
