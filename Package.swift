@@ -49,7 +49,7 @@ let package = Package(
         // config/callwindow.yaml: typed settings, environment overrides, errors naming the key.
         .target(
             name: "Config",
-            dependencies: [.product(name: "Yams", package: "Yams")],
+            dependencies: ["Planning", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         // The token ledger contract (mint budget, leased token store) and its in-memory version.
@@ -115,34 +115,51 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "callwindow",
+        // The daemon's wiring: services built from a configuration (planner, dispatchers, the
+        // operations server), label sync, the preview's account-wide planning, the log format.
+        .target(
+            name: "Daemon",
             dependencies: [
-                "TokenPool",
-                "Postgres",
-                "Store",
-                "Planning",
-                "CallRecordAPI",
-                "Sandbox",
-                "Config",
-                "Scheduler",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Config", "Planning", "Postgres", "Store", "CallRecordAPI", "TokenPool", "Scheduler",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        // Child processes (posix_spawn, reaped on threads of their own) and private PostgreSQL
+        // clusters: shared by the benchmarks and the tests.
+        .target(name: "Processes", swiftSettings: strict),
+        // The benchmarks `callwindow bench` runs: sender, pipeline, process metrics.
+        .target(
+            name: "Benchmarks",
+            dependencies: [
+                "Daemon", "Config", "Planning", "Postgres", "Store", "CallRecordAPI", "TokenPool", "Scheduler", "Sandbox", "Processes",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "callwindow",
+            dependencies: [
+                "Daemon", "Benchmarks", "Config", "Planning", "Postgres", "Store", "Sandbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         // Helpers shared by the test targets: the test database, the private cluster, the binary.
-        .target(name: "TestSupport", dependencies: ["Postgres", "Planning"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Postgres", "Planning", "Processes"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "Planning", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PlanningTests", dependencies: ["Planning"], swiftSettings: strict),
-        .testTarget(name: "ConfigTests", dependencies: ["Config"], swiftSettings: strict),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Planning"], swiftSettings: strict),
         .testTarget(
             name: "SchedulerTests",
             dependencies: [
@@ -171,12 +188,12 @@ let package = Package(
         .testTarget(
             name: "TokenPoolTests",
             dependencies: [
-                "TokenPool", "Ledger", "Planning", "CallRecordAPI", "Sandbox", "Store", "Postgres", "TestSupport",
+                "TokenPool", "Ledger", "Planning", "CallRecordAPI", "Sandbox", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Store", "Postgres", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "CLITests", dependencies: ["Postgres", "Store", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "CLITests", dependencies: ["Postgres", "Store", "Planning", "TestSupport"], swiftSettings: strict),
     ]
 )

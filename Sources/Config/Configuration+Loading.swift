@@ -1,4 +1,5 @@
 public import Foundation
+import Planning
 import Yams
 
 /// A configuration problem: one sentence naming the key (or variable) and what is wrong.
@@ -70,14 +71,16 @@ extension Configuration {
         var overridden: [String: String] = [:]
         try applyEnvironment(&merged, schema: defaults, path: "", environment: environment, overridden: &overridden)
         let data = try JSONSerialization.data(withJSONObject: normalise(merged))
-        let configuration: Configuration
         do {
-            configuration = try JSONDecoder().decode(Configuration.self, from: data)
-        } catch let error as DecodingError {
-            throw ConfigurationError(describe(error, source: source))
-        }
-        do {
+            try checkChoices(merged, source: source)
+            let configuration: Configuration
+            do {
+                configuration = try JSONDecoder().decode(Configuration.self, from: data)
+            } catch let error as DecodingError {
+                throw ConfigurationError(describe(error, source: source))
+            }
             try configuration.validate(source: source)
+            return configuration
         } catch let error as ConfigurationError {
             // A bad value set by an environment variable: say so, the file does not hold it.
             if let key = error.key, let name = overridden[key] {
@@ -85,7 +88,15 @@ extension Configuration {
             }
             throw error
         }
-        return configuration
+    }
+
+    /// Values with a fixed set of choices, checked before decoding so the message names the key
+    /// and the choices (decoding would only say "cannot initialize Transport").
+    private static func checkChoices(_ merged: [String: Any], source: String) throws {
+        if let transport = (merged["api"] as? [String: Any])?["transport"].map({ "\($0)" }), Transport(rawValue: transport) == nil {
+            throw ConfigurationError(
+                "\(source): api.transport \"\(transport)\" is not a transport: use v1, v2 or batch", key: "api.transport")
+        }
     }
 
     private static func checkKeys(_ user: [String: Any], schema: [String: Any], clientSchema: [String: Any], path: String, source: String) throws {
@@ -201,7 +212,6 @@ extension Configuration {
         func check(_ condition: Bool, key: String, _ message: String) throws {
             if !condition { throw ConfigurationError("\(source): \(message)", key: key) }
         }
-        try check(["v1", "v2", "batch"].contains(api.transport), key: "api.transport", "api.transport \"\(api.transport)\" is not a transport: use v1, v2 or batch")
         try check(URL(string: api.baseURL)?.scheme.map { $0 == "http" || $0 == "https" } == true, key: "api.base_url", "api.base_url \"\(api.baseURL)\" is not an http(s) URL")
         try check(database.poolSize >= 1 && database.poolSize <= 100, key: "database.pool_size", "database.pool_size \(database.poolSize) is out of range: give 1 to 100")
         try check(tokens.max >= 1, key: "tokens.max", "tokens.max \(tokens.max) must be at least 1")

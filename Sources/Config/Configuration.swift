@@ -1,4 +1,5 @@
 public import Foundation
+public import Planning
 
 /// Everything `callwindow` reads from `config/callwindow.yaml`, with documented defaults.
 ///
@@ -31,7 +32,7 @@ public struct Configuration: Codable, Sendable, Equatable {
         /// Base URL; the real service is https://enterprise-portal-noneu.truecaller.com.
         public var baseURL = "http://127.0.0.1:8089"
         /// `v1` (the default, real-time), `v2` (real-time) or `batch`.
-        public var transport = "v1"
+        public var transport: Transport = .v1
         public var connectTimeoutMs = 3_000
         public var requestTimeoutMs = 10_000
         public var maxConnections = 64

@@ -5,24 +5,43 @@ public typealias PostgresOID = UInt32
 
 /// Type OIDs of the built-in types this module binds and decodes.
 public enum PostgresType {
+    /// OID of `bool`; `Bool` binds as it and decodes only from it.
     public static let bool: PostgresOID = 16
+    /// OID of `bytea`; `Data` binds as it and decodes only from it.
     public static let bytea: PostgresOID = 17
+    /// OID of `"char"`, the one-byte internal type; decodes to `String`.
     public static let char: PostgresOID = 18
+    /// OID of `name`, the catalogue identifier type; decodes to `String`.
     public static let name: PostgresOID = 19
+    /// OID of `int8` (`bigint`); `Int` and `Int64` bind as it.
     public static let int8: PostgresOID = 20
+    /// OID of `int2` (`smallint`); `Int16` binds as it.
     public static let int2: PostgresOID = 21
+    /// OID of `int4` (`integer`); `Int32` binds as it.
     public static let int4: PostgresOID = 23
+    /// OID of `text`; `String` binds as it.
     public static let text: PostgresOID = 25
+    /// OID of `oid` itself; decodes to the integer types as an unsigned 32-bit value.
     public static let oid: PostgresOID = 26
+    /// OID of `json`; decodes to `String` (the JSON text).
     public static let json: PostgresOID = 114
+    /// OID of `float4` (`real`); decodes to `Double`, never bound.
     public static let float4: PostgresOID = 700
+    /// OID of `float8` (`double precision`); `Double` binds as it.
     public static let float8: PostgresOID = 701
+    /// OID of `unknown`, the type of an untyped literal; decodes to `String`.
     public static let unknown: PostgresOID = 705
+    /// OID of `bpchar` (`char(n)`); decodes to `String`.
     public static let bpchar: PostgresOID = 1042
+    /// OID of `varchar`; decodes to `String`.
     public static let varchar: PostgresOID = 1043
+    /// OID of `timestamp` without time zone; decodes to `Date`, read as UTC.
     public static let timestamp: PostgresOID = 1114
+    /// OID of `timestamptz`; `Date` binds as it (microsecond precision).
     public static let timestamptz: PostgresOID = 1184
+    /// OID of `uuid`; `UUID` binds as it and decodes only from it.
     public static let uuid: PostgresOID = 2950
+    /// OID of `jsonb`; decodes to `String` (binary format version 1 only).
     public static let jsonb: PostgresOID = 3802
 
     /// The array type of each element type this module encodes.
@@ -80,17 +99,21 @@ public protocol PostgresEncodable: Sendable {
 }
 
 extension PostgresEncodable {
+    /// False: a non-optional value is never NULL.
     public var isPostgresNull: Bool { false }
 }
 
 extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {
+    /// The wrapped type's OID, so `nil` is sent as a typed NULL.
     public static var postgresType: PostgresOID { Wrapped.postgresType }
+    /// True for `nil`, and for a wrapped value that is itself NULL (nested optionals).
     public var isPostgresNull: Bool {
         switch self {
         case .none: true
         case .some(let value): value.isPostgresNull
         }
     }
+    /// Encodes the wrapped value; writes nothing for `nil`.
     public func encode(into buffer: inout [UInt8]) throws(PostgresError) {
         if let value = self { try value.encode(into: &buffer) }
     }
@@ -102,37 +125,51 @@ func appendBigEndian<T: FixedWidthInteger>(_ value: T, to buffer: inout [UInt8])
 }
 
 extension Int: PostgresEncodable {
+    /// `int8`: an `Int` is always sent as 64 bits.
     public static var postgresType: PostgresOID { PostgresType.int8 }
+    /// Eight bytes, big-endian.
     public func encode(into buffer: inout [UInt8]) { appendBigEndian(Int64(self), to: &buffer) }
 }
 
 extension Int64: PostgresEncodable {
+    /// `int8`.
     public static var postgresType: PostgresOID { PostgresType.int8 }
+    /// Eight bytes, big-endian.
     public func encode(into buffer: inout [UInt8]) { appendBigEndian(self, to: &buffer) }
 }
 
 extension Int32: PostgresEncodable {
+    /// `int4`.
     public static var postgresType: PostgresOID { PostgresType.int4 }
+    /// Four bytes, big-endian.
     public func encode(into buffer: inout [UInt8]) { appendBigEndian(self, to: &buffer) }
 }
 
 extension Int16: PostgresEncodable {
+    /// `int2`.
     public static var postgresType: PostgresOID { PostgresType.int2 }
+    /// Two bytes, big-endian.
     public func encode(into buffer: inout [UInt8]) { appendBigEndian(self, to: &buffer) }
 }
 
 extension Double: PostgresEncodable {
+    /// `float8`.
     public static var postgresType: PostgresOID { PostgresType.float8 }
+    /// The IEEE 754 bit pattern, eight bytes big-endian.
     public func encode(into buffer: inout [UInt8]) { appendBigEndian(bitPattern, to: &buffer) }
 }
 
 extension Bool: PostgresEncodable {
+    /// `bool`.
     public static var postgresType: PostgresOID { PostgresType.bool }
+    /// One byte: 1 for true, 0 for false.
     public func encode(into buffer: inout [UInt8]) { buffer.append(self ? 1 : 0) }
 }
 
 extension String: PostgresEncodable {
+    /// `text`.
     public static var postgresType: PostgresOID { PostgresType.text }
+    /// The UTF-8 bytes; throws `encoding` when the string contains a NUL character.
     public func encode(into buffer: inout [UInt8]) throws(PostgresError) {
         if utf8.contains(0) {
             throw PostgresError(code: .encoding, message: "a text parameter contains a NUL character, which PostgreSQL text cannot hold")
@@ -142,7 +179,9 @@ extension String: PostgresEncodable {
 }
 
 extension UUID: PostgresEncodable {
+    /// `uuid`.
     public static var postgresType: PostgresOID { PostgresType.uuid }
+    /// The 16 raw bytes, in RFC 4122 order.
     public func encode(into buffer: inout [UInt8]) {
         withUnsafeBytes(of: uuid) { buffer.append(contentsOf: $0) }
     }
@@ -154,6 +193,7 @@ let postgresEpochOffsetMicroseconds: Int64 = 946_684_800_000_000
 extension Date: PostgresEncodable {
     /// Sent as `timestamptz`, rounded to the microsecond (PostgreSQL's precision).
     public static var postgresType: PostgresOID { PostgresType.timestamptz }
+    /// Microseconds since 2000-01-01 UTC, rounded, as eight bytes big-endian.
     public func encode(into buffer: inout [UInt8]) {
         let micros = Int64((timeIntervalSince1970 * 1_000_000).rounded()) - postgresEpochOffsetMicroseconds
         appendBigEndian(micros, to: &buffer)
@@ -161,7 +201,9 @@ extension Date: PostgresEncodable {
 }
 
 extension Data: PostgresEncodable {
+    /// `bytea`.
     public static var postgresType: PostgresOID { PostgresType.bytea }
+    /// The bytes as they are.
     public func encode(into buffer: inout [UInt8]) { buffer.append(contentsOf: self) }
 }
 
@@ -171,6 +213,8 @@ extension Array: PostgresEncodable where Element: PostgresEncodable {
         PostgresType.arrayOID(of: Element.postgresType) ?? 0
     }
 
+    /// PostgreSQL's binary array format (zero dimensions when empty); throws `encoding` when the element
+    /// type has no array OID here.
     public func encode(into buffer: inout [UInt8]) throws(PostgresError) {
         guard PostgresType.arrayOID(of: Element.postgresType) != nil else {
             throw PostgresError(code: .encoding, message: "arrays of type oid \(Element.postgresType) are not supported")
@@ -207,6 +251,7 @@ public protocol PostgresDecodable: Sendable {
 }
 
 extension PostgresDecodable {
+    /// `nil` by default: a NULL column is a `decoding` error.
     public static var postgresNull: Self? { nil }
 }
 
@@ -224,9 +269,11 @@ func readBigEndian<T: FixedWidthInteger>(_ bytes: UnsafeRawBufferPointer, at off
 }
 
 extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
+    /// Decodes a non-NULL value as the wrapped type.
     public init(postgresBytes bytes: UnsafeRawBufferPointer, type: PostgresOID) throws(PostgresError) {
         self = .some(try Wrapped(postgresBytes: bytes, type: type))
     }
+    /// NULL decodes to `nil`.
     public static var postgresNull: Self? { .some(.none) }
 }
 
@@ -244,12 +291,14 @@ extension Int64: PostgresDecodable {
 }
 
 extension Int: PostgresDecodable {
+    /// Accepts int2, int4, int8 and oid columns (through `Int64`).
     public init(postgresBytes bytes: UnsafeRawBufferPointer, type: PostgresOID) throws(PostgresError) {
         self = Int(try Int64(postgresBytes: bytes, type: type))
     }
 }
 
 extension Int32: PostgresDecodable {
+    /// Accepts int2, int4, int8 and oid columns; throws `decoding` when the value does not fit in 32 bits.
     public init(postgresBytes bytes: UnsafeRawBufferPointer, type: PostgresOID) throws(PostgresError) {
         let wide = try Int64(postgresBytes: bytes, type: type)
         guard let narrow = Int32(exactly: wide) else { throw decodingError(Int32.self, type, "\(wide) is out of range") }
@@ -258,6 +307,7 @@ extension Int32: PostgresDecodable {
 }
 
 extension Int16: PostgresDecodable {
+    /// Accepts int2, int4, int8 and oid columns; throws `decoding` when the value does not fit in 16 bits.
     public init(postgresBytes bytes: UnsafeRawBufferPointer, type: PostgresOID) throws(PostgresError) {
         let wide = try Int64(postgresBytes: bytes, type: type)
         guard let narrow = Int16(exactly: wide) else { throw decodingError(Int16.self, type, "\(wide) is out of range") }
@@ -279,6 +329,7 @@ extension Double: PostgresDecodable {
 }
 
 extension Bool: PostgresDecodable {
+    /// Accepts only `bool` columns.
     public init(postgresBytes bytes: UnsafeRawBufferPointer, type: PostgresOID) throws(PostgresError) {
         guard type == PostgresType.bool, bytes.count == 1 else { throw decodingError(Bool.self, type) }
         self = bytes[0] != 0
@@ -299,6 +350,7 @@ extension String: PostgresDecodable {
 }
 
 extension UUID: PostgresDecodable {
+    /// Accepts only `uuid` columns (16 bytes).
     public init(postgresBytes bytes: UnsafeRawBufferPointer, type: PostgresOID) throws(PostgresError) {
         guard type == PostgresType.uuid, bytes.count == 16 else { throw decodingError(UUID.self, type) }
         var raw: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
@@ -327,6 +379,7 @@ extension Date: PostgresDecodable {
 }
 
 extension Data: PostgresDecodable {
+    /// Accepts only `bytea` columns.
     public init(postgresBytes bytes: UnsafeRawBufferPointer, type: PostgresOID) throws(PostgresError) {
         guard type == PostgresType.bytea else { throw decodingError(Data.self, type) }
         self = Data(bytes)

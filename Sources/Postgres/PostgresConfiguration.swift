@@ -37,6 +37,7 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
         return "\(host):\(port)/\(database)"
     }
 
+    /// `PostgresConfiguration(host:port/database)`; never shows the password.
     public var description: String { "PostgresConfiguration(\(endpoint))" }
 
     /// The password the string carries, if any (to scrub it from messages).

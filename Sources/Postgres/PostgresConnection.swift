@@ -9,7 +9,9 @@ import Darwin
 
 /// A `NOTIFY` received on a connection that `LISTEN`s.
 public struct PostgresNotification: Sendable, Hashable {
+    /// The channel it was sent on.
     public var channel: String
+    /// The payload; empty when the sender gave none.
     public var payload: String
     /// Process id of the notifying backend.
     public var processID: Int32
@@ -89,15 +91,17 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` inside `BEGIN` … `COMMIT`; rolls back and rethrows when `body` throws.
+    /// Runs `body` inside `BEGIN` … `COMMIT` (`BEGIN READ ONLY` when `readOnly`: the server
+    /// then refuses every write); rolls back and rethrows when `body` throws.
     ///
     /// If the server ended the transaction in an aborted state (an error `body` swallowed),
     /// the commit is reported as an error rather than passing silently.
     public func transaction<T>(
         isolation: isolated (any Actor)? = #isolation,
+        readOnly: Bool = false,
         _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await execute("BEGIN")
+        try await execute(readOnly ? "BEGIN READ ONLY" : "BEGIN")
         let value: T
         do {
             value = try await body(self)

@@ -38,25 +38,34 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
         /// libpq returned something the module did not expect.
         public static let protocolViolation = Code(.protocolViolation)
 
+        /// The code's fixed phrase, e.g. `connection failed`.
         public var description: String { base.rawValue }
     }
 
+    /// What kind of failure this is.
     public var code: Code
     /// Five-character SQLSTATE, e.g. `23505`, when the server reported one.
     public var sqlState: String?
     /// The server's primary message, or the module's own explanation.
     public var message: String
+    /// The server's DETAIL field; may quote row values, so it is kept out of `description`.
     public var detail: String?
+    /// The server's HINT field; kept out of `description`.
     public var hint: String?
+    /// The schema of the object the error concerns, when the server reported it.
     public var schema: String?
+    /// The table the error concerns, when the server reported it.
     public var table: String?
+    /// The column the error concerns: reported by the server, or the column that failed to decode.
     public var column: String?
+    /// The violated constraint's name, when the server reported it; shown in `description`.
     public var constraint: String?
     /// For connection errors: where we tried to connect (never the password).
     public var endpoint: String?
     /// What the caller was doing, e.g. `migration 002_tokens.sql`; shown first in `description`.
     public var context: String?
 
+    /// An error with the given code, message and whatever server fields are known; `context` starts unset.
     public init(
         code: Code, message: String, sqlState: String? = nil, detail: String? = nil, hint: String? = nil,
         schema: String? = nil, table: String? = nil, column: String? = nil, constraint: String? = nil,
@@ -82,6 +91,8 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
         return state.hasPrefix("08") || state.hasPrefix("57P")
     }
 
+    /// Safe to log: context, code, endpoint, a fixed phrase for the SQLSTATE (server errors) or the
+    /// module's own message, the SQLSTATE and the constraint.
     public var description: String {
         var text = context.map { "\($0) failed: " } ?? ""
         if let endpoint { text += "\(code) (\(endpoint)): " } else { text += "\(code): " }

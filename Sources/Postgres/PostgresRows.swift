@@ -38,8 +38,10 @@ public final class PostgresRows: Sendable, Sequence {
     /// The row at `index` (0-based).
     public subscript(index: Int) -> PostgresRow { PostgresRow(rows: self, index: index) }
 
+    /// The first row, or `nil` when there are none.
     public var first: PostgresRow? { count > 0 ? self[0] : nil }
 
+    /// Iterates the rows in order.
     public func makeIterator() -> AnyIterator<PostgresRow> {
         var next = 0
         return AnyIterator { [self] in

@@ -40,6 +40,7 @@ public struct DispatcherOptions: Sendable {
     /// Field naming of the transport, for validation.
     public var naming: FieldNaming = .v1
 
+    /// Options with the given values; each parameter defaults to the default documented on its property.
     public init(claimBatch: Int = 500, maxBatches: Int = 1, leaseMs: Int64 = 60_000, idlePollMs: Int64 = 100, naming: FieldNaming = .v1) {
         self.claimBatch = claimBatch
         self.maxBatches = maxBatches
@@ -51,13 +52,22 @@ public struct DispatcherOptions: Sendable {
 
 /// Counters for metrics and tests.
 public struct DispatcherCounters: Sendable, Equatable {
+    /// Records claimed from the queue.
     public var claimed = 0
+    /// Records the API accepted; like the other outcome counts, counted once the result write has finished
+    /// or been given up.
     public var accepted = 0
+    /// Records the API refused for good.
     public var rejected = 0
+    /// Records refused by validation before any request.
     public var invalid = 0
+    /// Records whose `ends_at` passed before they were accepted.
     public var expired = 0
+    /// Records put back in the queue unchanged (at shutdown, or withdrawn by an admission check).
     public var released = 0
+    /// HTTP attempts behind the results counted so far.
     public var attempts = 0
+    /// Failed attempts to write results (each one is retried).
     public var recordFailures = 0
     /// Real time spent in claims and result writes, in milliseconds (batches overlap, so this
     /// can exceed the wall time when more than one is out).
@@ -79,6 +89,8 @@ public final class Dispatcher: Service, Sendable {
     /// Claimed records not yet accepted or rejected by the API (nor otherwise finished).
     private let unsettled = SharedCount()
 
+    /// A dispatcher for one client account, claiming from `store` on `database` as `owner` and sending
+    /// through `tokens`; nothing runs until `run()`.
     public init(clientAccountID: UUID, database: PostgresPool, tokens: TokenPool, store: DeliveryStore, owner: String,
                 options: DispatcherOptions = DispatcherOptions(), clock: any WallClock, logger: Logger) {
         self.clientAccountID = clientAccountID
@@ -94,6 +106,8 @@ public final class Dispatcher: Service, Sendable {
     /// What the dispatcher has done so far.
     public var counts: DispatcherCounters { counters.withLock { $0 } }
 
+    /// Claims and sends until graceful shutdown or cancellation, then lets the batches out finish, records
+    /// them and shuts the token pool down; database failures are logged and retried, not thrown.
     public func run() async throws {
         let stop = StopSignal()
         await withGracefulShutdownHandler {
@@ -234,6 +248,10 @@ public final class Dispatcher: Service, Sendable {
                                                     reason: "released at shutdown", retryAt: clock.now(), attempts: tried)
                 case .expired(let reason), .unsent(let reason):
                     results[index] = DeliveryResult(delivery: delivery, next: .expired, outcome: .expired, reason: reason, attempts: tried)
+                case .withdrawn(let reason):
+                    // Withheld by an admission check before any further attempt: back in the queue as it was.
+                    results[index] = DeliveryResult(delivery: delivery, next: .retry, outcome: .released,
+                                                    reason: "withdrawn: \(reason)", retryAt: clock.now(), attempts: tried)
                 }
             }
         }

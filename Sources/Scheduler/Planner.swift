@@ -32,6 +32,8 @@ public struct PlannerOptions: Sendable {
     /// Months of audit partitions created ahead. Default 2.
     public var auditMonthsAhead = 2
 
+    /// Options for `capacity` with a horizon of `horizonMs` (default 2 h) and audit partitions two months
+    /// ahead.
     public init(capacity: Capacity, horizonMs: Int64 = 7_200_000) {
         self.capacity = capacity
         self.horizonMs = horizonMs
@@ -40,25 +42,43 @@ public struct PlannerOptions: Sendable {
 
 /// What one planning cycle did for one client account.
 public struct PlanningCycle: Sendable, Equatable {
+    /// Campaigns of the account read this cycle, in any status.
     public var campaigns = 0
+    /// Windows inserted, or planned ones whose push time was rewritten (each upsert counts, changed or
+    /// not).
     public var windowsPlanned = 0
+    /// Planned windows that ended unpushed and were marked `expired`.
     public var windowsExpired = 0
+    /// Planned windows within the horizon materialised this cycle.
     public var materialised = 0
+    /// Deliveries created, including those added to windows already materialised.
     public var recordsCreated = 0
+    /// Pending deliveries that expired because their window ended.
     public var recordsExpired = 0
+    /// Pending deliveries cancelled: by a cancelled campaign, a window planned away, or a record removed
+    /// from its campaign.
     public var recordsCancelled = 0
+    /// In-flight deliveries whose lease had run out, returned to the queue.
     public var leasesRescued = 0
+    /// Windows still to push that cannot finish by their deadline (beyond the start-up margin for windows
+    /// already being pushed).
     public var lateWindows = 0
+    /// An empty report: every count zero.
     public init() {}
 }
 
 /// Plans the campaigns of client accounts into windows and deliveries.
 public struct Planner: Sendable {
+    /// Horizon, capacity and audit partition settings.
     public var options: PlannerOptions
+    /// Where windows, deliveries and audit rows are written.
     public var deliveries: DeliveryStore
+    /// Where campaigns and their record counts are read.
     public var campaigns = CampaignStore()
+    /// Where a campaign that cannot be planned is reported.
     public var logger: Logger
 
+    /// A planner writing through `deliveries` and reading campaigns with a default `CampaignStore`.
     public init(options: PlannerOptions, deliveries: DeliveryStore, logger: Logger) {
         self.options = options
         self.deliveries = deliveries

@@ -27,6 +27,8 @@ public final class PlannerService: Service, Sendable {
     /// The NOTIFY channel the campaign tables' triggers use.
     public static let channel = "callwindow_changes"
 
+    /// A service planning `clients` with `planner` on its own connection from `configuration`;
+    /// `pollInterval` (default 5 s, at least 1 ms) is the fallback cycle, timed on `clock`.
     public init(configuration: PostgresConfiguration, clients: [UUID], planner: Planner, clock: any WallClock,
                 pollInterval: Duration = .seconds(5), logger: Logger) {
         self.configuration = configuration
@@ -54,6 +56,8 @@ public final class PlannerService: Service, Sendable {
         return Int64(bitPattern: hash)
     }
 
+    /// Plans until graceful shutdown or cancellation; a database failure is logged once per outage and the
+    /// session retried with back-off (0.2 s doubling to 3.2 s).
     public func run() async throws {
         try await cancelWhenGracefulShutdown {
             var failures = 0

@@ -45,6 +45,7 @@ public enum BenchStore {
     public struct Progress: Sendable {
         /// Records of its materialised windows.
         public var materialised: Int64
+        /// Records accepted so far.
         public var accepted: Int64
         /// Rejected or expired.
         public var failed: Int64
@@ -64,6 +65,7 @@ public enum BenchStore {
 
     /// What the audit trail says about a campaign's push.
     public struct Figures: Sendable {
+        /// Attempts the API accepted.
         public var accepted: Int64
         /// Attempts answered 429.
         public var rateLimited: Int64
@@ -73,7 +75,9 @@ public enum BenchStore {
         public var firstAt: Int64
         /// Last answer (attempt + latency, epoch ms), 0 without any.
         public var lastAt: Int64
+        /// Median attempt latency (ms; 0 without any).
         public var p50Ms: Double
+        /// 99th-percentile attempt latency (ms; 0 without any).
         public var p99Ms: Double
         /// Accepted after their deadline.
         public var late: Int64

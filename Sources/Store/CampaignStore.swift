@@ -4,6 +4,7 @@ public import Postgres
 
 /// A campaign as stored, with what the database knows about its label.
 public struct StoredCampaign: Sendable {
+    /// The campaign as its row defines it (instants in epoch ms).
     public var campaign: Campaign
     /// The label the campaign names, if `callwindow.labels` has it for the campaign's account.
     public var label: LabelInfo?
@@ -12,12 +13,16 @@ public struct StoredCampaign: Sendable {
 /// Reads campaigns and counts their records — every statement in SQL, counts by aggregation,
 /// never by loading receivers into memory.
 public struct CampaignStore: Sendable {
+    /// A stateless store; every call takes the connection it runs on.
     public init() {}
 
     /// Which campaigns to read.
     public enum Selection: Sendable {
+        /// Every campaign.
         case all
+        /// The campaigns with these ids; an unknown id makes `campaigns(_:on:)` throw `notFound`.
         case ids([Int64])
+        /// Every campaign of these client accounts.
         case clients([UUID])
     }
 

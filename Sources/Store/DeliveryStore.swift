@@ -1,14 +1,21 @@
 public import Foundation
 public import Postgres
+public import Planning
 
 /// A window as the planner wants it stored (instants in epoch ms).
 public struct PlannedWindow: Sendable, Hashable {
+    /// The window's start (epoch ms).
     public var startsAt: Int64
+    /// The window's end (epoch ms).
     public var endsAt: Int64
+    /// By when all its records should be pushed, `startsAt − lead` (epoch ms).
     public var deadline: Int64
+    /// When pushing its records starts (epoch ms).
     public var pushAt: Int64
+    /// How long after `deadline` the planned push finishes (ms; 0 when on time).
     public var lateByMs: Int64
 
+    /// A planned window; `lateByMs` defaults to 0 (on time).
     public init(startsAt: Int64, endsAt: Int64, deadline: Int64, pushAt: Int64, lateByMs: Int64 = 0) {
         self.startsAt = startsAt
         self.endsAt = endsAt
@@ -20,19 +27,33 @@ public struct PlannedWindow: Sendable, Hashable {
 
 /// One record claimed for sending, with its lease.
 public struct Delivery: Sendable, Hashable {
+    /// The row id in `callwindow.deliveries`.
     public var id: Int64
+    /// The client account it is pushed for.
     public var clientAccountID: UUID
+    /// The campaign it belongs to.
     public var campaignID: Int64
+    /// The window it belongs to.
     public var windowID: Int64
+    /// The caller's phone number.
     public var caller: String
+    /// The receiver's phone number.
     public var receiver: String
+    /// The campaign's label.
     public var labelID: UUID
+    /// The label name text, resolved pair → receiver → campaign; `nil` when none sets it.
     public var labelName: String?
+    /// The call reason text, resolved pair → receiver → campaign; `nil` when none sets it.
     public var callReason: String?
+    /// The window's start (epoch ms).
     public var startsAt: Int64
+    /// The window's end (epoch ms); once it passes, the record expires.
     public var endsAt: Int64
+    /// By when it should be pushed (epoch ms).
     public var deadline: Int64
+    /// When its window's push starts (epoch ms).
     public var pushAt: Int64
+    /// How many times it has been claimed, this claim included (not HTTP attempts).
     public var attempts: Int
     /// Fencing token: a result is applied only while the row still carries it.
     public var leaseToken: Int64
@@ -43,29 +64,41 @@ public struct Delivery: Sendable, Hashable {
 public struct DeliveryResult: Sendable {
     /// Where the delivery goes next.
     public enum Next: String, Sendable {
+        /// Final states: the API accepted it; it was refused for good (by the API or validation); its
+        /// `ends_at` passed.
         case accepted, rejected, expired
         /// Back to the queue, to be tried again at `retryAt`.
         case retry = "pending"
     }
 
+    /// The claimed delivery, with the lease token the result is fenced on.
     public var delivery: Delivery
+    /// Where the delivery goes next.
     public var next: Next
     /// The result's outcome word.
     public var outcome: ResultOutcome
+    /// Why, in words, for a result other than acceptance; written to the row and the audit trail.
     public var reason: String?
+    /// When a `.retry` delivery may be claimed again (epoch ms); `nil` means at once.
     public var retryAt: Int64?
     /// The HTTP attempts behind this result, oldest first.
     public var attempts: [Attempt]
 
     /// One HTTP attempt, as the audit trail records it.
     public struct Attempt: Sendable {
+        /// When the attempt started (epoch ms).
         public var at: Int64
+        /// Fingerprint of the token it used, if any.
         public var tokenFingerprint: String?
+        /// The HTTP status answered; `nil` without a response.
         public var httpStatus: Int?
+        /// Time until the answer (ms); `nil` without one.
         public var latencyMs: Int?
         /// This attempt's outcome.
         public var outcome: AuditOutcome
+        /// Why, in words, when the attempt did not succeed.
         public var reason: String?
+        /// An attempt as the audit trail records it.
         public init(at: Int64, tokenFingerprint: String?, httpStatus: Int?, latencyMs: Int?, outcome: AuditOutcome, reason: String? = nil) {
             self.at = at
             self.tokenFingerprint = tokenFingerprint
@@ -76,6 +109,8 @@ public struct DeliveryResult: Sendable {
         }
     }
 
+    /// A result for `delivery`; `retryAt` matters only for `.retry`, and without `attempts` one audit row
+    /// is written from the result itself.
     public init(delivery: Delivery, next: Next, outcome: ResultOutcome, reason: String? = nil, retryAt: Int64? = nil, attempts: [Attempt] = []) {
         self.delivery = delivery
         self.next = next
@@ -92,19 +127,24 @@ public struct DeliveryResult: Sendable {
 public struct DeliveryStore: Sendable {
     /// Who this process is, for leases and the audit trail.
     public var instance: String
-    /// The transport name written to the audit trail.
-    public var transport: String
+    /// The transport, whose name is written to the audit trail.
+    public var transport: Transport
 
-    public init(instance: String, transport: String) {
+    /// A store that stamps audit rows with `instance` and `transport`.
+    public init(instance: String, transport: Transport) {
         self.instance = instance
         self.transport = transport
     }
 
     /// What `syncWindows` changed.
     public struct WindowSync: Sendable, Equatable {
+        /// Windows inserted, or planned ones whose push time was rewritten.
         public var upserted = 0
+        /// Planned windows deleted because the plan no longer has them.
         public var removed = 0
+        /// Pending deliveries cancelled with the materialised windows the plan dropped.
         public var cancelled = 0
+        /// A result with the given counts (all zero by default).
         public init(upserted: Int = 0, removed: Int = 0, cancelled: Int = 0) {
             self.upserted = upserted
             self.removed = removed
@@ -344,7 +384,7 @@ public struct DeliveryStore: Sendable {
             a.map(\.at), d.map(\.clientAccountID), d.map(\.campaignID), d.map(\.windowID), d.map(\.id),
             d.map(\.caller), d.map(\.receiver), d.map(\.startsAt), d.map(\.endsAt), d.map(\.labelID), d.map(\.labelName),
             d.map(\.callReason), a.map(\.tokenFingerprint), a.map { $0.httpStatus.map(Int64.init) },
-            a.map(\.outcome.rawValue), a.map(\.reason), transport, instance, a.map { $0.latencyMs.map(Int64.init) })
+            a.map(\.outcome.rawValue), a.map(\.reason), transport.rawValue, instance, a.map { $0.latencyMs.map(Int64.init) })
     }
 
     /// Returns deliveries whose lease expired to the queue (compare-and-set on the expiry), so a
@@ -445,7 +485,7 @@ public struct DeliveryStore: Sendable {
               WHERE w.id = f.window_id
             )
             SELECT count(*) AS n FROM finished
-            """, parameters: parameters + [state.rawValue, reason, transport, instance])
+            """, parameters: parameters + [state.rawValue, reason, transport.rawValue, instance])
         return try rows[0].decode("n", as: Int.self)
     }
 
@@ -476,10 +516,15 @@ public struct DeliveryStore: Sendable {
 extension DeliveryStore {
     /// A live window as the planner sees it: what is left to push.
     public struct LiveWindow: Sendable {
+        /// The window's row id.
         public var id: Int64
+        /// The campaign it belongs to.
         public var campaignID: Int64
+        /// The window's start (epoch ms).
         public var startsAt: Int64
+        /// The window's end (epoch ms).
         public var endsAt: Int64
+        /// `planned` or `materialized` (windows in other states are not live).
         public var state: WindowState
         /// Records still to push (pending or in flight) of a materialised window.
         public var remaining: Int

@@ -3,11 +3,14 @@ public import Postgres
 
 /// Writes the labels fetched from the API into `callwindow.labels`.
 public struct LabelStore: Sendable {
+    /// A stateless store; every call takes the connection it runs on.
     public init() {}
 
     /// What a sync changed.
     public struct SyncResult: Sendable, Equatable {
+        /// Labels inserted or updated (every label given counts, changed or not).
         public var upserted: Int
+        /// Labels deleted because the API no longer lists them.
         public var removed: Int
     }
 

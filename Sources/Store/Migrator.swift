@@ -8,10 +8,12 @@ public struct Migration: Sendable, Hashable {
     public var version: Int
     /// The file name, e.g. `001_campaign_schema.sql`.
     public var name: String
+    /// The file's text, run as one script inside the migration's transaction.
     public var sql: String
     /// SHA-256 of the file's bytes, lowercase hex.
     public var checksum: String
 
+    /// A migration from its parts; `checksum` is computed from `sql`.
     public init(version: Int, name: String, sql: String) {
         self.version = version
         self.name = name
@@ -52,15 +54,19 @@ public struct Migration: Sendable, Hashable {
 public struct Migrator: Sendable {
     /// What `migrate` did.
     public struct Report: Sendable {
+        /// Names of the migrations this run applied, in order.
         public var applied: [String] = []
+        /// Names of the migrations found already applied, checksum unchanged.
         public var alreadyApplied: [String] = []
     }
 
     /// Advisory lock key for migrations (an arbitrary constant, "cw-migr" in ASCII).
     static let lockKey: Int64 = 0x63_77_2D_6D_69_67_72
 
+    /// The migrations, applied in the order given (`Migration.load` sorts them by version).
     public let migrations: [Migration]
 
+    /// A migrator for `migrations`; nothing touches the database until `migrate`.
     public init(migrations: [Migration]) {
         self.migrations = migrations
     }

@@ -3,21 +3,35 @@ public import Postgres
 
 /// One row of `callwindow.campaign_progress`.
 public struct CampaignProgress: Sendable, Codable, Equatable {
+    /// The campaign's id.
     public var campaignID: Int64
+    /// The client account the campaign belongs to.
     public var clientAccountID: UUID
+    /// The campaign's name.
     public var name: String
+    /// The campaign's status word as stored (`active`, `paused` or `cancelled`).
     public var status: String
+    /// Windows stored for the campaign, in any state.
     public var windows: Int
+    /// Deliveries created for its materialised windows.
     public var records: Int
+    /// Deliveries waiting in the queue.
     public var pending: Int
+    /// Deliveries claimed and being sent.
     public var inFlight: Int
+    /// Deliveries the API accepted.
     public var accepted: Int
+    /// Deliveries refused for good (by validation or the API).
     public var rejected: Int
+    /// Deliveries whose `ends_at` passed before they were accepted.
     public var expired: Int
+    /// Deliveries cancelled with their campaign, window or record.
     public var cancelled: Int
     /// Epoch ms of the next planned push, if any.
     public var nextPushAt: Int64?
+    /// The worst planned lateness of any of its windows (ms; 0 when all are on time).
     public var maxLateByMs: Int64
+    /// What the planner last found wrong with the campaign; empty when nothing.
     public var problems: [String]
 
     enum CodingKeys: String, CodingKey {
@@ -29,6 +43,7 @@ public struct CampaignProgress: Sendable, Codable, Equatable {
 
 /// Reads progress and the audit trail for people (`callwindow status`, `callwindow audit`).
 public struct ProgressStore: Sendable {
+    /// A stateless store; every call takes the connection it runs on.
     public init() {}
 
     /// Progress of the given campaigns (all when empty), by id.

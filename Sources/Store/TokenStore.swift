@@ -63,6 +63,7 @@ public struct TokenCipher: Sendable, CustomStringConvertible {
         Data("callwindow-token:\(clientAccountID.uuidString.lowercased()):\(fingerprint)".utf8)
     }
 
+    /// Names the algorithm only, never the key.
     public var description: String { "TokenCipher(AES-GCM-256)" }
 }
 

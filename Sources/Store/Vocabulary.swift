@@ -46,7 +46,9 @@ public enum ResultOutcome: String, Sendable, Hashable, CaseIterable {
 /// The outcome word of one audit row (`callwindow.push_attempts.outcome`): what an HTTP attempt
 /// gave, or, for a result reached without a request, the result's own outcome.
 public enum AuditOutcome: String, Sendable, Hashable, CaseIterable {
+    /// The API accepted the record.
     case accepted
+    /// The API refused the record for good.
     case rejected
     /// HTTP 429.
     case rateLimited = "rate_limited"

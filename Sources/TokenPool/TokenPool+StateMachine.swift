@@ -76,6 +76,9 @@ public struct TokenPoolStateMachine: Sendable {
     /// No acquisition before this instant (the mint budget refused one).
     public private(set) var acquireBlockedUntil: Int64 = .min
     private var roundRobin: UInt64 = 0
+    /// Stored tokens leased elsewhere that the pool watches before minting, by fingerprint: the
+    /// lease expiry first seen, and until when a live holder would have renewed it.
+    private var awaitedLeases: [String: (expiry: Int64, observedUntil: Int64)] = [:]
 
     /// A pool with no tokens yet; `options` should have passed `validate()`.
     public init(options: TokenPoolOptions) {
@@ -121,6 +124,31 @@ public struct TokenPoolStateMachine: Sendable {
         acquiring = false
         if let retryAt { acquireBlockedUntil = max(acquireBlockedUntil, retryAt) }
         if let fingerprint { tokens[fingerprint]?.refreshRequested = false }
+    }
+
+    /// No stored token was free at `now`; `elsewhere` are the valid ones other holders lease.
+    /// Returns the instant to look again instead of minting, or `nil` to mint now.
+    ///
+    /// A holder may have died (a kill -9 and restart): rather than spend a scarce mint at once,
+    /// the pool watches each such lease for `observationMs` (a live holder renews when a third of
+    /// its lease has passed). A lease that moved has a live holder and is ignored from then on;
+    /// one that stayed put is waited for until it lapses, then leased.
+    public mutating func leasedElsewhere(
+        _ elsewhere: [(fingerprint: String, leaseExpiresAt: Int64)], now: Int64, observationMs: Int64
+    ) -> Int64? {
+        var wake: Int64?
+        for token in elsewhere {
+            let until: Int64
+            if let seen = awaitedLeases[token.fingerprint] {
+                if seen.expiry != token.leaseExpiresAt { continue }  // renewed: its holder is alive
+                until = now >= seen.observedUntil ? token.leaseExpiresAt : seen.observedUntil
+            } else {
+                until = min(now + observationMs, token.leaseExpiresAt)
+                awaitedLeases[token.fingerprint] = (token.leaseExpiresAt, until)
+            }
+            wake = min(wake ?? until, until)
+        }
+        return wake
     }
 
     /// The shell starts an acquisition (so it is not asked for twice).

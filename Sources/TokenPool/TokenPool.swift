@@ -74,6 +74,8 @@ public final class TokenPool: Sendable {
     public let options: TokenPoolOptions
     /// The most often `maintain()` runs while records are being sent. Default 1,000 ms.
     public let maintenanceIntervalMs: Int64
+    /// A record is attempted only on an admission check at most this old (ms).
+    public static let admissionMaxAgeMs: Int64 = 1_000
     private let store: any TokenLedger
     private let api: APIClient
     private let clock: any WallClock
@@ -84,9 +86,6 @@ public final class TokenPool: Sendable {
     private struct State {
         var machine: TokenPoolStateMachine
         var secrets: [String: BearerToken] = [:]
-        /// Leases of stored tokens held elsewhere that this pool is watching, by fingerprint: the
-        /// lease expiry first seen, and until when a live holder would have renewed it.
-        var awaitedLeases: [String: (expiry: Int64, observedUntil: Int64)] = [:]
         var jitter: JitterSource
         var queued = 0
         /// Records waiting beyond those handed to `send` (the caller's queue), from `noteBacklog`.
@@ -300,28 +299,13 @@ public final class TokenPool: Sendable {
                 logger.info("token leased from the store", metadata: ["token": "\(stored.fingerprint)"])
                 return true
             }
-            // A stored token leased elsewhere may belong to a process that died (a kill -9 and
-            // restart): rather than spend a scarce mint at once, watch its lease for one renewal
-            // period (a live holder renews when a third of the lease has passed). If it moved,
-            // its holder is alive and this pool mints; if not, wait for it to lapse and lease it.
+            // A stored token leased elsewhere may belong to a process that died: the machine
+            // decides whether to watch its lease (it may lapse) or mint now.
             if old == nil {
                 let elsewhere = try await store.leasedElsewhere(
                     clientAccountID: id, owner: owner, now: now, validUntil: now + options.refreshBeforeMs + options.requestTimeoutMs)
-                let observation = options.leaseMs / 3 + 1_500
-                let wait = state.withLock { state -> Int64? in
-                    var wake: Int64?
-                    for token in elsewhere {
-                        let until: Int64
-                        if let seen = state.awaitedLeases[token.fingerprint] {
-                            if seen.expiry != token.leaseExpiresAt { continue }  // renewed: its holder is alive
-                            until = now >= seen.observedUntil ? token.leaseExpiresAt : seen.observedUntil
-                        } else {
-                            until = min(now + observation, token.leaseExpiresAt)
-                            state.awaitedLeases[token.fingerprint] = (token.leaseExpiresAt, until)
-                        }
-                        wake = min(wake ?? until, until)
-                    }
-                    return wake
+                let wait = state.withLock {
+                    $0.machine.leasedElsewhere(elsewhere, now: now, observationMs: options.leaseMs / 3 + 1_500)
                 }
                 if let wait {
                     logger.info("watching a stored token's lease before minting", metadata: ["until": "\(wait)"])
@@ -391,167 +375,88 @@ public final class TokenPool: Sendable {
     /// accepted, rejected (final, with the API's reason), or expired (its `ends_at` passed before
     /// it could be accepted). Every HTTP attempt is reported to `onAttempt` as it completes.
     /// Records whose `ends_at` has passed are never sent. Cancellation stops granting new sends;
-    /// unfinished records are returned as `unsent`.
+    /// unfinished records are returned as `unsent`. With an `admission`, no record is attempted
+    /// unless the owner admitted it within the last `admissionMaxAgeMs`; the ones it withdraws
+    /// are returned as `withdrawn`.
     public func send(
-        _ records: [CallRecord], onAttempt: @escaping @Sendable (PushAttempt) -> Void = { _ in }
+        _ records: [CallRecord], admission: (any SendAdmission)? = nil,
+        onAttempt: @escaping @Sendable (PushAttempt) -> Void = { _ in }
     ) async -> [RecordOutcome] {
-        var outcomes = [RecordOutcome?](repeating: nil, count: records.count)
-        var failures = [Int](repeating: 0, count: records.count)
-        var lastReason = [String](repeating: "not sent", count: records.count)
-        var ready = Deque(Array(records.indices))
-        var delayed: [(at: Int64, index: Int)] = []  // sorted by `at`
-        var remaining = records.count
-        var running = 0
-        var timerAt: Int64?
-        var lastMaintenance: Int64 = .min
-        var maintaining = false
-        let batchSize = configuration.transport == .batch ? 500 : 1
-
-        func finish(_ index: Int, _ outcome: RecordOutcome) {
-            guard outcomes[index] == nil else { return }
-            outcomes[index] = outcome
-            remaining -= 1
-        }
-
-        await withTaskGroup(of: Event.self) { group in
-            while remaining > 0 {
-                var now = clock.now()
-                if Task.isCancelled {
-                    for index in records.indices where outcomes[index] == nil && running == 0 {
-                        finish(index, .unsent(lastReason: lastReason[index]))
-                    }
-                    if remaining == 0 { break }
+        var queue = SendQueue(
+            endsAt: records.map(\.endsAt), batchSize: configuration.transport == .batch ? 500 : 1,
+            checksAdmission: admission != nil, maintenanceIntervalMs: maintenanceIntervalMs, admissionMaxAgeMs: Self.admissionMaxAgeMs)
+        let outcomes = await withTaskGroup(of: Event.self, returning: [RecordOutcome].self) { group in
+            while true {
+                let now = clock.now()
+                let blockedUntil = state.withLock { $0.machine.acquireBlockedUntil }
+                let action = queue.next(now: now, cancelled: Task.isCancelled, acquireBlockedUntil: blockedUntil) { at in
+                    state.withLock { $0.machine.grant(now: at) }
                 }
-                while let first = delayed.first, first.at <= now {
-                    delayed.removeFirst()
-                    ready.append(first.index)
-                }
-                var wake: Int64? = delayed.first?.at
-                var needMaintenance = now >= lastMaintenance + maintenanceIntervalMs
-
-                // Grant as many sends as the pool allows now.
-                grants: while !ready.isEmpty, !Task.isCancelled {
-                    if records[ready.first!].endsAt <= now {
-                        let index = ready.removeFirst()
-                        finish(index, .expired(lastReason: lastReason[index]))
+                switch action {
+                case .finished(let outcomes):
+                    group.cancelAll()
+                    return outcomes
+                case .again:
+                    continue
+                case .admit(let indices):
+                    let withdrawn = await admission?.withdrawals(of: indices) ?? [:]
+                    queue.admitted(indices, withdrawn: withdrawn, at: now)
+                case .send(let indices, let fingerprint, let sendID, let grantedAt):
+                    guard let token = state.withLock({ $0.secrets[fingerprint] }) else {
+                        // Dropped between grant and use: give the grant back, the records to the queue.
+                        _ = state.withLock { $0.machine.completed(fingerprint: fingerprint, sendID: sendID, outcome: .accepted, now: now) }
+                        queue.returned(indices)
                         continue
                     }
-                    let grant = state.withLock { $0.machine.grant(now: now) }
-                    switch grant {
-                    case .send(let fingerprint, let sendID):
-                        var indices: [Int] = []
-                        while indices.count < batchSize, let next = ready.first {
-                            ready.removeFirst()
-                            if records[next].endsAt <= now {
-                                finish(next, .expired(lastReason: lastReason[next]))
-                            } else {
-                                indices.append(next)
-                            }
-                        }
-                        guard let token = state.withLock({ $0.secrets[fingerprint] }), !indices.isEmpty else {
-                            // Token dropped between grant and use (or nothing left): undo.
-                            _ = state.withLock { $0.machine.completed(fingerprint: fingerprint, sendID: sendID, outcome: .accepted, now: now) }
-                            for index in indices.reversed() { ready.prepend(index) }
-                            continue
-                        }
-                        running += 1
-                        let batch = indices.map { records[$0] }
-                        group.addTask { [self] in
-                            await self.attempt(batch, indices: indices, token: token, sendID: sendID)
-                        }
-                        now = clock.now()
-                    case .wait(let until):
-                        wake = min(wake ?? until, until)
-                        break grants
-                    case .waitForAnswer:
-                        break grants
-                    case .noToken:
-                        needMaintenance = true
-                        // Retry acquisition no sooner than the machine allows.
-                        let blockedUntil = state.withLock { $0.machine.acquireBlockedUntil }
-                        wake = min(wake ?? max(now + 100, blockedUntil), max(now + 100, blockedUntil))
-                        break grants
+                    let batch = indices.map { records[$0] }
+                    group.addTask { [self] in
+                        await self.attempt(batch, indices: indices, token: token, sendID: sendID, grantedAt: grantedAt)
                     }
-                }
-
-                if needMaintenance, !maintaining {
-                    maintaining = true
-                    lastMaintenance = now
-                    let queued = ready.count + delayed.count
+                case .maintain(let queued):
                     group.addTask { [self] in
                         await self.maintain(queued: queued)
                         return .maintained
                     }
-                }
-                if remaining == 0 { break }
-                if !maintaining, !ready.isEmpty || !delayed.isEmpty {
-                    let due = max(now + 1, lastMaintenance + maintenanceIntervalMs)
-                    wake = min(wake ?? due, due)
-                }
-                if Task.isCancelled {
-                    wake = nil
-                } else if let wake, wake > now, timerAt.map({ wake < $0 }) ?? true {
-                    timerAt = wake
+                case .sleep(let until):
                     let clock = self.clock
                     group.addTask {
-                        try? await clock.sleep(until: wake)
+                        try? await clock.sleep(until: until)
                         return .timer
                     }
-                } else if let wake, wake <= now {
-                    continue
-                }
-                if Task.isCancelled, running == 0, !maintaining { continue }
-
-                guard let event = await group.next() else { break }
-                switch event {
-                case .timer:
-                    // Possibly an older, later timer: at worst one more wake-up than needed.
-                    timerAt = nil
-                case .maintained:
-                    maintaining = false
-                case .answered(let results, let attempt):
-                    running -= 1
-                    onAttempt(attempt)
-                    let decideAt = clock.now()
-                    let decided: [(Int, RetryDecision)] = state.withLock { state in
-                        results.map { result in
-                            if case .transient = result.outcome { failures[result.index] += 1 }
-                            let decision = retry.decide(
-                                outcome: result.outcome, failures: failures[result.index],
-                                endsAt: records[result.index].endsAt, now: decideAt, jitter: &state.jitter
-                            )
-                            return (result.index, decision)
-                        }
-                    }
-                    for (index, decision) in decided {
-                        switch decision {
-                        case .final(let outcome):
-                            finish(index, outcome)
-                        case .retry(let at):
-                            lastReason[index] = results.first { $0.index == index }?.outcome.description ?? "retried"
-                            if at <= decideAt {
-                                ready.prepend(index)
-                            } else {
-                                let position = delayed.firstIndex { $0.at > at } ?? delayed.count
-                                delayed.insert((at, index), at: position)
+                case .awaitEvent:
+                    // Never empty here (a request, a timer or the housekeeping is out); if it were, the
+                    // send ends rather than wait for nothing.
+                    guard let event = await group.next() else { return queue.abandon() }
+                    switch event {
+                    case .timer:
+                        queue.timerFired()
+                    case .maintained:
+                        queue.maintained()
+                    case .answered(let results, let attempt):
+                        onAttempt(attempt)
+                        let decideAt = clock.now()
+                        state.withLock { state in
+                            queue.answered(results, at: decideAt) { outcome, failures, endsAt in
+                                retry.decide(outcome: outcome, failures: failures, endsAt: endsAt, now: decideAt, jitter: &state.jitter)
                             }
                         }
                     }
                 }
             }
-            group.cancelAll()
         }
         // The demand this call brought is served: an idle pool does not grow.
         state.withLock { $0.queued = 0 }
-        return outcomes.enumerated().map { index, outcome in outcome ?? .unsent(lastReason: lastReason[index]) }
+        return outcomes
     }
 
     /// One HTTP attempt (real-time: one record; batch: up to 500, polled until final). The pacer
     /// learns of the answer as soon as it arrives (before a batch is polled); a 401 drops the
     /// token here and marks it revoked in the store.
-    private func attempt(_ batch: [CallRecord], indices: [Int], token: BearerToken, sendID: UInt64) async -> Event {
+    /// `grantedAt` is the attempt's start as the pool decided it (the instant its pacing and
+    /// admission were checked), a moment before the request leaves.
+    private func attempt(_ batch: [CallRecord], indices: [Int], token: BearerToken, sendID: UInt64, grantedAt: Int64) async -> Event {
         let id = configuration.clientAccountID
-        let startedAt = clock.now()
+        let startedAt = grantedAt
         let outcome: PushOutcome
         let httpStatus: Int?
         var batchID: UUID?
@@ -610,6 +515,14 @@ struct Deque {
 
     mutating func append(_ value: Int) {
         storage.append(value)
+    }
+
+    /// The elements, front first.
+    var elements: ArraySlice<Int> { storage[head...] }
+
+    mutating func removeAll(where shouldRemove: (Int) -> Bool) {
+        storage = storage[head...].filter { !shouldRemove($0) }
+        head = 0
     }
 
     mutating func prepend(_ value: Int) {

@@ -89,70 +89,72 @@ struct DaemonTests {
 
     @Test("a SIGTERM that arrives before the services run (the schema check waits on a lock) still stops the daemon gracefully: exit 0")
     func earlySigtermIsGraceful() async throws {
-        let (url, connection) = try await Self.database("early")
-        defer { Task { await connection.close() } }
-        let config = try Self.configFile(port: 1, "http: {port: 0}")
-        // Hold the daemon at its schema check: its first statement waits for this lock (taken on
-        // a connection of its own: inside a transaction, pg_stat_activity would not change).
-        let locker = try await PostgresConnection.connect(try PostgresConfiguration(url))
-        defer { Task { await locker.close() } }
-        try await locker.execute("BEGIN")
-        try await locker.execute("LOCK TABLE callwindow.windows IN ACCESS EXCLUSIVE MODE")
-        let daemon = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: Self.environment(url))
-        defer { daemon.signal(SIGKILL) }
-        try await waitUntil(timeout: .seconds(60), "the daemon's schema check to wait for the lock (stderr: \(daemon.stderr.suffix(1000)))") {
-            try await connection.query(
-                "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%callwindow.windows%'"
-            )[0].decode("n", as: Int.self) == 1
+        try await closing(try await Self.database("early"), connection: { $0.1 }) { resource throws in
+            let (url, connection) = resource
+            let config = try Self.configFile(port: 1, "http: {port: 0}")
+            // Hold the daemon at its schema check: its first statement waits for this lock (taken on
+            // a connection of its own: inside a transaction, pg_stat_activity would not change).
+            try await closing(try await PostgresConnection.connect(try PostgresConfiguration(url))) { locker throws in
+                try await locker.execute("BEGIN")
+                try await locker.execute("LOCK TABLE callwindow.windows IN ACCESS EXCLUSIVE MODE")
+                let daemon = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: Self.environment(url))
+                defer { daemon.signal(SIGKILL) }
+                try await waitUntil(timeout: .seconds(60), "the daemon's schema check to wait for the lock (stderr: \(daemon.stderr.suffix(1000)))") {
+                    try await connection.query(
+                        "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%callwindow.windows%'"
+                    )[0].decode("n", as: Int.self) == 1
+                }
+                daemon.signal(SIGTERM)
+                try await locker.execute("COMMIT")
+                let ended = await daemon.wait()
+                #expect(ended.status == 0, "exit \(ended.status): \(ended.stderr.suffix(2000))")
+                #expect(ended.stderr.contains("graceful shutdown requested"))
+            }
         }
-        daemon.signal(SIGTERM)
-        try await locker.execute("COMMIT")
-        let ended = await daemon.wait()
-        #expect(ended.status == 0, "exit \(ended.status): \(ended.stderr.suffix(2000))")
-        #expect(ended.stderr.contains("graceful shutdown requested"))
     }
 
     @Test("a window due now is pushed completely, once per record, and SIGTERM exits 0")
     func pushesAndDrains() async throws {
-        let (url, connection) = try await Self.database("run")
-        defer { Task { await connection.close() } }
-        let campaign = try await Self.campaignDueNow(receivers: 250, lead: "38 seconds", on: connection)
-        let sandbox = try await RunningSandbox.start()
-        defer { sandbox.process.signal(SIGKILL) }
-        let config = try Self.configFile(port: sandbox.port, api: ", transport: v1", "tokens: {max: 2}\nscheduler: {poll_seconds: 1}\nhttp: {port: 0}")
-        let daemon = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: Self.environment(url))
-        defer { daemon.signal(SIGKILL) }
-        try await waitUntil(timeout: .seconds(60), "every record accepted (daemon stderr: \(daemon.stderr.suffix(2000)))") {
-            try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
-                .decode("accepted", as: Int.self) == 500
-        }
-        // The operations endpoint: metrics, liveness, readiness.
-        let line = try #require(daemon.stderr.split(separator: "\n").first { $0.contains("operations endpoint listening") })
-        let base = try #require(line.split(separator: " ").first { $0.hasPrefix("url=") }).dropFirst(4)
-        func get(_ path: String) async throws -> (Int, String) {
-            let (data, response) = try await URLSession.shared.data(from: try #require(URL(string: base + path)))
-            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
-        }
-        let metrics = try await get("/metrics")
-        #expect(metrics.0 == 200)
-        #expect(metrics.1.split(separator: "\n").contains { $0.hasPrefix("callwindow_records_total") && $0.contains("outcome=\"accepted\"") && $0.hasSuffix(" 500") },
-                "metrics: \(metrics.1.prefix(3000))")
-        #expect(metrics.1.contains("callwindow_push_latency_seconds"))
-        #expect(metrics.1.contains("callwindow_token_mints_total"), "mints are counted")
-        #expect(try await get("/healthz").0 == 200)
-        #expect(try await get("/readyz").0 == 200)
+        try await closing(try await Self.database("run"), connection: { $0.1 }) { resource throws in
+            let (url, connection) = resource
+            let campaign = try await Self.campaignDueNow(receivers: 250, lead: "38 seconds", on: connection)
+            let sandbox = try await RunningSandbox.start()
+            defer { sandbox.process.signal(SIGKILL) }
+            let config = try Self.configFile(port: sandbox.port, api: ", transport: v1", "tokens: {max: 2}\nscheduler: {poll_seconds: 1}\nhttp: {port: 0}")
+            let daemon = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: Self.environment(url))
+            defer { daemon.signal(SIGKILL) }
+            try await waitUntil(timeout: .seconds(60), "every record accepted (daemon stderr: \(daemon.stderr.suffix(2000)))") {
+                try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
+                    .decode("accepted", as: Int.self) == 500
+            }
+            // The operations endpoint: metrics, liveness, readiness.
+            let line = try #require(daemon.stderr.split(separator: "\n").first { $0.contains("operations endpoint listening") })
+            let base = try #require(line.split(separator: " ").first { $0.hasPrefix("url=") }).dropFirst(4)
+            func get(_ path: String) async throws -> (Int, String) {
+                let (data, response) = try await URLSession.shared.data(from: try #require(URL(string: base + path)))
+                return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+            }
+            let metrics = try await get("/metrics")
+            #expect(metrics.0 == 200)
+            #expect(metrics.1.split(separator: "\n").contains { $0.hasPrefix("callwindow_records_total") && $0.contains("outcome=\"accepted\"") && $0.hasSuffix(" 500") },
+                    "metrics: \(metrics.1.prefix(3000))")
+            #expect(metrics.1.contains("callwindow_push_latency_seconds"))
+            #expect(metrics.1.contains("callwindow_token_mints_total"), "mints are counted")
+            #expect(try await get("/healthz").0 == 200)
+            #expect(try await get("/readyz").0 == 200)
 
-        daemon.signal(SIGTERM)
-        let ended = await daemon.wait()
-        #expect(ended.status == 0, "daemon stderr: \(ended.stderr.suffix(2000))")
-        let records = sandbox.records
-        #expect(records.count == 500)
-        #expect(Set(records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }).count == 500)
-        #expect(!ended.stderr.contains(Self.apiKey))
-        let audit = try await connection.query("SELECT count(*) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'", campaign)
-        #expect(try audit[0].decode("n", as: Int.self) == 500)
-        let mints = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")
-        #expect(try mints[0].decode("n", as: Int.self) <= 2, "daemon log: \(ended.stderr.suffix(6000))")
+            daemon.signal(SIGTERM)
+            let ended = await daemon.wait()
+            #expect(ended.status == 0, "daemon stderr: \(ended.stderr.suffix(2000))")
+            let records = sandbox.records
+            #expect(records.count == 500)
+            #expect(Set(records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }).count == 500)
+            #expect(!ended.stderr.contains(Self.apiKey))
+            let audit = try await connection.query("SELECT count(*) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'", campaign)
+            #expect(try audit[0].decode("n", as: Int.self) == 500)
+            let mints = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")
+            #expect(try mints[0].decode("n", as: Int.self) <= 2, "daemon log: \(ended.stderr.suffix(6000))")
+        }
     }
 
     @Test("missing credentials and a missing token key are clear start-up errors")
@@ -177,119 +179,122 @@ struct DaemonTests {
 
     @Test("labels sync fetches every label through the API and upserts them; labels gone from the API are removed")
     func labelsSync() async throws {
-        let (url, connection) = try await Self.database("labels")
-        defer { Task { await connection.close() } }
-        try await connection.execute(
-            "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, gen_random_uuid(), 'Gone', 'dynamic')", Self.client)
-        let sandbox = try await RunningSandbox.start()
-        defer { sandbox.process.signal(SIGKILL) }
-        let configFile = try Self.configFile(port: sandbox.port)
-        let environment = Self.environment(url)
-        for _ in 0..<2 {
-            let sync = try await run(callwindowBinary, ["labels", "sync", "--config", configFile], environment: environment)
-            #expect(sync.status == 0, "stderr: \(sync.stderr)")
-            #expect(sync.stdout.contains("2 labels (1 dynamic) synced"))
+        try await closing(try await Self.database("labels"), connection: { $0.1 }) { resource throws in
+            let (url, connection) = resource
+            try await connection.execute(
+                "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, gen_random_uuid(), 'Gone', 'dynamic')", Self.client)
+            let sandbox = try await RunningSandbox.start()
+            defer { sandbox.process.signal(SIGKILL) }
+            let configFile = try Self.configFile(port: sandbox.port)
+            let environment = Self.environment(url)
+            for _ in 0..<2 {
+                let sync = try await run(callwindowBinary, ["labels", "sync", "--config", configFile], environment: environment)
+                #expect(sync.status == 0, "stderr: \(sync.stderr)")
+                #expect(sync.stdout.contains("2 labels (1 dynamic) synced"))
+            }
+            let labels = try await connection.query("SELECT name, label_type FROM callwindow.labels ORDER BY name")
+                .map { "\(try $0.decode("name", as: String.self))/\(try $0.decode("label_type", as: String.self))" }
+            #expect(labels == ["Acme/static", "Acme Deliveries/dynamic"])
+            // The second sync reused the stored token instead of minting another.
+            let mints = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
+            #expect(mints == 1)
         }
-        let labels = try await connection.query("SELECT name, label_type FROM callwindow.labels ORDER BY name")
-            .map { "\(try $0.decode("name", as: String.self))/\(try $0.decode("label_type", as: String.self))" }
-        #expect(labels == ["Acme/static", "Acme Deliveries/dynamic"])
-        // The second sync reused the stored token instead of minting another.
-        let mints = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
-        #expect(mints == 1)
     }
 
     @Test("kill -9 mid-push and restart: every record reaches the API, duplicates stay within what was in flight, no new mint")
     func killAndRestart() async throws {
-        let (url, connection) = try await Self.database("kill")
-        defer { Task { await connection.close() } }
-        let campaign = try await Self.campaignDueNow(receivers: 1500, lead: "39 seconds", on: connection)
-        let sandbox = try await RunningSandbox.start()
-        defer { sandbox.process.signal(SIGKILL) }
-        let config = try Self.configFile(
-            port: sandbox.port, api: ", connect_timeout_ms: 500, request_timeout_ms: 1000",
-            "tokens: {max: 4, lease_seconds: 3}\nscheduler: {poll_seconds: 1, lease_seconds: 5, claim_batch: 200}\nhttp: {port: 0}")
-        let environment = Self.environment(url)
-        func accepted() async throws -> Int {
-            try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0].decode("accepted")
+        try await closing(try await Self.database("kill"), connection: { $0.1 }) { resource throws in
+            let (url, connection) = resource
+            let campaign = try await Self.campaignDueNow(receivers: 1500, lead: "39 seconds", on: connection)
+            let sandbox = try await RunningSandbox.start()
+            defer { sandbox.process.signal(SIGKILL) }
+            let config = try Self.configFile(
+                port: sandbox.port, api: ", connect_timeout_ms: 500, request_timeout_ms: 1000",
+                "tokens: {max: 4, lease_seconds: 3}\nscheduler: {poll_seconds: 1, lease_seconds: 5, claim_batch: 200}\nhttp: {port: 0}")
+            let environment = Self.environment(url)
+            func accepted() async throws -> Int {
+                try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0].decode("accepted")
+            }
+            let first = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: environment)
+            try await waitUntil(timeout: .seconds(60), "some records accepted") { try await accepted() >= 400 }
+            first.signal(SIGKILL)
+            _ = await first.wait()
+            let mintsBefore = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
+            let second = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: environment)
+            defer { second.signal(SIGKILL) }
+            try await waitUntil(timeout: .seconds(120), "every record accepted after the restart (stderr: \(second.stderr.suffix(1500)))") {
+                try await accepted() == 3000
+            }
+            second.signal(SIGTERM)
+            let ended = await second.wait()
+            #expect(ended.status == 0)
+            let records = sandbox.records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }
+            #expect(Set(records).count == 3000, "every record reached the API at least once")
+            let duplicates = records.count - Set(records).count
+            print("kill -9 test: \(records.count) pushes for 3000 records, \(duplicates) duplicates, \(mintsBefore) mints before the restart")
+            // In flight at the kill: up to scheduler.concurrent_batches (2) claimed batches of 200, and
+            // up to four times as many while those are down to records in retry back-off.
+            #expect(duplicates <= 200 * 2 * 4, "duplicates are bounded by what was claimed and not yet recorded")
+            let mintsAfter = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
+            #expect(mintsAfter == mintsBefore, "the restart waited for the dead instance's token leases instead of minting")
+            let audited = try await connection.query(
+                "SELECT count(DISTINCT delivery_id) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'", campaign)
+            #expect(try audited[0].decode("n", as: Int.self) == 3000)
         }
-        let first = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: environment)
-        try await waitUntil(timeout: .seconds(60), "some records accepted") { try await accepted() >= 400 }
-        first.signal(SIGKILL)
-        _ = await first.wait()
-        let mintsBefore = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
-        let second = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: environment)
-        defer { second.signal(SIGKILL) }
-        try await waitUntil(timeout: .seconds(120), "every record accepted after the restart (stderr: \(second.stderr.suffix(1500)))") {
-            try await accepted() == 3000
-        }
-        second.signal(SIGTERM)
-        let ended = await second.wait()
-        #expect(ended.status == 0)
-        let records = sandbox.records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }
-        #expect(Set(records).count == 3000, "every record reached the API at least once")
-        let duplicates = records.count - Set(records).count
-        print("kill -9 test: \(records.count) pushes for 3000 records, \(duplicates) duplicates, \(mintsBefore) mints before the restart")
-        // In flight at the kill: up to scheduler.concurrent_batches (2) claimed batches of 200, and
-        // up to four times as many while those are down to records in retry back-off.
-        #expect(duplicates <= 200 * 2 * 4, "duplicates are bounded by what was claimed and not yet recorded")
-        let mintsAfter = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
-        #expect(mintsAfter == mintsBefore, "the restart waited for the dead instance's token leases instead of minting")
-        let audited = try await connection.query(
-            "SELECT count(DISTINCT delivery_id) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'", campaign)
-        #expect(try audited[0].decode("n", as: Int.self) == 3000)
     }
 
     @Test("two daemons on one database: every record once, zero 429s, no token above its rate or shared, mints within budget")
     func twoDaemons() async throws {
-        let (url, connection) = try await Self.database("two")
-        defer { Task { await connection.close() } }
-        let campaign = try await Self.campaignDueNow(receivers: 1500, lead: "39 seconds", on: connection)
-        let sandbox = try await RunningSandbox.start()
-        defer { sandbox.process.signal(SIGKILL) }
-        let config = try Self.configFile(
-            port: sandbox.port, api: ", connect_timeout_ms: 500, request_timeout_ms: 1000",
-            "tokens: {max: 3}\nscheduler: {poll_seconds: 1, claim_batch: 200}\nhttp: {port: 0}")
-        let first = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: Self.environment(url))
-        let second = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: Self.environment(url))
-        defer {
-            first.signal(SIGKILL)
-            second.signal(SIGKILL)
+        try await closing(try await Self.database("two"), connection: { $0.1 }) { resource throws in
+            let (url, connection) = resource
+            let campaign = try await Self.campaignDueNow(receivers: 1500, lead: "39 seconds", on: connection)
+            let sandbox = try await RunningSandbox.start()
+            defer { sandbox.process.signal(SIGKILL) }
+            let config = try Self.configFile(
+                port: sandbox.port, api: ", connect_timeout_ms: 500, request_timeout_ms: 1000",
+                "tokens: {max: 3}\nscheduler: {poll_seconds: 1, claim_batch: 200}\nhttp: {port: 0}")
+            let first = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: Self.environment(url))
+            let second = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: Self.environment(url))
+            defer {
+                first.signal(SIGKILL)
+                second.signal(SIGKILL)
+            }
+            try await waitUntil(timeout: .seconds(120), "every record accepted") {
+                try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
+                    .decode("accepted", as: Int.self) == 3000
+            }
+            first.signal(SIGTERM)
+            second.signal(SIGTERM)
+            let firstEnded = await first.wait()
+            #expect(firstEnded.status == 0, "first daemon: \(firstEnded.stderr.suffix(3000))")
+            let secondEnded = await second.wait()
+            #expect(secondEnded.status == 0, "second daemon: \(secondEnded.stderr.suffix(3000))")
+            let records = sandbox.records
+            #expect(Set(records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }).count == 3000)
+            // Pushing is at least once: a record reaches the API twice only when an earlier attempt's
+            // answer was lost (a timeout or reset, audited without an HTTP status). Two daemons never
+            // claim the same record, so every other duplicate is a defect.
+            let lostAnswers = try await connection.query(
+                "SELECT count(*) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND http_status IS NULL", campaign)[0]
+                .decode("n", as: Int.self)
+            #expect(records.count - 3000 <= lostAnswers, "\(records.count) pushes for 3000 records, \(lostAnswers) attempts without an answer")
+            let (data, _) = try await URLSession.shared.data(from: try #require(URL(string: "http://127.0.0.1:\(sandbox.port)/sandbox/stats")))
+            let stats = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            #expect((stats["rate_limited"] as? NSNumber)?.intValue == 0)
+            let tokens = try #require(stats["tokens"] as? [String: [String: Any]])
+            for (fingerprint, token) in tokens {
+                #expect(((token["peak_1s"] as? NSNumber)?.intValue ?? 0) <= 100, "token \(fingerprint) stayed within 100 requests/s")
+            }
+            // Each token was used by one instance only.
+            let users = try await connection.query(
+                "SELECT token_fingerprint, count(DISTINCT instance) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 GROUP BY 1", campaign)
+            #expect(try users.allSatisfy { try $0.decode("n", as: Int.self) == 1 })
+            #expect(Set(try users.map { try $0.decode("token_fingerprint", as: String.self) }).count >= 2)
+            let instances = try await connection.query(
+                "SELECT count(DISTINCT instance) AS n FROM callwindow.push_attempts WHERE campaign_id = $1", campaign)[0].decode("n", as: Int.self)
+            #expect(instances == 2, "both daemons pushed")
+            let mints = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
+            #expect(mints <= 6, "each instance minted at most tokens.max")
         }
-        try await waitUntil(timeout: .seconds(120), "every record accepted") {
-            try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
-                .decode("accepted", as: Int.self) == 3000
-        }
-        first.signal(SIGTERM)
-        second.signal(SIGTERM)
-        let firstEnded = await first.wait()
-        #expect(firstEnded.status == 0, "first daemon: \(firstEnded.stderr.suffix(3000))")
-        let secondEnded = await second.wait()
-        #expect(secondEnded.status == 0, "second daemon: \(secondEnded.stderr.suffix(3000))")
-        let records = sandbox.records
-        #expect(Set(records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }).count == 3000)
-        // Pushing is at least once: a record reaches the API twice only when an earlier attempt's
-        // answer was lost (a timeout or reset, audited without an HTTP status). Two daemons never
-        // claim the same record, so every other duplicate is a defect.
-        let lostAnswers = try await connection.query(
-            "SELECT count(*) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND http_status IS NULL", campaign)[0]
-            .decode("n", as: Int.self)
-        #expect(records.count - 3000 <= lostAnswers, "\(records.count) pushes for 3000 records, \(lostAnswers) attempts without an answer")
-        let (data, _) = try await URLSession.shared.data(from: try #require(URL(string: "http://127.0.0.1:\(sandbox.port)/sandbox/stats")))
-        let stats = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        #expect((stats["rate_limited"] as? NSNumber)?.intValue == 0)
-        let tokens = try #require(stats["tokens"] as? [String: [String: Any]])
-        for (fingerprint, token) in tokens {
-            #expect(((token["peak_1s"] as? NSNumber)?.intValue ?? 0) <= 100, "token \(fingerprint) stayed within 100 requests/s")
-        }
-        // Each token was used by one instance only.
-        let users = try await connection.query(
-            "SELECT token_fingerprint, count(DISTINCT instance) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 GROUP BY 1", campaign)
-        #expect(try users.allSatisfy { try $0.decode("n", as: Int.self) == 1 })
-        #expect(Set(try users.map { try $0.decode("token_fingerprint", as: String.self) }).count >= 2)
-        let instances = try await connection.query(
-            "SELECT count(DISTINCT instance) AS n FROM callwindow.push_attempts WHERE campaign_id = $1", campaign)[0].decode("n", as: Int.self)
-        #expect(instances == 2, "both daemons pushed")
-        let mints = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
-        #expect(mints <= 6, "each instance minted at most tokens.max")
     }
 }

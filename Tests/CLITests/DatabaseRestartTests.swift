@@ -16,7 +16,7 @@ struct DatabaseRestartTests {
             try #require(migrate.status == 0, "migrate failed: \(migrate.stderr)")
 
             let configuration = try PostgresConfiguration(url)
-            var connection = try await PostgresConnection.connect(configuration)
+            let connection = try await PostgresConnection.connect(configuration)
             try await connection.execute(
                 "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, $2::uuid, 'Acme Deliveries', 'dynamic')",
                 DaemonTests.client, DaemonTests.label)
@@ -37,27 +37,27 @@ struct DatabaseRestartTests {
             await connection.close()
             let restarted = try await run(pgclusterScript, ["restart", folder.path], environment: ["PGCLUSTER_FAST": "1"])
             try #require(restarted.status == 0, "pgcluster restart failed: \(restarted.stderr)")
-            connection = try await PostgresConnection.connect(configuration)
-            defer { Task { [connection] in await connection.close() } }
-            try await waitUntil(timeout: .seconds(120), "every record accepted after the restart (daemon stderr: \(daemon.stderr.suffix(3000)))") {
-                try await accepted(connection) == 2_000
-            }
-            #expect(daemon.isRunning, "the daemon survived the outage")
+            try await closing(try await PostgresConnection.connect(configuration)) { reconnected throws in
+                try await waitUntil(timeout: .seconds(120), "every record accepted after the restart (daemon stderr: \(daemon.stderr.suffix(3000)))") {
+                    try await accepted(reconnected) == 2_000
+                }
+                #expect(daemon.isRunning, "the daemon survived the outage")
 
-            daemon.signal(SIGTERM)
-            let ended = await daemon.wait()
-            #expect(ended.status == 0, "daemon stderr: \(ended.stderr.suffix(3000))")
-            let records = sandbox.records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }
-            #expect(Set(records).count == 2_000, "every record reached the API")
-            let duplicates = records.count - Set(records).count
-            print("database restart test: \(records.count) pushes for 2000 records, \(duplicates) duplicates")
-            #expect(duplicates <= 100, "duplicates are bounded by one claimed batch")
-            let audited = try await connection.query(
-                "SELECT count(DISTINCT delivery_id) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'", campaign)
-            #expect(try audited[0].decode("n", as: Int.self) == 2_000, "every accepted record is in the audit trail")
-            // Logged once per outage and part, not once per retry.
-            let outageLines = ended.stderr.split(separator: "\n").filter { $0.contains(" error ") || $0.contains(" warning ") }
-            #expect(outageLines.count <= 8, "outage log lines: \(outageLines.joined(separator: "\n"))")
+                daemon.signal(SIGTERM)
+                let ended = await daemon.wait()
+                #expect(ended.status == 0, "daemon stderr: \(ended.stderr.suffix(3000))")
+                let records = sandbox.records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }
+                #expect(Set(records).count == 2_000, "every record reached the API")
+                let duplicates = records.count - Set(records).count
+                print("database restart test: \(records.count) pushes for 2000 records, \(duplicates) duplicates")
+                #expect(duplicates <= 100, "duplicates are bounded by one claimed batch")
+                let audited = try await reconnected.query(
+                    "SELECT count(DISTINCT delivery_id) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'", campaign)
+                #expect(try audited[0].decode("n", as: Int.self) == 2_000, "every accepted record is in the audit trail")
+                // Logged once per outage and part, not once per retry.
+                let outageLines = ended.stderr.split(separator: "\n").filter { $0.contains(" error ") || $0.contains(" warning ") }
+                #expect(outageLines.count <= 8, "outage log lines: \(outageLines.joined(separator: "\n"))")
+            }
         }
     }
 }

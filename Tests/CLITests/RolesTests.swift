@@ -141,133 +141,133 @@ struct RolesTests {
             #expect(sync.status == 0, "labels sync as the app role: \(sync.stderr)")
 
             // The campaign comes from the author role.
-            let author = try await PostgresConnection.connect(try PostgresConfiguration(fixture.url(fixture.authorLogin)))
-            defer { Task { await author.close() } }
-            let campaign = try await DaemonTests.campaignDueNow(receivers: 150, lead: "38 seconds", on: author)
+            try await closing(try await PostgresConnection.connect(try PostgresConfiguration(fixture.url(fixture.authorLogin)))) { author throws in
+                let campaign = try await DaemonTests.campaignDueNow(receivers: 150, lead: "38 seconds", on: author)
 
-            let reader = try await PostgresConnection.connect(try PostgresConfiguration(fixture.url(fixture.readerLogin)))
-            defer { Task { await reader.close() } }
-            let daemon = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: environment)
-            defer { daemon.signal(SIGKILL) }
-            try await waitUntil(timeout: .seconds(90), "every record accepted (daemon stderr: \(daemon.stderr.suffix(3000)))") {
-                try await reader.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
-                    .decode("accepted", as: Int.self) == 300
+                try await closing(try await PostgresConnection.connect(try PostgresConfiguration(fixture.url(fixture.readerLogin)))) { reader throws in
+                    let daemon = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: environment)
+                    defer { daemon.signal(SIGKILL) }
+                    try await waitUntil(timeout: .seconds(90), "every record accepted (daemon stderr: \(daemon.stderr.suffix(3000)))") {
+                        try await reader.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
+                            .decode("accepted", as: Int.self) == 300
+                    }
+                    daemon.signal(SIGTERM)
+                    let ended = await daemon.wait()
+                    #expect(ended.status == 0, "daemon stderr: \(ended.stderr.suffix(3000))")
+                    #expect(!ended.stderr.contains("permission denied") && !ended.stderr.contains("42501"), "daemon stderr: \(ended.stderr.suffix(3000))")
+                    #expect(!ended.stderr.contains(RolesFixture.password(fixture.appLogin)))
+                    #expect(Set(sandbox.records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }).count == 300)
+                    let audited = try await reader.query(
+                        "SELECT count(DISTINCT delivery_id) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'", campaign)
+                    #expect(try audited[0].decode("n", as: Int.self) == 300)
+
+                    // The audit partitions the daemon made belong to the owner; the app's login owns nothing.
+                    try await closing(try await PostgresConnection.connect(fixture.admin)) { admin throws in
+                        let owners = try await admin.query(
+                            """
+                            SELECT DISTINCT pg_get_userbyid(c.relowner) AS owner FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                            WHERE i.inhparent = 'callwindow.push_attempts'::regclass
+                            """).map { try $0.decode("owner", as: String.self) }
+                        #expect(owners == [fixture.owner])
+                        let owned = try await admin.query(
+                            "SELECT count(*) AS n FROM pg_class WHERE pg_get_userbyid(relowner) IN ($1, $2)", fixture.appLogin, fixture.app)
+                        #expect(try owned[0].decode("n", as: Int.self) == 0)
+
+                        // status and audit export as the app role.
+                        let status = try await run(callwindowBinary, ["status", "--campaign", String(campaign), "--json"], environment: environment)
+                        #expect(status.status == 0, "status as the app role: \(status.stderr)")
+                        #expect(status.stdout.contains("\"accepted\" : 300") || status.stdout.contains("\"accepted\":300"), "status: \(status.stdout)")
+                        let export = try await run(callwindowBinary, ["audit", "export", "--campaign", String(campaign)], environment: environment)
+                        #expect(export.status == 0, "audit export as the app role: \(export.stderr)")
+                        #expect(export.stdout.split(separator: "\n").filter { $0.contains(",accepted,") }.count >= 300)
+
+                        // Pruning drops partitions: refused to the app role, done by the owner.
+                        let farFuture = "2099-01-01T00:00:00Z"
+                        let denied = try await run(callwindowBinary, ["audit", "prune", "--older-than", "30d", "--now", farFuture], environment: environment)
+                        #expect(denied.status != 0)
+                        #expect(denied.stderr.contains("permission denied") && denied.stderr.contains("SQLSTATE 42501"), "stderr: \(denied.stderr)")
+                        let pruned = try await run(callwindowBinary, ["audit", "prune", "--older-than", "30d", "--now", farFuture, "--database-url", fixture.ownerURL])
+                        #expect(pruned.status == 0, "prune as the owner: \(pruned.stderr)")
+                        #expect(pruned.stdout.contains("dropped"))
+                    }
+                }
             }
-            daemon.signal(SIGTERM)
-            let ended = await daemon.wait()
-            #expect(ended.status == 0, "daemon stderr: \(ended.stderr.suffix(3000))")
-            #expect(!ended.stderr.contains("permission denied") && !ended.stderr.contains("42501"), "daemon stderr: \(ended.stderr.suffix(3000))")
-            #expect(!ended.stderr.contains(RolesFixture.password(fixture.appLogin)))
-            #expect(Set(sandbox.records.map { "\($0["caller"] ?? "")>\($0["receiver"] ?? "")" }).count == 300)
-            let audited = try await reader.query(
-                "SELECT count(DISTINCT delivery_id) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'", campaign)
-            #expect(try audited[0].decode("n", as: Int.self) == 300)
-
-            // The audit partitions the daemon made belong to the owner; the app's login owns nothing.
-            let admin = try await PostgresConnection.connect(fixture.admin)
-            defer { Task { await admin.close() } }
-            let owners = try await admin.query(
-                """
-                SELECT DISTINCT pg_get_userbyid(c.relowner) AS owner FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                WHERE i.inhparent = 'callwindow.push_attempts'::regclass
-                """).map { try $0.decode("owner", as: String.self) }
-            #expect(owners == [fixture.owner])
-            let owned = try await admin.query(
-                "SELECT count(*) AS n FROM pg_class WHERE pg_get_userbyid(relowner) IN ($1, $2)", fixture.appLogin, fixture.app)
-            #expect(try owned[0].decode("n", as: Int.self) == 0)
-
-            // status and audit export as the app role.
-            let status = try await run(callwindowBinary, ["status", "--campaign", String(campaign), "--json"], environment: environment)
-            #expect(status.status == 0, "status as the app role: \(status.stderr)")
-            #expect(status.stdout.contains("\"accepted\" : 300") || status.stdout.contains("\"accepted\":300"), "status: \(status.stdout)")
-            let export = try await run(callwindowBinary, ["audit", "export", "--campaign", String(campaign)], environment: environment)
-            #expect(export.status == 0, "audit export as the app role: \(export.stderr)")
-            #expect(export.stdout.split(separator: "\n").filter { $0.contains(",accepted,") }.count >= 300)
-
-            // Pruning drops partitions: refused to the app role, done by the owner.
-            let farFuture = "2099-01-01T00:00:00Z"
-            let denied = try await run(callwindowBinary, ["audit", "prune", "--older-than", "30d", "--now", farFuture], environment: environment)
-            #expect(denied.status != 0)
-            #expect(denied.stderr.contains("permission denied") && denied.stderr.contains("SQLSTATE 42501"), "stderr: \(denied.stderr)")
-            let pruned = try await run(callwindowBinary, ["audit", "prune", "--older-than", "30d", "--now", farFuture, "--database-url", fixture.ownerURL])
-            #expect(pruned.status == 0, "prune as the owner: \(pruned.stderr)")
-            #expect(pruned.stdout.contains("dropped"))
         }
     }
 
     @Test("the author role writes the campaign tables and nothing else; the reader reads and writes nothing; the app role cannot write campaigns")
     func authorAndReader() async throws {
         try await RolesFixture.with { fixture in
-            let admin = try await PostgresConnection.connect(fixture.admin)
-            defer { Task { await admin.close() } }
-            try await admin.execute(
-                "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, $2::uuid, 'Acme Deliveries', 'dynamic')",
-                DaemonTests.client, DaemonTests.label)
-            _ = try await admin.query("SELECT callwindow.ensure_push_attempt_partitions(now(), 0) AS n")
+            try await closing(try await PostgresConnection.connect(fixture.admin)) { admin throws in
+                try await admin.execute(
+                    "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1::uuid, $2::uuid, 'Acme Deliveries', 'dynamic')",
+                    DaemonTests.client, DaemonTests.label)
+                _ = try await admin.query("SELECT callwindow.ensure_push_attempt_partitions(now(), 0) AS n")
 
-            let author = try await PostgresConnection.connect(try PostgresConfiguration(fixture.url(fixture.authorLogin)))
-            defer { Task { await author.close() } }
-            let campaign = try await DaemonTests.campaignDueNow(receivers: 3, lead: "5 minutes", on: author)
-            try await author.execute("INSERT INTO callwindow.campaign_pairs (campaign_id, caller, receiver) VALUES ($1, '4930000009', '4915100000099')", campaign)
-            try await author.execute("UPDATE callwindow.campaigns SET status = 'paused' WHERE id = $1", campaign)
-            try await author.execute("DELETE FROM callwindow.campaign_receivers WHERE campaign_id = $1 AND phone = '4915100000003'", campaign)
-            #expect(try await author.query("SELECT count(*) AS n FROM callwindow.campaign_progress")[0].decode("n", as: Int.self) == 1)
-            // Validation still speaks to the author (the trigger reads labels with the author's rights).
-            do {
-                try await author.execute("INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '+91 98x')", campaign)
-                Issue.record("a bad phone was accepted")
-            } catch let error as PostgresError {
-                #expect(error.sqlState == "23514" && error.message.contains("is not a phone number"), "\(error)")
-            }
-            for sql in [
-                "INSERT INTO callwindow.deliveries DEFAULT VALUES",
-                "UPDATE callwindow.deliveries SET state = state",
-                "DELETE FROM callwindow.deliveries",
-                "INSERT INTO callwindow.push_attempts DEFAULT VALUES",
-                "INSERT INTO callwindow.tokens DEFAULT VALUES",
-                "UPDATE callwindow.tokens SET revoked_at = NULL",
-                "DELETE FROM callwindow.tokens",
-                "SELECT fingerprint FROM callwindow.tokens",
-                "INSERT INTO callwindow.token_mints DEFAULT VALUES",
-                "INSERT INTO callwindow.windows DEFAULT VALUES",
-                "UPDATE callwindow.windows SET state = state",
-                "INSERT INTO callwindow.campaign_state DEFAULT VALUES",
-                "INSERT INTO callwindow.labels DEFAULT VALUES",
-                "DELETE FROM callwindow.labels",
-                "INSERT INTO callwindow.schema_migrations DEFAULT VALUES",
-                "SELECT callwindow.ensure_push_attempt_partitions(now(), 1)",
-                "CREATE TABLE callwindow.mine (id int)",
-            ] {
-                await Self.expectDenied(sql, on: author, as: "the author role")
-            }
+                try await closing(try await PostgresConnection.connect(try PostgresConfiguration(fixture.url(fixture.authorLogin)))) { author throws in
+                    let campaign = try await DaemonTests.campaignDueNow(receivers: 3, lead: "5 minutes", on: author)
+                    try await author.execute("INSERT INTO callwindow.campaign_pairs (campaign_id, caller, receiver) VALUES ($1, '4930000009', '4915100000099')", campaign)
+                    try await author.execute("UPDATE callwindow.campaigns SET status = 'paused' WHERE id = $1", campaign)
+                    try await author.execute("DELETE FROM callwindow.campaign_receivers WHERE campaign_id = $1 AND phone = '4915100000003'", campaign)
+                    #expect(try await author.query("SELECT count(*) AS n FROM callwindow.campaign_progress")[0].decode("n", as: Int.self) == 1)
+                    // Validation still speaks to the author (the trigger reads labels with the author's rights).
+                    do {
+                        try await author.execute("INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '+91 98x')", campaign)
+                        Issue.record("a bad phone was accepted")
+                    } catch let error as PostgresError {
+                        #expect(error.sqlState == "23514" && error.message.contains("is not a phone number"), "\(error)")
+                    }
+                    for sql in [
+                        "INSERT INTO callwindow.deliveries DEFAULT VALUES",
+                        "UPDATE callwindow.deliveries SET state = state",
+                        "DELETE FROM callwindow.deliveries",
+                        "INSERT INTO callwindow.push_attempts DEFAULT VALUES",
+                        "INSERT INTO callwindow.tokens DEFAULT VALUES",
+                        "UPDATE callwindow.tokens SET revoked_at = NULL",
+                        "DELETE FROM callwindow.tokens",
+                        "SELECT fingerprint FROM callwindow.tokens",
+                        "INSERT INTO callwindow.token_mints DEFAULT VALUES",
+                        "INSERT INTO callwindow.windows DEFAULT VALUES",
+                        "UPDATE callwindow.windows SET state = state",
+                        "INSERT INTO callwindow.campaign_state DEFAULT VALUES",
+                        "INSERT INTO callwindow.labels DEFAULT VALUES",
+                        "DELETE FROM callwindow.labels",
+                        "INSERT INTO callwindow.schema_migrations DEFAULT VALUES",
+                        "SELECT callwindow.ensure_push_attempt_partitions(now(), 1)",
+                        "CREATE TABLE callwindow.mine (id int)",
+                    ] {
+                        await Self.expectDenied(sql, on: author, as: "the author role")
+                    }
 
-            let reader = try await PostgresConnection.connect(try PostgresConfiguration(fixture.url(fixture.readerLogin)))
-            defer { Task { await reader.close() } }
-            for table in ["campaigns", "campaign_callers", "campaign_receivers", "campaign_pairs", "labels", "windows", "deliveries",
-                          "push_attempts", "campaign_state", "token_mints", "schema_migrations", "campaign_progress", "window_progress"] {
-                _ = try await reader.query("SELECT count(*) AS n FROM callwindow.\(table)")
-            }
-            _ = try await reader.query("SELECT fingerprint, expires_at, lease_owner, revoked_at FROM callwindow.tokens")
-            await Self.expectDenied("SELECT ciphertext FROM callwindow.tokens", on: reader, as: "the reader role")
-            for table in ["campaigns", "campaign_callers", "campaign_receivers", "campaign_pairs", "labels", "windows", "deliveries",
-                          "push_attempts", "campaign_state", "token_mints", "tokens", "schema_migrations"] {
-                await Self.expectDenied("INSERT INTO callwindow.\(table) DEFAULT VALUES", on: reader, as: "the reader role")
-                await Self.expectDenied("DELETE FROM callwindow.\(table)", on: reader, as: "the reader role")
-            }
-            await Self.expectDenied("UPDATE callwindow.campaigns SET status = 'cancelled'", on: reader, as: "the reader role")
-            await Self.expectDenied("SELECT callwindow.ensure_push_attempt_partitions(now(), 1)", on: reader, as: "the reader role")
-            await Self.expectDenied("SELECT callwindow.drop_push_attempt_partitions(now())", on: reader, as: "the reader role")
+                    try await closing(try await PostgresConnection.connect(try PostgresConfiguration(fixture.url(fixture.readerLogin)))) { reader throws in
+                        for table in ["campaigns", "campaign_callers", "campaign_receivers", "campaign_pairs", "labels", "windows", "deliveries",
+                                      "push_attempts", "campaign_state", "token_mints", "schema_migrations", "campaign_progress", "window_progress"] {
+                            _ = try await reader.query("SELECT count(*) AS n FROM callwindow.\(table)")
+                        }
+                        _ = try await reader.query("SELECT fingerprint, expires_at, lease_owner, revoked_at FROM callwindow.tokens")
+                        await Self.expectDenied("SELECT ciphertext FROM callwindow.tokens", on: reader, as: "the reader role")
+                        for table in ["campaigns", "campaign_callers", "campaign_receivers", "campaign_pairs", "labels", "windows", "deliveries",
+                                      "push_attempts", "campaign_state", "token_mints", "tokens", "schema_migrations"] {
+                            await Self.expectDenied("INSERT INTO callwindow.\(table) DEFAULT VALUES", on: reader, as: "the reader role")
+                            await Self.expectDenied("DELETE FROM callwindow.\(table)", on: reader, as: "the reader role")
+                        }
+                        await Self.expectDenied("UPDATE callwindow.campaigns SET status = 'cancelled'", on: reader, as: "the reader role")
+                        await Self.expectDenied("SELECT callwindow.ensure_push_attempt_partitions(now(), 1)", on: reader, as: "the reader role")
+                        await Self.expectDenied("SELECT callwindow.drop_push_attempt_partitions(now())", on: reader, as: "the reader role")
 
-            let app = try await PostgresConnection.connect(try PostgresConfiguration(fixture.url(fixture.appLogin)))
-            defer { Task { await app.close() } }
-            await Self.expectDenied("UPDATE callwindow.campaigns SET status = 'cancelled'", on: app, as: "the app role")
-            await Self.expectDenied("DELETE FROM callwindow.campaign_receivers", on: app, as: "the app role")
-            await Self.expectDenied("DELETE FROM callwindow.push_attempts_\(Self.currentMonth())", on: app, as: "the app role")
-            await Self.expectDenied("DROP TABLE callwindow.push_attempts_\(Self.currentMonth())", on: app, as: "the app role")
+                        try await closing(try await PostgresConnection.connect(try PostgresConfiguration(fixture.url(fixture.appLogin)))) { app throws in
+                            await Self.expectDenied("UPDATE callwindow.campaigns SET status = 'cancelled'", on: app, as: "the app role")
+                            await Self.expectDenied("DELETE FROM callwindow.campaign_receivers", on: app, as: "the app role")
+                            await Self.expectDenied("DELETE FROM callwindow.push_attempts_\(Self.currentMonth())", on: app, as: "the app role")
+                            await Self.expectDenied("DROP TABLE callwindow.push_attempts_\(Self.currentMonth())", on: app, as: "the app role")
 
-            // Deleting a campaign cascades to what the scheduler made of it, with the owner's rights.
-            try await author.execute("DELETE FROM callwindow.campaigns WHERE id = $1", campaign)
-            #expect(try await reader.query("SELECT count(*) AS n FROM callwindow.campaigns")[0].decode("n", as: Int.self) == 0)
+                            // Deleting a campaign cascades to what the scheduler made of it, with the owner's rights.
+                            try await author.execute("DELETE FROM callwindow.campaigns WHERE id = $1", campaign)
+                            #expect(try await reader.query("SELECT count(*) AS n FROM callwindow.campaigns")[0].decode("n", as: Int.self) == 0)
+                        }
+                    }
+                }
+            }
         }
     }
 

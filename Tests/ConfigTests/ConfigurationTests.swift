@@ -1,4 +1,5 @@
 import Config
+import Planning
 import Foundation
 import Testing
 
@@ -29,7 +30,7 @@ struct ConfigurationTests {
             """)
         #expect(configuration.database.url == "postgres://a@b/c")
         #expect(configuration.database.poolSize == 8)
-        #expect(configuration.api.transport == "batch")
+        #expect(configuration.api.transport == .batch)
         #expect(configuration.api.baseURL == "http://127.0.0.1:8089")
         #expect(configuration.tokens.max == 4)
         #expect(configuration.clients == [Configuration.Client(clientAccountID: "6f1c3a52-0d7e-4c1b-9a55-3b2d8e7f4a10", keyIDEnv: "ACME_KEY_ID", apiKeyEnv: "ACME_API_KEY")])

@@ -7,119 +7,120 @@ import Testing
 struct ConnectionTests {
     /// Waits until backend `pid` is running a statement containing `text` (so a cancel reaches it).
     static func waitUntilRunning(_ text: String, backend pid: Int32) async throws {
-        let observer = try await TestDatabase.connect()
-        defer { Task { await observer.close() } }
-        try await waitUntil(timeout: .seconds(30), "backend \(pid) to run \(text)") {
-            try await observer.query(
-                "SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND position($2 in query) > 0",
-                pid, text)[0].decode("n", as: Int.self) == 1
+        try await closing(try await TestDatabase.connect()) { observer throws in
+            try await waitUntil(timeout: .seconds(30), "backend \(pid) to run \(text)") {
+                try await observer.query(
+                    "SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND position($2 in query) > 0",
+                    pid, text)[0].decode("n", as: Int.self) == 1
+            }
         }
     }
 
     @Test("a transaction commits on success and rolls back when its body throws")
     func transactions() async throws {
-        let connection = try await TestDatabase.connect()
-        defer { Task { await connection.close() } }
-        let table = "tx_\(UUID().uuidString.prefix(8).lowercased())"
-        try await connection.execute("CREATE TABLE \(table) (v int8)")
-        try await connection.transaction { try await $0.execute("INSERT INTO \(table) VALUES ($1)", 1) }
-        struct Boom: Error {}
-        await #expect(throws: Boom.self) {
-            try await connection.transaction { connection in
-                try await connection.execute("INSERT INTO \(table) VALUES ($1)", 2)
-                throw Boom()
+        try await closing(try await TestDatabase.connect()) { connection throws in
+            let table = "tx_\(UUID().uuidString.prefix(8).lowercased())"
+            try await connection.execute("CREATE TABLE \(table) (v int8)")
+            try await connection.transaction { try await $0.execute("INSERT INTO \(table) VALUES ($1)", 1) }
+            struct Boom: Error {}
+            await #expect(throws: Boom.self) {
+                try await connection.transaction { connection in
+                    try await connection.execute("INSERT INTO \(table) VALUES ($1)", 2)
+                    throw Boom()
+                }
             }
-        }
-        // An error swallowed inside the body still fails the commit instead of passing silently.
-        let swallowed = await #expect(throws: PostgresError.self) {
-            try await connection.transaction { connection in
-                try await connection.execute("INSERT INTO \(table) VALUES ($1)", 3)
-                _ = try? await connection.execute("SELECT 1/0")
+            // An error swallowed inside the body still fails the commit instead of passing silently.
+            let swallowed = await #expect(throws: PostgresError.self) {
+                try await connection.transaction { connection in
+                    try await connection.execute("INSERT INTO \(table) VALUES ($1)", 3)
+                    _ = try? await connection.execute("SELECT 1/0")
+                }
             }
+            #expect(swallowed?.sqlState == "25P02")
+            let values = try await connection.query("SELECT v FROM \(table) ORDER BY v").map { try $0.decode("v", as: Int.self) }
+            #expect(values == [1])
+            try await connection.execute("DROP TABLE \(table)")
         }
-        #expect(swallowed?.sqlState == "25P02")
-        let values = try await connection.query("SELECT v FROM \(table) ORDER BY v").map { try $0.decode("v", as: Int.self) }
-        #expect(values == [1])
-        try await connection.execute("DROP TABLE \(table)")
     }
 
     @Test("COPY FROM STDIN loads 100,000 rows with escaping and NULLs intact")
     func copy100k() async throws {
-        let connection = try await TestDatabase.connect()
-        defer { Task { await connection.close() } }
-        let table = "copy_\(UUID().uuidString.prefix(8).lowercased())"
-        try await connection.execute("CREATE TABLE \(table) (id int8, phone text, note text)")
-        let count = 100_000
-        let rows: [[String?]] = (0..<count).map { index in
-            [String(index), String(910_000_000_000 + index), index % 1000 == 0 ? nil : "tab\there\\ new\nline ü"]
+        try await closing(try await TestDatabase.connect()) { connection throws in
+            let table = "copy_\(UUID().uuidString.prefix(8).lowercased())"
+            try await connection.execute("CREATE TABLE \(table) (id int8, phone text, note text)")
+            let count = 100_000
+            let rows: [[String?]] = (0..<count).map { index in
+                [String(index), String(910_000_000_000 + index), index % 1000 == 0 ? nil : "tab\there\\ new\nline ü"]
+            }
+            // Throughput is `callwindow bench postgres`'s business; here, every row arrives intact.
+            let copied = try await connection.copyFrom("COPY \(table) (id, phone, note) FROM STDIN", rows: rows)
+            #expect(copied == count)
+            let check = try await connection.query(
+                "SELECT count(*) AS n, count(note) AS notes, max(note) AS sample FROM \(table)")[0]
+            #expect(try check.decode("n", as: Int.self) == count)
+            #expect(try check.decode("notes", as: Int.self) == count - count / 1000)
+            #expect(try check.decode("sample", as: String.self) == "tab\there\\ new\nline ü")
+            try await connection.execute("DROP TABLE \(table)")
         }
-        // Throughput is `callwindow bench postgres`'s business; here, every row arrives intact.
-        let copied = try await connection.copyFrom("COPY \(table) (id, phone, note) FROM STDIN", rows: rows)
-        #expect(copied == count)
-        let check = try await connection.query(
-            "SELECT count(*) AS n, count(note) AS notes, max(note) AS sample FROM \(table)")[0]
-        #expect(try check.decode("n", as: Int.self) == count)
-        #expect(try check.decode("notes", as: Int.self) == count - count / 1000)
-        #expect(try check.decode("sample", as: String.self) == "tab\there\\ new\nline ü")
-        try await connection.execute("DROP TABLE \(table)")
     }
 
     @Test("a COPY the server rejects reports the error and leaves the connection usable")
     func copyError() async throws {
-        let connection = try await TestDatabase.connect()
-        defer { Task { await connection.close() } }
-        let table = "copyerr_\(UUID().uuidString.prefix(8).lowercased())"
-        try await connection.execute("CREATE TABLE \(table) (id int8)")
-        let error = await #expect(throws: PostgresError.self) {
-            try await connection.copyFrom("COPY \(table) (id) FROM STDIN", rows: [["1"], ["not a number"]])
+        try await closing(try await TestDatabase.connect()) { connection throws in
+            let table = "copyerr_\(UUID().uuidString.prefix(8).lowercased())"
+            try await connection.execute("CREATE TABLE \(table) (id int8)")
+            let error = await #expect(throws: PostgresError.self) {
+                try await connection.copyFrom("COPY \(table) (id) FROM STDIN", rows: [["1"], ["not a number"]])
+            }
+            #expect(error?.sqlState == "22P02")
+            #expect(try await connection.query("SELECT count(*) AS n FROM \(table)")[0].decode("n", as: Int.self) == 0)
+            try await connection.execute("DROP TABLE \(table)")
         }
-        #expect(error?.sqlState == "22P02")
-        #expect(try await connection.query("SELECT count(*) AS n FROM \(table)")[0].decode("n", as: Int.self) == 0)
-        try await connection.execute("DROP TABLE \(table)")
     }
 
     @Test("a NOTIFY on one connection reaches a LISTENer on another")
     func listenNotify() async throws {
-        let listener = try await TestDatabase.connect()
-        let notifier = try await TestDatabase.connect()
-        defer { Task { await listener.close(); await notifier.close() } }
-        let channel = "chan_\(UUID().uuidString.prefix(8).lowercased())"
-        try await listener.listen(channel)
-        #expect(try await listener.nextNotification(timeout: .milliseconds(50)) == nil)
-        // Latency is `callwindow bench postgres`'s business; here, every notification arrives in order.
-        for round in 0..<20 {
-            async let received = listener.nextNotification(timeout: .seconds(30))
-            try await notifier.notify(channel, payload: "round \(round)")
-            let notification = try await received
-            #expect(notification?.channel == channel)
-            #expect(notification?.payload == "round \(round)")
+        try await closing(try await TestDatabase.connect()) { listener throws in
+            try await closing(try await TestDatabase.connect()) { notifier throws in
+                let channel = "chan_\(UUID().uuidString.prefix(8).lowercased())"
+                try await listener.listen(channel)
+                #expect(try await listener.nextNotification(timeout: .milliseconds(50)) == nil)
+                // Latency is `callwindow bench postgres`'s business; here, every notification arrives in order.
+                for round in 0..<20 {
+                    async let received = listener.nextNotification(timeout: .seconds(30))
+                    try await notifier.notify(channel, payload: "round \(round)")
+                    let notification = try await received
+                    #expect(notification?.channel == channel)
+                    #expect(notification?.payload == "round \(round)")
+                }
+            }
         }
     }
 
     @Test("waiting for a notification ends promptly when the task is cancelled")
     func cancelWait() async throws {
-        let listener = try await TestDatabase.connect()
-        defer { Task { await listener.close() } }
-        try await listener.listen("never_notified")
-        // Without cancellation the wait would end after 30 s with `nil`, not with CancellationError.
-        let wait = Task { try await listener.nextNotification(timeout: .seconds(30)) }
-        try await Task.sleep(for: .milliseconds(100))
-        wait.cancel()
-        await #expect(throws: CancellationError.self) { try await wait.value }
+        try await closing(try await TestDatabase.connect()) { listener throws in
+            try await listener.listen("never_notified")
+            // Without cancellation the wait would end after 30 s with `nil`, not with CancellationError.
+            let wait = Task { try await listener.nextNotification(timeout: .seconds(30)) }
+            try await Task.sleep(for: .milliseconds(100))
+            wait.cancel()
+            await #expect(throws: CancellationError.self) { try await wait.value }
+        }
     }
 
     @Test("cancelling a task cancels its running statement on the server")
     func cancelStatement() async throws {
-        let connection = try await TestDatabase.connect()
-        defer { Task { await connection.close() } }
-        let pid = try await connection.query("SELECT pg_backend_pid() AS pid")[0].decode("pid", as: Int32.self)
-        let slow = Task { try await connection.query("SELECT pg_sleep(20)") }
-        try await Self.waitUntilRunning("pg_sleep(20)", backend: pid)
-        slow.cancel()
-        // 57014 is the server's "canceling statement due to user request": it was cancelled there.
-        let error = await #expect(throws: PostgresError.self) { try await slow.value }
-        #expect(error?.sqlState == "57014")
-        #expect(try await connection.query("SELECT 2 AS two")[0].decode("two", as: Int.self) == 2)
+        try await closing(try await TestDatabase.connect()) { connection throws in
+            let pid = try await connection.query("SELECT pg_backend_pid() AS pid")[0].decode("pid", as: Int32.self)
+            let slow = Task { try await connection.query("SELECT pg_sleep(20)") }
+            try await Self.waitUntilRunning("pg_sleep(20)", backend: pid)
+            slow.cancel()
+            // 57014 is the server's "canceling statement due to user request": it was cancelled there.
+            let error = await #expect(throws: PostgresError.self) { try await slow.value }
+            #expect(error?.sqlState == "57014")
+            #expect(try await connection.query("SELECT 2 AS two")[0].decode("two", as: Int.self) == 2)
+        }
     }
 
     @Test("a pooled connection whose statement was cancelled is closed, not lent again (a late cancel would hit the next statement)")

@@ -7,34 +7,34 @@ import Testing
 struct ErrorTests {
     @Test("a unique violation surfaces SQLSTATE 23505 with the constraint and table names")
     func uniqueViolation() async throws {
-        let connection = try await TestDatabase.connect()
-        defer { Task { await connection.close() } }
-        let table = "uniq_\(UUID().uuidString.prefix(8).lowercased())"
-        try await connection.execute("CREATE TABLE \(table) (id int CONSTRAINT \(table)_id_key UNIQUE)")
-        try await connection.execute("INSERT INTO \(table) VALUES ($1)", Int32(1))
-        let error = await #expect(throws: PostgresError.self) {
+        try await closing(try await TestDatabase.connect()) { connection throws in
+            let table = "uniq_\(UUID().uuidString.prefix(8).lowercased())"
+            try await connection.execute("CREATE TABLE \(table) (id int CONSTRAINT \(table)_id_key UNIQUE)")
             try await connection.execute("INSERT INTO \(table) VALUES ($1)", Int32(1))
+            let error = await #expect(throws: PostgresError.self) {
+                try await connection.execute("INSERT INTO \(table) VALUES ($1)", Int32(1))
+            }
+            #expect(error?.sqlState == "23505")
+            #expect(error?.constraint == "\(table)_id_key")
+            #expect(error?.table == table)
+            #expect(error?.detail?.contains("(id)=(1)") == true)
+            #expect(error?.code == .server)
+            // The row's values (detail) and the server's words stay out of what is printed.
+            #expect(error?.description == "server error: unique violation [SQLSTATE 23505] (constraint \(table)_id_key)")
+            #expect(error?.debugDescription.contains("(id)=(1)") == true)
+            try await connection.execute("DROP TABLE \(table)")
         }
-        #expect(error?.sqlState == "23505")
-        #expect(error?.constraint == "\(table)_id_key")
-        #expect(error?.table == table)
-        #expect(error?.detail?.contains("(id)=(1)") == true)
-        #expect(error?.code == .server)
-        // The row's values (detail) and the server's words stay out of what is printed.
-        #expect(error?.description == "server error: unique violation [SQLSTATE 23505] (constraint \(table)_id_key)")
-        #expect(error?.debugDescription.contains("(id)=(1)") == true)
-        try await connection.execute("DROP TABLE \(table)")
     }
 
     @Test("a syntax error surfaces SQLSTATE 42601 and its description omits the SQL text")
     func syntaxError() async throws {
-        let connection = try await TestDatabase.connect()
-        defer { Task { await connection.close() } }
-        let error = await #expect(throws: PostgresError.self) {
-            try await connection.query("SELEC secret_column_name FROM nowhere")
+        try await closing(try await TestDatabase.connect()) { connection throws in
+            let error = await #expect(throws: PostgresError.self) {
+                try await connection.query("SELEC secret_column_name FROM nowhere")
+            }
+            #expect(error?.sqlState == "42601")
+            #expect(error?.description.contains("SELEC secret_column_name") == false)
         }
-        #expect(error?.sqlState == "42601")
-        #expect(error?.description.contains("SELEC secret_column_name") == false)
     }
 
     @Test("a connection error names host, port and database but never the password")

@@ -15,62 +15,62 @@ struct DispatcherTests {
     @Test("every record of a window due now is accepted once, audited, and no token exceeds its rate")
     func pushesAWindow() async throws {
         let clock = SystemClock()
-        let fixture = try await PlannerFixture.make(tokens: 2)
-        defer { Task { await fixture.connection.close() } }
-        let key = APIKey(keyID: UUID(), apiKey: UUID().uuidString.lowercased())
-        let sandbox = try SandboxServer(configuration: SandboxConfiguration(
-            clients: [.init(clientAccountID: fixture.client, apiKeys: [.init(keyID: key.keyID, apiKey: key.apiKey)],
-                            labels: [.init(id: fixture.label, name: "Acme", isDynamic: true)])]), clock: clock, port: 0)
-        // A one-hour window starting in 32 s with a 30 s lead: its deadline is 2 s away, so the
-        // push is due at once (slightly late at 160 records/s).
-        let starts = clock.now() + 32_000
-        let campaign: Int64 = try await fixture.connection.query(
-            """
-            INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, lead, call_reason)
-            VALUES ($1, 'due now', $2, callwindow.at_ms($3), callwindow.at_ms($3 + 3600000), '30 seconds', 'Your parcel arrives today')
-            RETURNING id
-            """, fixture.client, fixture.label, starts)[0].decode("id")
-        try await fixture.connection.execute(
-            "INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '4930000001'), ($1, '4930000002'), ($1, '4930000003')", campaign)
-        try await fixture.connection.execute(
-            "INSERT INTO callwindow.campaign_receivers (campaign_id, phone) SELECT $1, (4915100000000 + g)::text FROM generate_series(1, 100) g", campaign)
-        let planned = try await fixture.planner.cycle(clientAccountID: fixture.client, now: clock.now(), on: fixture.connection)
-        #expect(planned.recordsCreated == 300)
+        try await closing(try await PlannerFixture.make(tokens: 2), connection: { $0.connection }) { fixture throws in
+            let key = APIKey(keyID: UUID(), apiKey: UUID().uuidString.lowercased())
+            let sandbox = try SandboxServer(configuration: SandboxConfiguration(
+                clients: [.init(clientAccountID: fixture.client, apiKeys: [.init(keyID: key.keyID, apiKey: key.apiKey)],
+                                labels: [.init(id: fixture.label, name: "Acme", isDynamic: true)])]), clock: clock, port: 0)
+            // A one-hour window starting in 32 s with a 30 s lead: its deadline is 2 s away, so the
+            // push is due at once (slightly late at 160 records/s).
+            let starts = clock.now() + 32_000
+            let campaign: Int64 = try await fixture.connection.query(
+                """
+                INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, lead, call_reason)
+                VALUES ($1, 'due now', $2, callwindow.at_ms($3), callwindow.at_ms($3 + 3600000), '30 seconds', 'Your parcel arrives today')
+                RETURNING id
+                """, fixture.client, fixture.label, starts)[0].decode("id")
+            try await fixture.connection.execute(
+                "INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '4930000001'), ($1, '4930000002'), ($1, '4930000003')", campaign)
+            try await fixture.connection.execute(
+                "INSERT INTO callwindow.campaign_receivers (campaign_id, phone) SELECT $1, (4915100000000 + g)::text FROM generate_series(1, 100) g", campaign)
+            let planned = try await fixture.planner.cycle(clientAccountID: fixture.client, now: clock.now(), on: fixture.connection)
+            #expect(planned.recordsCreated == 300)
 
-        try await sandbox.withRunning { port in
-            let database = PostgresPool(configuration: try TestDatabase.configuration(), maxConnections: 4)
-            defer { Task { await database.close() } }
-            try await APIClient.withClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 2_000, requestTimeoutMs: 3_000)) { api in
-                let cipher = try TokenCipher.fromEnvironment(variable: "K", environment: ["K": TokenCipher.generateKeyBase64()])
-                let tokens = try TokenPool(
-                    configuration: .init(clientAccountID: fixture.client, key: key, transport: .v1, instance: "dispatcher-test"),
-                    options: TokenPoolOptions(maxTokens: 2), ledger: TokenStore(pool: database, cipher: cipher), api: api, clock: clock)
-                let dispatcher = Dispatcher(clientAccountID: fixture.client, database: database, tokens: tokens,
-                                            store: fixture.planner.deliveries, owner: "dispatcher-test", options: DispatcherOptions(claimBatch: 100),
-                                            clock: clock, logger: Logger(label: "test"))
-                let running = Task { try await dispatcher.run() }
-                try await waitUntil(timeout: .seconds(120), "every record accepted") { dispatcher.counts.accepted == 300 }
-                running.cancel()
-                _ = try? await running.value
+            try await sandbox.withRunning { port in
+                try await closing(try await TestDatabase.pool(maxConnections: 4)) { database throws in
+                    try await APIClient.withClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 2_000, requestTimeoutMs: 3_000)) { api in
+                        let cipher = try TokenCipher.fromEnvironment(variable: "K", environment: ["K": TokenCipher.generateKeyBase64()])
+                        let tokens = try TokenPool(
+                            configuration: .init(clientAccountID: fixture.client, key: key, transport: .v1, instance: "dispatcher-test"),
+                            options: TokenPoolOptions(maxTokens: 2), ledger: TokenStore(pool: database, cipher: cipher), api: api, clock: clock)
+                        let dispatcher = Dispatcher(clientAccountID: fixture.client, database: database, tokens: tokens,
+                                                    store: fixture.planner.deliveries, owner: "dispatcher-test", options: DispatcherOptions(claimBatch: 100),
+                                                    clock: clock, logger: Logger(label: "test"))
+                        let running = Task { try await dispatcher.run() }
+                        try await waitUntil(timeout: .seconds(120), "every record accepted") { dispatcher.counts.accepted == 300 }
+                        running.cancel()
+                        _ = try? await running.value
+                    }
+                }
             }
+            let stats = sandbox.stats()
+            // Only a lost answer (the client's own timeout on a loaded machine) may apply a record twice.
+            let lost = try await fixture.connection.query(
+                "SELECT count(*) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'transient' AND reason LIKE 'timeout%'",
+                campaign)[0].decode("n", as: Int.self)
+            #expect(stats.accepted >= 300 && stats.accepted <= 300 + lost, "\(stats.accepted) applied, \(lost) answers lost")
+            #expect(stats.rateLimited == 0)
+            #expect(stats.tokens.values.allSatisfy { $0.peak1s <= 100 })
+            let progress = try await fixture.connection.query(
+                "SELECT accepted, pending, in_flight FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
+            #expect(try progress.decode("accepted", as: Int.self) == 300)
+            #expect(try progress.decode("pending", as: Int.self) == 0)
+            let audit = try await fixture.connection.query(
+                "SELECT count(*) AS n, count(DISTINCT delivery_id) AS records, bool_and(token_fingerprint ~ '^[0-9a-f]{12}$') AS fingerprints FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'",
+                campaign)[0]
+            #expect(try audit.decode("records", as: Int.self) == 300)
+            #expect(try audit.decode("n", as: Int.self) == 300)
+            #expect(try audit.decode("fingerprints", as: Bool.self))
         }
-        let stats = sandbox.stats()
-        // Only a lost answer (the client's own timeout on a loaded machine) may apply a record twice.
-        let lost = try await fixture.connection.query(
-            "SELECT count(*) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'transient' AND reason LIKE 'timeout%'",
-            campaign)[0].decode("n", as: Int.self)
-        #expect(stats.accepted >= 300 && stats.accepted <= 300 + lost, "\(stats.accepted) applied, \(lost) answers lost")
-        #expect(stats.rateLimited == 0)
-        #expect(stats.tokens.values.allSatisfy { $0.peak1s <= 100 })
-        let progress = try await fixture.connection.query(
-            "SELECT accepted, pending, in_flight FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
-        #expect(try progress.decode("accepted", as: Int.self) == 300)
-        #expect(try progress.decode("pending", as: Int.self) == 0)
-        let audit = try await fixture.connection.query(
-            "SELECT count(*) AS n, count(DISTINCT delivery_id) AS records, bool_and(token_fingerprint ~ '^[0-9a-f]{12}$') AS fingerprints FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'accepted'",
-            campaign)[0]
-        #expect(try audit.decode("records", as: Int.self) == 300)
-        #expect(try audit.decode("n", as: Int.self) == 300)
-        #expect(try audit.decode("fingerprints", as: Bool.self))
     }
 }

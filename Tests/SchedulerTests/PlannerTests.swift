@@ -22,7 +22,7 @@ struct PlannerFixture {
         let connection = try await TestDatabase.connect()
         _ = try await Migrator(migrations: try Migration.load(from: TestDatabase.sqlDirectory)).migrate(connection)
         let planner = Planner(options: PlannerOptions(capacity: Capacity(tokens: tokens)),
-                              deliveries: DeliveryStore(instance: "planner-test", transport: "v1"),
+                              deliveries: DeliveryStore(instance: "planner-test", transport: .v1),
                               logger: Logger(label: "test"))
         let fixture = PlannerFixture(connection: connection, planner: planner)
         try await connection.execute(
@@ -54,85 +54,85 @@ struct PlannerFixture {
 struct PlannerTests {
     @Test("windows are planned as late as possible and materialised only within the horizon")
     func justInTime() async throws {
-        let fixture = try await PlannerFixture.make()
-        defer { Task { await fixture.connection.close() } }
-        let campaign = try await fixture.campaign()
-        let first = try await fixture.planner.cycle(clientAccountID: fixture.client, now: december, on: fixture.connection)
-        #expect(first.windowsPlanned == 3)
-        #expect(first.materialised == 0)
-        var windows = try await fixture.windows(campaign)
-        #expect(windows.map(\.state) == ["planned", "planned", "planned"])
-        // 200 records at 80 records/s take 2.5 s: pushed as late as possible before 08:50.
-        #expect(windows[0].deadline == december + 9 * hour - 10 * minute)
-        #expect(windows[0].pushAt == windows[0].deadline - 2_500)
+        try await closing(try await PlannerFixture.make(), connection: { $0.connection }) { fixture throws in
+            let campaign = try await fixture.campaign()
+            let first = try await fixture.planner.cycle(clientAccountID: fixture.client, now: december, on: fixture.connection)
+            #expect(first.windowsPlanned == 3)
+            #expect(first.materialised == 0)
+            var windows = try await fixture.windows(campaign)
+            #expect(windows.map(\.state) == ["planned", "planned", "planned"])
+            // 200 records at 80 records/s take 2.5 s: pushed as late as possible before 08:50.
+            #expect(windows[0].deadline == december + 9 * hour - 10 * minute)
+            #expect(windows[0].pushAt == windows[0].deadline - 2_500)
 
-        // Two hours before the first push, its window is materialised; the others are not yet.
-        let second = try await fixture.planner.cycle(clientAccountID: fixture.client, now: windows[0].pushAt - 2 * hour, on: fixture.connection)
-        #expect(second.materialised == 1)
-        #expect(second.recordsCreated == 200)
-        windows = try await fixture.windows(campaign)
-        #expect(windows.map(\.state) == ["materialized", "planned", "planned"])
-        #expect(windows[0].records == 200)
-        // Planning again is idempotent.
-        let third = try await fixture.planner.cycle(clientAccountID: fixture.client, now: windows[0].pushAt - 2 * hour + 1_000, on: fixture.connection)
-        #expect(third.recordsCreated == 0)
-        #expect(try await fixture.windows(campaign).map(\.records) == [200, 0, 0])
+            // Two hours before the first push, its window is materialised; the others are not yet.
+            let second = try await fixture.planner.cycle(clientAccountID: fixture.client, now: windows[0].pushAt - 2 * hour, on: fixture.connection)
+            #expect(second.materialised == 1)
+            #expect(second.recordsCreated == 200)
+            windows = try await fixture.windows(campaign)
+            #expect(windows.map(\.state) == ["materialized", "planned", "planned"])
+            #expect(windows[0].records == 200)
+            // Planning again is idempotent.
+            let third = try await fixture.planner.cycle(clientAccountID: fixture.client, now: windows[0].pushAt - 2 * hour + 1_000, on: fixture.connection)
+            #expect(third.recordsCreated == 0)
+            #expect(try await fixture.windows(campaign).map(\.records) == [200, 0, 0])
+        }
     }
 
     @Test("receivers added later are pushed for live windows; removed ones are cancelled")
     func changingSets() async throws {
-        let fixture = try await PlannerFixture.make()
-        defer { Task { await fixture.connection.close() } }
-        let campaign = try await fixture.campaign(receivers: 10)
-        let now = december + 8 * hour
-        _ = try await fixture.planner.cycle(clientAccountID: fixture.client, now: now, on: fixture.connection)
-        #expect(try await fixture.windows(campaign)[0].records == 20)
-        try await fixture.connection.execute("INSERT INTO callwindow.campaign_receivers (campaign_id, phone) VALUES ($1, '4917700000001')", campaign)
-        try await fixture.connection.execute("DELETE FROM callwindow.campaign_receivers WHERE campaign_id = $1 AND phone = '4915100000001'", campaign)
-        let cycle = try await fixture.planner.cycle(clientAccountID: fixture.client, now: now + 1_000, on: fixture.connection)
-        #expect(cycle.recordsCreated == 2)
-        #expect(cycle.recordsCancelled == 2)
-        let pending = try await fixture.connection.query(
-            "SELECT count(*) AS n FROM callwindow.deliveries WHERE campaign_id = $1 AND state = 'pending'", campaign)[0].decode("n", as: Int.self)
-        #expect(pending == 20)
+        try await closing(try await PlannerFixture.make(), connection: { $0.connection }) { fixture throws in
+            let campaign = try await fixture.campaign(receivers: 10)
+            let now = december + 8 * hour
+            _ = try await fixture.planner.cycle(clientAccountID: fixture.client, now: now, on: fixture.connection)
+            #expect(try await fixture.windows(campaign)[0].records == 20)
+            try await fixture.connection.execute("INSERT INTO callwindow.campaign_receivers (campaign_id, phone) VALUES ($1, '4917700000001')", campaign)
+            try await fixture.connection.execute("DELETE FROM callwindow.campaign_receivers WHERE campaign_id = $1 AND phone = '4915100000001'", campaign)
+            let cycle = try await fixture.planner.cycle(clientAccountID: fixture.client, now: now + 1_000, on: fixture.connection)
+            #expect(cycle.recordsCreated == 2)
+            #expect(cycle.recordsCancelled == 2)
+            let pending = try await fixture.connection.query(
+                "SELECT count(*) AS n FROM callwindow.deliveries WHERE campaign_id = $1 AND state = 'pending'", campaign)[0].decode("n", as: Int.self)
+            #expect(pending == 20)
+        }
     }
 
     @Test("a label that turns static holds the campaign, visibly, until it is fixed")
     func heldByLabel() async throws {
-        let fixture = try await PlannerFixture.make()
-        defer { Task { await fixture.connection.close() } }
-        let campaign = try await fixture.campaign(receivers: 5)
-        try await fixture.connection.execute("UPDATE callwindow.labels SET label_type = 'static' WHERE client_account_id = $1", fixture.client)
-        let now = december + 8 * hour
-        let held = try await fixture.planner.cycle(clientAccountID: fixture.client, now: now, on: fixture.connection)
-        #expect(held.materialised == 0)
-        let problems = try await fixture.connection.query("SELECT problems FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
-            .decode("problems", as: [String].self)
-        #expect(problems.contains { $0.contains("static label") })
-        try await fixture.connection.execute("UPDATE callwindow.labels SET label_type = 'dynamic' WHERE client_account_id = $1", fixture.client)
-        let fixed = try await fixture.planner.cycle(clientAccountID: fixture.client, now: now + 1_000, on: fixture.connection)
-        #expect(fixed.materialised == 1)
-        let cleared = try await fixture.connection.query("SELECT problems FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
-            .decode("problems", as: [String].self)
-        #expect(cleared.isEmpty)
+        try await closing(try await PlannerFixture.make(), connection: { $0.connection }) { fixture throws in
+            let campaign = try await fixture.campaign(receivers: 5)
+            try await fixture.connection.execute("UPDATE callwindow.labels SET label_type = 'static' WHERE client_account_id = $1", fixture.client)
+            let now = december + 8 * hour
+            let held = try await fixture.planner.cycle(clientAccountID: fixture.client, now: now, on: fixture.connection)
+            #expect(held.materialised == 0)
+            let problems = try await fixture.connection.query("SELECT problems FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
+                .decode("problems", as: [String].self)
+            #expect(problems.contains { $0.contains("static label") })
+            try await fixture.connection.execute("UPDATE callwindow.labels SET label_type = 'dynamic' WHERE client_account_id = $1", fixture.client)
+            let fixed = try await fixture.planner.cycle(clientAccountID: fixture.client, now: now + 1_000, on: fixture.connection)
+            #expect(fixed.materialised == 1)
+            let cleared = try await fixture.connection.query("SELECT problems FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
+                .decode("problems", as: [String].self)
+            #expect(cleared.isEmpty)
+        }
     }
 
     @Test("cancelling a campaign cancels its pending records and windows; pausing holds them")
     func cancel() async throws {
-        let fixture = try await PlannerFixture.make()
-        defer { Task { await fixture.connection.close() } }
-        let campaign = try await fixture.campaign(receivers: 5)
-        let now = december + 8 * hour
-        _ = try await fixture.planner.cycle(clientAccountID: fixture.client, now: now, on: fixture.connection)
-        try await fixture.connection.execute("UPDATE callwindow.campaigns SET status = 'paused' WHERE id = $1", campaign)
-        let paused = try await fixture.planner.cycle(clientAccountID: fixture.client, now: now + 1, on: fixture.connection)
-        #expect(paused.recordsCancelled == 0)
-        let claimable = try await fixture.planner.deliveries.claim(clientAccountID: fixture.client, owner: "t", now: december + 9 * hour, limit: 100, leaseMs: 1_000, on: fixture.connection)
-        #expect(claimable.isEmpty)
-        try await fixture.connection.execute("UPDATE callwindow.campaigns SET status = 'cancelled' WHERE id = $1", campaign)
-        let cancelled = try await fixture.planner.cycle(clientAccountID: fixture.client, now: now + 2, on: fixture.connection)
-        #expect(cancelled.recordsCancelled == 10)
-        #expect(try await fixture.windows(campaign).map(\.state) == ["cancelled", "cancelled", "cancelled"])
+        try await closing(try await PlannerFixture.make(), connection: { $0.connection }) { fixture throws in
+            let campaign = try await fixture.campaign(receivers: 5)
+            let now = december + 8 * hour
+            _ = try await fixture.planner.cycle(clientAccountID: fixture.client, now: now, on: fixture.connection)
+            try await fixture.connection.execute("UPDATE callwindow.campaigns SET status = 'paused' WHERE id = $1", campaign)
+            let paused = try await fixture.planner.cycle(clientAccountID: fixture.client, now: now + 1, on: fixture.connection)
+            #expect(paused.recordsCancelled == 0)
+            let claimable = try await fixture.planner.deliveries.claim(clientAccountID: fixture.client, owner: "t", now: december + 9 * hour, limit: 100, leaseMs: 1_000, on: fixture.connection)
+            #expect(claimable.isEmpty)
+            try await fixture.connection.execute("UPDATE callwindow.campaigns SET status = 'cancelled' WHERE id = $1", campaign)
+            let cancelled = try await fixture.planner.cycle(clientAccountID: fixture.client, now: now + 2, on: fixture.connection)
+            #expect(cancelled.recordsCancelled == 10)
+            #expect(try await fixture.windows(campaign).map(\.state) == ["cancelled", "cancelled", "cancelled"])
+        }
     }
 }
 
@@ -140,35 +140,35 @@ struct PlannerTests {
 struct PlannerServiceTests {
     @Test("an INSERT wakes the planner through NOTIFY: with a 10-minute poll on a clock that never moves, the window is materialised")
     func wakesOnInsert() async throws {
-        let fixture = try await PlannerFixture.make()
-        defer { Task { await fixture.connection.close() } }
-        // The clock never moves in this test and the poll interval is 10 minutes: only the
-        // campaign tables' NOTIFY can wake the planner. How fast it wakes is `bench pipeline`'s
-        // `materialised_ms`, not this test's business.
-        let clock = ManualClock(start: SystemClock().now())
-        let service = PlannerService(configuration: try TestDatabase.configuration(), clients: [fixture.client],
-                                     planner: fixture.planner, clock: clock, pollInterval: .seconds(600), logger: Logger(label: "test"))
-        let running = Task { try await service.run() }
-        defer { running.cancel() }
-        try await waitUntil(timeout: .seconds(30), "the first planning cycle") { service.lastCycleAt > 0 }
-        // The planner now waits for a notification or for the poll, 10 minutes away on the clock.
-        try await clock.waitForSleepers(1, "the planner to wait for a change")
-        // A campaign whose only window is due now: starts in 2 minutes, lead 1 minute.
-        let startMillis = clock.now() + 120_000
-        let id: Int64 = try await fixture.connection.transaction { connection in
-            let id: Int64 = try await connection.query(
-                """
-                INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, lead)
-                VALUES ($1, 'now', $2, callwindow.at_ms($3), callwindow.at_ms($3 + 3600000), '1 minute') RETURNING id
-                """, fixture.client, fixture.label, startMillis)[0].decode("id")
-            try await connection.execute("INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '4930000001')", id)
-            try await connection.execute("INSERT INTO callwindow.campaign_receivers (campaign_id, phone) VALUES ($1, '4915100000001')", id)
-            return id
+        try await closing(try await PlannerFixture.make(), connection: { $0.connection }) { fixture throws in
+            // The clock never moves in this test and the poll interval is 10 minutes: only the
+            // campaign tables' NOTIFY can wake the planner. How fast it wakes is `bench pipeline`'s
+            // `materialised_ms`, not this test's business.
+            let clock = ManualClock(start: SystemClock().now())
+            let service = PlannerService(configuration: try TestDatabase.configuration(), clients: [fixture.client],
+                                         planner: fixture.planner, clock: clock, pollInterval: .seconds(600), logger: Logger(label: "test"))
+            let running = Task { try await service.run() }
+            defer { running.cancel() }
+            try await waitUntil(timeout: .seconds(30), "the first planning cycle") { service.lastCycleAt > 0 }
+            // The planner now waits for a notification or for the poll, 10 minutes away on the clock.
+            try await clock.waitForSleepers(1, "the planner to wait for a change")
+            // A campaign whose only window is due now: starts in 2 minutes, lead 1 minute.
+            let startMillis = clock.now() + 120_000
+            let id: Int64 = try await fixture.connection.transaction { connection in
+                let id: Int64 = try await connection.query(
+                    """
+                    INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, lead)
+                    VALUES ($1, 'now', $2, callwindow.at_ms($3), callwindow.at_ms($3 + 3600000), '1 minute') RETURNING id
+                    """, fixture.client, fixture.label, startMillis)[0].decode("id")
+                try await connection.execute("INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '4930000001')", id)
+                try await connection.execute("INSERT INTO callwindow.campaign_receivers (campaign_id, phone) VALUES ($1, '4915100000001')", id)
+                return id
+            }
+            try await waitUntil(timeout: .seconds(60), "the window's delivery to be materialised after the INSERT's NOTIFY") {
+                try await fixture.connection.query("SELECT count(*) AS n FROM callwindow.deliveries WHERE campaign_id = $1", id)[0]
+                    .decode("n", as: Int.self) == 1
+            }
+            #expect(clock.now() == startMillis - 120_000, "the clock never moved: the poll cannot have done it")
         }
-        try await waitUntil(timeout: .seconds(60), "the window's delivery to be materialised after the INSERT's NOTIFY") {
-            try await fixture.connection.query("SELECT count(*) AS n FROM callwindow.deliveries WHERE campaign_id = $1", id)[0]
-                .decode("n", as: Int.self) == 1
-        }
-        #expect(clock.now() == startMillis - 120_000, "the clock never moved: the poll cannot have done it")
     }
 }

@@ -176,19 +176,19 @@ let badRows: [BadRow] = [
 struct SchemaTests {
     @Test("each bad row is rejected with its message, constraint and SQLSTATE", arguments: badRows)
     func rejects(_ bad: BadRow) async throws {
-        let connection = try await migratedConnection()
-        defer { Task { await connection.close() } }
-        let fixture = try await Fixture.make(connection)
-        let error = await #expect(throws: PostgresError.self) {
-            try await connection.execute(bad.sql, fixture.client, fixture.dynamicLabel, fixture.staticLabel, fixture.campaign)
+        try await closing(try await migratedConnection()) { connection throws in
+            let fixture = try await Fixture.make(connection)
+            let error = await #expect(throws: PostgresError.self) {
+                try await connection.execute(bad.sql, fixture.client, fixture.dynamicLabel, fixture.staticLabel, fixture.campaign)
+            }
+            #expect(error?.message.contains(bad.message) == true, "got: \(error?.message ?? "no error")")
+            #expect(error?.constraint == bad.constraint)
+            #expect(error?.sqlState == (bad.constraint.hasSuffix("_exists") ? "23503" : "23514"))
+            // Nothing was written: the valid campaign is untouched.
+            let status = try await connection.query("SELECT status, label_id FROM callwindow.campaigns WHERE id = $1", fixture.campaign)[0]
+            #expect(try status.decode("status", as: String.self) == "active")
+            #expect(try status.decode("label_id", as: UUID.self) == fixture.dynamicLabel)
         }
-        #expect(error?.message.contains(bad.message) == true, "got: \(error?.message ?? "no error")")
-        #expect(error?.constraint == bad.constraint)
-        #expect(error?.sqlState == (bad.constraint.hasSuffix("_exists") ? "23503" : "23514"))
-        // Nothing was written: the valid campaign is untouched.
-        let status = try await connection.query("SELECT status, label_id FROM callwindow.campaigns WHERE id = $1", fixture.campaign)[0]
-        #expect(try status.decode("status", as: String.self) == "active")
-        #expect(try status.decode("label_id", as: UUID.self) == fixture.dynamicLabel)
     }
 
     @Test("the corpus holds at least 25 bad rows")
@@ -196,72 +196,72 @@ struct SchemaTests {
 
     @Test("phone numbers are normalised on the way in")
     func normalisesPhones() async throws {
-        let connection = try await migratedConnection()
-        defer { Task { await connection.close() } }
-        let fixture = try await Fixture.make(connection)
-        let stored = try await connection.query(
-            "INSERT INTO callwindow.campaign_receivers (campaign_id, phone) VALUES ($1, $2), ($1, $3) RETURNING phone",
-            fixture.campaign, "+91 98765-43210", "(+1) 415.555.0100").map { try $0.decode("phone", as: String.self) }
-        #expect(stored == ["919876543210", "14155550100"])
-        let caller = try await connection.query(
-            "INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, $2) RETURNING phone", fixture.campaign, "+49 (30) 1234-5678")
-        #expect(try caller[0].decode("phone", as: String.self) == "493012345678")
-        let pair = try await connection.query(
-            "INSERT INTO callwindow.campaign_pairs (campaign_id, caller, receiver) VALUES ($1, $2, $3) RETURNING caller, receiver",
-            fixture.campaign, "+49 30 1234 5678", "+91 98765 43210")[0]
-        #expect(try pair.decode("caller", as: String.self) == "493012345678")
-        #expect(try pair.decode("receiver", as: String.self) == "919876543210")
+        try await closing(try await migratedConnection()) { connection throws in
+            let fixture = try await Fixture.make(connection)
+            let stored = try await connection.query(
+                "INSERT INTO callwindow.campaign_receivers (campaign_id, phone) VALUES ($1, $2), ($1, $3) RETURNING phone",
+                fixture.campaign, "+91 98765-43210", "(+1) 415.555.0100").map { try $0.decode("phone", as: String.self) }
+            #expect(stored == ["919876543210", "14155550100"])
+            let caller = try await connection.query(
+                "INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, $2) RETURNING phone", fixture.campaign, "+49 (30) 1234-5678")
+            #expect(try caller[0].decode("phone", as: String.self) == "493012345678")
+            let pair = try await connection.query(
+                "INSERT INTO callwindow.campaign_pairs (campaign_id, caller, receiver) VALUES ($1, $2, $3) RETURNING caller, receiver",
+                fixture.campaign, "+49 30 1234 5678", "+91 98765 43210")[0]
+            #expect(try pair.decode("caller", as: String.self) == "493012345678")
+            #expect(try pair.decode("receiver", as: String.self) == "919876543210")
+        }
     }
 
     @Test("rules at their edges: 40-character label name, 10- and 100-character call reasons, weekdays sorted")
     func acceptsEdges() async throws {
-        let connection = try await migratedConnection()
-        defer { Task { await connection.close() } }
-        let fixture = try await Fixture.make(connection)
-        let row = try await connection.query(
-            """
-            INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, label_name, call_reason,
-                                              time_zone, daily_start, daily_end, weekdays, lead)
-            VALUES ($1, 'edges', $2, '2026-12-01', '2026-12-02', $3, $4, 'Asia/Kolkata', '22:00', '06:00', '{5,1,1,3}', '0 seconds')
-            RETURNING weekdays, time_zone
-            """, fixture.client, fixture.dynamicLabel, String(repeating: "ü", count: 40), "Ten charsx")[0]
-        #expect(try row.decode("weekdays", as: [Int].self) == [1, 3, 5])
-        _ = try await connection.execute(
-            "UPDATE callwindow.campaigns SET call_reason = $2 WHERE id = $1", fixture.campaign, String(repeating: "a", count: 100))
-        _ = try await connection.execute(
-            "UPDATE callwindow.campaigns SET call_reason = $2 WHERE id = $1", fixture.campaign, "Ten chars.x")
+        try await closing(try await migratedConnection()) { connection throws in
+            let fixture = try await Fixture.make(connection)
+            let row = try await connection.query(
+                """
+                INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, label_name, call_reason,
+                                                  time_zone, daily_start, daily_end, weekdays, lead)
+                VALUES ($1, 'edges', $2, '2026-12-01', '2026-12-02', $3, $4, 'Asia/Kolkata', '22:00', '06:00', '{5,1,1,3}', '0 seconds')
+                RETURNING weekdays, time_zone
+                """, fixture.client, fixture.dynamicLabel, String(repeating: "ü", count: 40), "Ten charsx")[0]
+            #expect(try row.decode("weekdays", as: [Int].self) == [1, 3, 5])
+            _ = try await connection.execute(
+                "UPDATE callwindow.campaigns SET call_reason = $2 WHERE id = $1", fixture.campaign, String(repeating: "a", count: 100))
+            _ = try await connection.execute(
+                "UPDATE callwindow.campaigns SET call_reason = $2 WHERE id = $1", fixture.campaign, "Ten chars.x")
+        }
     }
 
     @Test("the commented example campaign is accepted as written")
     func exampleCampaign() async throws {
-        let connection = try await migratedConnection()
-        defer { Task { await connection.close() } }
-        let url = TestDatabase.sqlDirectory.appendingPathComponent("examples/example_campaign.sql")
-        let sql = try String(contentsOf: url, encoding: .utf8)
-        let before = try await connection.query("SELECT coalesce(max(id), 0) AS id FROM callwindow.campaigns")[0].decode("id", as: Int64.self)
-        try await connection.executeScript(sql)
-        let campaign = try await connection.query(
-            "SELECT id, weekdays FROM callwindow.campaigns WHERE name = 'Parcel delivery calls' AND id > $1", before)
-        #expect(campaign.count == 1)
-        let id = try campaign[0].decode("id", as: Int64.self)
-        let receivers = try await connection.query(
-            "SELECT phone FROM callwindow.campaign_receivers WHERE campaign_id = $1 ORDER BY phone", id).map { try $0.decode("phone", as: String.self) }
-        #expect(receivers == ["4915123456789", "4916098765432"])
-        let callers = try await connection.query("SELECT count(*) AS n FROM callwindow.campaign_callers WHERE campaign_id = $1", id)
-        #expect(try callers[0].decode("n", as: Int.self) == 2)
+        try await closing(try await migratedConnection()) { connection throws in
+            let url = TestDatabase.sqlDirectory.appendingPathComponent("examples/example_campaign.sql")
+            let sql = try String(contentsOf: url, encoding: .utf8)
+            let before = try await connection.query("SELECT coalesce(max(id), 0) AS id FROM callwindow.campaigns")[0].decode("id", as: Int64.self)
+            try await connection.executeScript(sql)
+            let campaign = try await connection.query(
+                "SELECT id, weekdays FROM callwindow.campaigns WHERE name = 'Parcel delivery calls' AND id > $1", before)
+            #expect(campaign.count == 1)
+            let id = try campaign[0].decode("id", as: Int64.self)
+            let receivers = try await connection.query(
+                "SELECT phone FROM callwindow.campaign_receivers WHERE campaign_id = $1 ORDER BY phone", id).map { try $0.decode("phone", as: String.self) }
+            #expect(receivers == ["4915123456789", "4916098765432"])
+            let callers = try await connection.query("SELECT count(*) AS n FROM callwindow.campaign_callers WHERE campaign_id = $1", id)
+            #expect(try callers[0].decode("n", as: Int.self) == 2)
+        }
     }
 
     @Test("deleting a campaign removes its callers, receivers and pairs")
     func cascade() async throws {
-        let connection = try await migratedConnection()
-        defer { Task { await connection.close() } }
-        let fixture = try await Fixture.make(connection)
-        try await connection.execute("INSERT INTO callwindow.campaign_receivers (campaign_id, phone) VALUES ($1, '919876543210')", fixture.campaign)
-        try await connection.execute("INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '919876543211')", fixture.campaign)
-        try await connection.execute("DELETE FROM callwindow.campaigns WHERE id = $1", fixture.campaign)
-        let left = try await connection.query(
-            "SELECT (SELECT count(*) FROM callwindow.campaign_receivers WHERE campaign_id = $1) + (SELECT count(*) FROM callwindow.campaign_callers WHERE campaign_id = $1) AS n",
-            fixture.campaign)
-        #expect(try left[0].decode("n", as: Int.self) == 0)
+        try await closing(try await migratedConnection()) { connection throws in
+            let fixture = try await Fixture.make(connection)
+            try await connection.execute("INSERT INTO callwindow.campaign_receivers (campaign_id, phone) VALUES ($1, '919876543210')", fixture.campaign)
+            try await connection.execute("INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '919876543211')", fixture.campaign)
+            try await connection.execute("DELETE FROM callwindow.campaigns WHERE id = $1", fixture.campaign)
+            let left = try await connection.query(
+                "SELECT (SELECT count(*) FROM callwindow.campaign_receivers WHERE campaign_id = $1) + (SELECT count(*) FROM callwindow.campaign_callers WHERE campaign_id = $1) AS n",
+                fixture.campaign)
+            #expect(try left[0].decode("n", as: Int.self) == 0)
+        }
     }
 }

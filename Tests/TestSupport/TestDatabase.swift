@@ -48,3 +48,43 @@ public enum TestDatabase {
         return packageRoot.appendingPathComponent("sql")
     }
 }
+
+/// Runs `body` on `connection`, then closes it, whether `body` returned or threw: the scoped
+/// form of a `defer` that cannot await.
+public func closing<T>(_ connection: PostgresConnection, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    do {
+        let value = try await body(connection)
+        await connection.close()
+        return value
+    } catch {
+        await connection.close()
+        throw error
+    }
+}
+
+/// Runs `body` on `resource` (a fixture, a tuple) that holds a connection, then closes that
+/// connection, whether `body` returned or threw.
+public func closing<Resource, T>(
+    _ resource: Resource, connection: (Resource) -> PostgresConnection, _ body: (Resource) async throws -> T
+) async throws -> T {
+    try await closing(connection(resource)) { _ in try await body(resource) }
+}
+
+extension TestDatabase {
+    /// A pool on the test database. `closing(_:_:)` closes it when the test is done.
+    public static func pool(maxConnections: Int) async throws -> PostgresPool {
+        PostgresPool(configuration: try configuration(), maxConnections: maxConnections)
+    }
+}
+
+/// Runs `body` on `pool`, then closes it, whether `body` returned or threw.
+public func closing<T>(_ pool: PostgresPool, _ body: (PostgresPool) async throws -> T) async throws -> T {
+    do {
+        let value = try await body(pool)
+        await pool.close()
+        return value
+    } catch {
+        await pool.close()
+        throw error
+    }
+}

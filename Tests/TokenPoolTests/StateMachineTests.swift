@@ -312,6 +312,19 @@ func pool(_ options: TokenPoolOptions = TokenPoolOptions(), tokens: [String], no
         #expect(machine.tick(now: 15_000, queued: 0) == [.drop(fingerprint: "a", reason: "the lease lapsed")])
     }
 
+    @Test func aLeaseHeldElsewhereIsWatchedForARenewalBeforeMinting() {
+        var machine = TokenPoolStateMachine(options: TokenPoolOptions())
+        // First sight at 0: watched for the observation period (or until it lapses, if sooner).
+        #expect(machine.leasedElsewhere([("a", 60_000), ("b", 10_000)], now: 0, observationMs: 21_500) == 10_000)
+        // At 10,001 b's lease is gone from the list (it lapsed and b was leased, or it expired); a
+        // stayed put through the observation period: wait for it to lapse.
+        #expect(machine.leasedElsewhere([("a", 60_000)], now: 10_001, observationMs: 21_500) == 21_500)
+        #expect(machine.leasedElsewhere([("a", 60_000)], now: 21_500, observationMs: 21_500) == 60_000)
+        // A renewed lease has a live holder: ignored, so with nothing else to wait for, mint.
+        #expect(machine.leasedElsewhere([("a", 80_000)], now: 30_000, observationMs: 21_500) == nil)
+        #expect(machine.leasedElsewhere([("a", 80_000), ("c", 90_000)], now: 30_000, observationMs: 21_500) == 51_500)
+    }
+
     @Test func refusedAcquisitionWaitsForTheBudget() {
         var machine = TokenPoolStateMachine(options: TokenPoolOptions())
         #expect(machine.tick(now: 0, queued: 1) == [.acquire])

@@ -57,6 +57,26 @@ struct Fixture {
     }
 }
 
+/// A `SendAdmission` that answers with `decide` and records each check: when, and for which records.
+final class RecordingAdmission: SendAdmission {
+    private let list = Mutex<[(at: Int64, indices: [Int])]>([])
+    private let clock: any WallClock
+    private let decide: @Sendable ([Int], Int64) -> [Int: String]
+
+    init(clock: any WallClock, decide: @escaping @Sendable ([Int], Int64) -> [Int: String]) {
+        self.clock = clock
+        self.decide = decide
+    }
+
+    var checks: [(at: Int64, indices: [Int])] { list.withLock { $0 } }
+
+    func withdrawals(of indices: [Int]) async -> [Int: String] {
+        let now = clock.now()
+        list.withLock { $0.append((now, indices)) }
+        return decide(indices, now)
+    }
+}
+
 /// Collects attempts from the pool's callback.
 final class Attempts: Sendable {
     private let list = Mutex<[PushAttempt]>([])
@@ -236,6 +256,56 @@ final class Attempts: Sendable {
                 }
                 #expect(outcomes == Array(repeating: .unsent(lastReason: "not sent"), count: 3))
                 #expect(server.stats().accepted == 0)
+                await pool.shutdown()
+            }
+        }
+    }
+
+    @Test func noRecordIsAttemptedWithoutAFreshAdmissionAndWithdrawnOnesAreNeverSent() async throws {
+        // 250 v1 records on one token (100/s) take about 2.5 s: the pool must ask again for the
+        // records it reaches later. The owner withdraws record 3 at once, and every record from
+        // 200 on once the first second has passed (a campaign paused mid-send).
+        let fixture = Fixture()
+        let clock = SystemClock()
+        let ledger = MemoryTokenLedger()
+        let server = try fixture.sandbox(clock: clock)
+        try await server.withRunning { port in
+            try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
+                let pool = try fixture.pool("p", api: api, ledger: ledger, clock: clock)
+                let start = clock.now()
+                let admission = RecordingAdmission(clock: clock) { indices, now in
+                    var withdrawn: [Int: String] = [:]
+                    for index in indices where index == 3 || (index >= 200 && now - start >= 1_000) {
+                        withdrawn[index] = index == 3 ? "receiver removed" : "campaign paused"
+                    }
+                    return withdrawn
+                }
+                let attempts = Attempts()
+                let outcomes = await pool.send(fixture.records(250, now: start), admission: admission, onAttempt: attempts.append)
+                #expect(outcomes[3] == .withdrawn(reason: "receiver removed"))
+                let sent = Set(attempts.all.flatMap(\.recordIndices))
+                #expect(!sent.contains(3), "a withdrawn record is never attempted")
+                for (index, outcome) in outcomes.enumerated() where index != 3 {
+                    if case .withdrawn(let reason) = outcome {
+                        #expect(index >= 200 && reason == "campaign paused")
+                        #expect(!sent.contains(index))
+                    } else {
+                        #expect(outcome == .accepted, "record \(index): \(outcome)")
+                    }
+                }
+                #expect(outcomes[200...].contains { if case .withdrawn = $0 { true } else { false } }, "the pause reached records not yet sent")
+                // Every attempt went out on a check at most a second old, one set query per round.
+                let checks = admission.checks
+                for attempt in attempts.all {
+                    for index in attempt.recordIndices {
+                        let latest = checks.filter { $0.at <= attempt.startedAt && $0.indices.contains(index) }.map(\.at).max()
+                        #expect(latest.map { attempt.startedAt - $0 <= TokenPool.admissionMaxAgeMs } == true,
+                                "record \(index) attempted at \(attempt.startedAt) on a check at \(latest.map(String.init) ?? "never")")
+                    }
+                }
+                // One set query per round, not one per record: the records of a round are checked
+                // together (retries after a lost answer may add a round each on a loaded machine).
+                #expect(checks.count >= 2 && checks.count * 5 <= 250, "\(checks.count) admission rounds for 250 records")
                 await pool.shutdown()
             }
         }

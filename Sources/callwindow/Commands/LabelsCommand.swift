@@ -1,11 +1,6 @@
 import ArgumentParser
-import CallRecordAPI
-import Config
+import Daemon
 import Foundation
-import Planning
-import Postgres
-import Store
-import TokenPool
 
 /// `callwindow labels sync`: copies the client accounts' labels from the API into the database.
 struct LabelsCommand: AsyncParsableCommand {
@@ -35,45 +30,22 @@ struct LabelsCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            let (settings, database) = try common.loadWithDatabase()
+            let results: [(clientAccountID: UUID, result: Result<LabelSync.Synced, any Error>)]
             do {
-                let settings = try common.load()
-                let database = PostgresPool(configuration: try common.databaseConfiguration(settings), maxConnections: 2)
-                let cipher = try TokenCipher.fromEnvironment(variable: settings.tokens.keyEnv)
-                let credentials = try Daemon.credentials(settings, only: client.flatMap(UUID.init(uuidString:)))
-                let api = Daemon.apiClient(settings)
-                let clock = SystemClock()
-                let transport = Transport(rawValue: settings.api.transport) ?? .v1
-                var failure: (any Error)?
-                for (id, key) in credentials {
-                    do {
-                        let tokens = try TokenPool(
-                            configuration: .init(clientAccountID: id, key: key, transport: transport, instance: Daemon.instanceName()),
-                            options: Daemon.tokenPoolOptions(settings, transport: transport),
-                            ledger: TokenStore(pool: database, cipher: cipher), api: api, clock: clock)
-                        let labels = try await tokens.withToken { token in try await api.labels(clientAccountID: id, token: token) }
-                        await tokens.shutdown()
-                        let result = try await database.withConnection { connection in
-                            try await LabelStore().replace(
-                                clientAccountID: id, labels: labels.map { ($0.id, $0.name, $0.isDynamic) },
-                                now: clock.now(), on: connection)
-                        }
-                        let dynamic = labels.filter(\.isDynamic).count
-                        print("client \(id): \(labels.count) labels (\(dynamic) dynamic) synced, \(result.removed) removed")
-                    } catch {
-                        printError("callwindow: error: client \(id): \(error)")
-                        failure = error
-                    }
-                }
-                try? await api.shutdown()
-                await database.close()
-                if failure != nil { throw ExitCode(1) }
-            } catch let error as ValidationError {
-                throw error
-            } catch let error as ExitCode {
-                throw error
+                results = try await LabelSync.run(settings: settings, database: database, only: client.flatMap(UUID.init(uuidString:)))
             } catch {
                 throw fail(error)
             }
+            for (id, result) in results {
+                switch result {
+                case .success(let synced):
+                    print("client \(id): \(synced.labels) labels (\(synced.dynamic) dynamic) synced, \(synced.removed) removed")
+                case .failure(let error):
+                    printError("callwindow: error: client \(id): \(error)")
+                }
+            }
+            if results.contains(where: { if case .failure = $0.result { true } else { false } }) { throw ExitCode(1) }
         }
     }
 }

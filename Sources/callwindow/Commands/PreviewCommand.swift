@@ -1,8 +1,7 @@
-import ArgumentParser
+public import ArgumentParser
+import Daemon
 import Foundation
 import Planning
-import Postgres
-import Store
 
 /// `callwindow preview`: the read-only planning preview.
 struct PreviewCommand: AsyncParsableCommand {
@@ -34,7 +33,7 @@ struct PreviewCommand: AsyncParsableCommand {
     var tokens: Int = 1
 
     @Option(help: "Transport: v1, v2 or batch.")
-    var transport: String = "v1"
+    var transport: Transport = .v1
 
     @Option(name: .customLong("push-margin"), help: "Seconds added to each window's push, as scheduler.push_margin_seconds (default 10).")
     var pushMargin: Int = 10
@@ -47,9 +46,6 @@ struct PreviewCommand: AsyncParsableCommand {
     func validate() throws {
         guard tokens >= 1, tokens <= 1000 else { throw ValidationError("--tokens \(tokens) is out of range: give 1 to 1000") }
         guard pushMargin >= 0, pushMargin <= 3_600 else { throw ValidationError("--push-margin \(pushMargin) is out of range: give 0 to 3600") }
-        guard Transport(rawValue: transport) != nil else {
-            throw ValidationError("--transport \"\(transport)\" is not a transport: use v1, v2 or batch")
-        }
         if let client, UUID(uuidString: client) == nil {
             throw ValidationError("--client \"\(client)\" is not a uuid")
         }
@@ -59,18 +55,13 @@ struct PreviewCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let transport = Transport(rawValue: transport) ?? .v1
         let instant = now.flatMap(Self.parseInstant) ?? SystemClock().now()
+        let selection: AccountPreview.Selection =
+            if !campaigns.isEmpty { .campaigns(campaigns) } else if let client = client.flatMap(UUID.init(uuidString:)) { .client(client) } else { .all }
         do {
-            let connection = try await PostgresConnection.connect(try database.configuration())
-            let report = try await connection.transaction { connection in
-                try await connection.execute("SET TRANSACTION READ ONLY")
-                return try await Self.plan(
-                    campaigns: campaigns, client: client.flatMap(UUID.init(uuidString:)),
-                    capacity: Capacity(tokens: tokens, transport: transport, startupMs: Int64(pushMargin) * 1000), now: instant,
-                    on: connection)
-            }
-            await connection.close()
+            let report = try await AccountPreview.report(
+                selection, capacity: Capacity(tokens: tokens, transport: transport, startupMs: Int64(pushMargin) * 1000),
+                now: instant, database: try database.configuration())
             let rendered: String = switch format {
             case .text: report.text()
             case .json: report.json()
@@ -81,36 +72,11 @@ struct PreviewCommand: AsyncParsableCommand {
             } else {
                 print(rendered, terminator: rendered.hasSuffix("\n") ? "" : "\n")
             }
+        } catch let error as ValidationError {
+            throw error
         } catch {
             throw fail(error)
         }
-    }
-
-    /// Reads the campaigns, counts their records, and plans them. Capacity is shared by all
-    /// campaigns of a client account, so the account's other campaigns are planned too and only
-    /// the requested ones are shown.
-    static func plan(campaigns ids: [Int64], client: UUID?, capacity: Capacity, now: Int64,
-                     on connection: PostgresConnection) async throws -> PlanReport {
-        let store = CampaignStore()
-        let requested: [StoredCampaign]
-        if !ids.isEmpty {
-            requested = try await store.campaigns(.ids(ids), on: connection)
-        } else if let client {
-            requested = try await store.campaigns(.clients([client]), on: connection)
-        } else {
-            requested = try await store.campaigns(.all, on: connection)
-        }
-        let clients = Array(Set(requested.map(\.campaign.clientAccountID)))
-        let everything = clients.isEmpty ? [] : try await store.campaigns(.clients(clients), on: connection)
-        let naming: FieldNaming = capacity.transport == .v1 ? .v1 : .v2
-        var inputs: [(campaign: Campaign, counts: RecordCounts)] = []
-        for stored in everything {
-            inputs.append((stored.campaign, try await store.recordCounts(of: stored, naming: naming, on: connection)))
-        }
-        var report = PlanReport.build(campaigns: inputs, capacity: capacity, now: now)
-        let shown = Set(requested.map(\.campaign.id))
-        report.campaigns.removeAll { !shown.contains($0.id) }
-        return report
     }
 
     /// ISO 8601 (with or without fractional seconds) or epoch milliseconds.
@@ -124,3 +90,6 @@ struct PreviewCommand: AsyncParsableCommand {
         return nil
     }
 }
+
+/// `--transport v1|v2|batch`; anything else is a usage error that lists the three.
+extension Transport: ExpressibleByArgument {}

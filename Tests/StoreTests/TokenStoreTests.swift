@@ -2,7 +2,6 @@ import Foundation
 import Postgres
 import Store
 import Testing
-import TokenPool
 
 /// What only the PostgreSQL store does: sealing. Its ledger rules are in LedgerTests' conformance
 /// suite, which runs against the store and the memory ledger alike.

@@ -1,15 +1,15 @@
 import Foundation
 import Hummingbird
 import Store
-import Logging
-import Postgres
-import Prometheus
-import Scheduler
-import ServiceLifecycle
+public import Logging
+public import Postgres
+public import Prometheus
+public import Scheduler
+public import ServiceLifecycle
 
 /// `/metrics` (Prometheus text), `/healthz` (the process runs) and `/readyz` (database reachable
 /// and planner alive) on the configured host and port; port 0 picks a free one and logs it.
-struct OperationsServer: Service {
+public struct OperationsServer: Service {
     let host: String
     let port: Int
     let registry: PrometheusCollectorRegistry
@@ -20,7 +20,23 @@ struct OperationsServer: Service {
     let now: @Sendable () -> Int64
     let logger: Logger
 
-    func run() async throws {
+    /// A server on `host:port` exposing `registry`, checking `database` and `planner` for readiness.
+    public init(
+        host: String, port: Int, registry: PrometheusCollectorRegistry, database: PostgresPool, planner: PlannerService,
+        plannerStaleAfterMs: Int64, now: @escaping @Sendable () -> Int64, logger: Logger
+    ) {
+        self.host = host
+        self.port = port
+        self.registry = registry
+        self.database = database
+        self.planner = planner
+        self.plannerStaleAfterMs = plannerStaleAfterMs
+        self.now = now
+        self.logger = logger
+    }
+
+    /// Serves until the service group shuts down.
+    public func run() async throws {
         let router = Router()
         router.get("/metrics") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],

@@ -1,0 +1,232 @@
+import Foundation
+import CallRecordAPI
+import Config
+import Daemon
+import Logging
+public import Planning
+import Postgres
+import Processes
+import Sandbox
+import Scheduler
+import ServiceLifecycle
+import Store
+import Synchronization
+import TokenPool
+import UnixSignals
+
+/// `callwindow bench pipeline`: the daemon's services end to end — planner, queue, dispatcher,
+/// token pool, audit — on one window of N records due now, until every record is accepted.
+public struct PipelineBenchmark: Sendable {
+    /// Records in the window (1 caller × N receivers).
+    public var records = 100_000
+    /// Tokens in the pool.
+    public var tokens = 10
+    /// The transport pushed with.
+    public var transport: Transport = .v1
+    /// The sandbox enforces no limit and the pool paces nothing: measures the engine.
+    public var noLimits = false
+    /// An API to push to instead of an in-process sandbox.
+    public var apiURL: String?
+    /// A database to insert the campaign into instead of a private cluster.
+    public var databaseURL: String?
+    /// Deliveries claimed at once (`scheduler.claim_batch`).
+    public var claimBatch = 500
+    /// Claimed batches out at once (`scheduler.concurrent_batches`).
+    public var concurrentBatches = 2
+    /// Seconds before giving up (default: five times the time the limits need, at least 120).
+    public var timeout: Int?
+
+    /// The defaults of `callwindow bench pipeline`.
+    public init() {}
+
+    /// Runs the benchmark: a private durable cluster (unless `databaseURL`) and an in-process
+    /// sandbox (unless `apiURL`), both stopped afterwards.
+    public func run() async throws -> PipelineReport {
+        let cluster: PrivateCluster?
+        let database: PostgresConfiguration
+        if let databaseURL {
+            cluster = nil
+            database = try PostgresConfiguration(databaseURL)
+        } else {
+            progress("starting a private PostgreSQL cluster (durable)")
+            let started = try await PrivateCluster.start(fast: false)
+            cluster = started
+            database = try PostgresConfiguration(started.url)
+        }
+        do {
+            let report = try await measure(database, cluster: cluster)
+            await cluster?.stop()
+            return report
+        } catch {
+            await cluster?.stop()
+            throw error
+        }
+    }
+
+    private func measure(_ database: PostgresConfiguration, cluster: PrivateCluster?) async throws -> PipelineReport {
+
+        let setup = try await PostgresConnection.connect(database)
+        _ = try await Migrator(migrations: Migration.load(from: benchSQLDirectory())).migrate(setup)
+        let durable = try await BenchStore.isDurable(on: setup)
+        await setup.close()
+
+        let report: PipelineReport
+        if let apiURL {
+            report = try await measure(baseURL: apiURL, account: BenchAccount.fromEnvironment(), database: database,
+                                       transport: transport, durable: durable, cluster: cluster)
+        } else {
+            let account = BenchAccount.random()
+            let sandbox = try account.inProcessSandbox(enforceLimits: !noLimits)
+            report = try await sandbox.withRunning { port in
+                try await measure(baseURL: "http://127.0.0.1:\(port)", account: account, database: database,
+                                  transport: transport, durable: durable, cluster: cluster)
+            }
+        }
+        return report
+    }
+
+    private func measure(baseURL: String, account: BenchAccount, database: PostgresConfiguration, transport: Transport,
+                         durable: Bool, cluster: PrivateCluster?) async throws -> PipelineReport {
+        let clock = SystemClock()
+        var settings = Configuration()
+        settings.tokens.max = tokens
+        settings.api.transport = transport
+        settings.tokens.maxInFlight = noLimits ? max(64, tokens * 32) : settings.tokens.maxInFlight
+        settings.scheduler.claimBatch = claimBatch
+        settings.scheduler.concurrentBatches = concurrentBatches
+        settings.database.poolSize = 4 + concurrentBatches
+        let pool = PostgresPool(configuration: database, maxConnections: settings.database.poolSize)
+        let api = APIClient(options: .init(
+            baseURL: baseURL, connectTimeoutMs: 1_000, requestTimeoutMs: 5_000, maxConnectionsPerHost: max(16, tokens * 4)))
+        let keyVariable = settings.tokens.keyEnv
+        var environment = ProcessInfo.processInfo.environment
+        if (environment[keyVariable] ?? "").isEmpty { environment[keyVariable] = TokenCipher.generateKeyBase64() }
+        let cipher = try TokenCipher.fromEnvironment(variable: keyVariable, environment: environment)
+        let instance = "bench-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6).lowercased())"
+        let scheduler = try Daemon.schedulerServices(
+            settings: settings, database: database, pool: pool, api: api, cipher: cipher,
+            instance: instance, credentials: [(account.clientAccountID, account.key)], clock: clock, enforceLimits: !noLimits)
+
+        try await BenchStore.ensureLabel(clientAccountID: account.clientAccountID, labelID: account.labelID, on: pool)
+
+        let ceiling = Capacity(tokens: tokens, transport: transport, utilisation: 1).recordsPerSecond
+        let planned = Capacity(tokens: tokens, transport: transport, utilisation: settings.scheduler.utilisation,
+                               startupMs: Int64(settings.scheduler.pushMarginSeconds) * 1000)
+        let limitSeconds = Double(records) / ceiling
+        let monitor = Monitor(
+            pool: pool, records: records, clientAccountID: account.clientAccountID, labelID: account.labelID, planned: planned,
+            planner: scheduler.planner, clock: clock,
+            timeoutMs: Int64(timeout ?? max(120, Int(limitSeconds * 5))) * 1_000)
+        let cpuBefore = cpuSeconds()
+        let postgresBefore = cluster.map { postgresCPUSeconds(dataDirectory: $0.directory.appendingPathComponent("data").path) }
+        var configuration = ServiceGroupConfiguration(
+            services: (scheduler.all + [monitor]).map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+            gracefulShutdownSignals: [.sigint, .sigterm],
+            logger: Logger(label: "callwindow.bench"))
+        configuration.maximumGracefulShutdownDuration = .seconds(30)
+        try await ServiceGroup(configuration: configuration).run()
+        let cpu = cpuSeconds() - cpuBefore
+        let postgresCPU = cluster.flatMap { cluster in
+            postgresBefore.map { postgresCPUSeconds(dataDirectory: cluster.directory.appendingPathComponent("data").path) - $0 }
+        }
+        try await api.shutdown()
+        guard let campaign = monitor.campaign, let committedAt = monitor.committedAt else {
+            await pool.close()
+            throw BenchmarkError("the bench stopped before its campaign was inserted")
+        }
+
+        let figures = try await BenchStore.figures(campaignID: campaign, on: pool)
+        await pool.close()
+        let accepted = figures.accepted
+        let firstAt = figures.firstAt
+        let lastAt = figures.lastAt
+        let seconds = max(0.001, Double(lastAt - firstAt) / 1_000)
+        let databaseMs = scheduler.dispatchers.reduce(0) { $0 + $1.counts.databaseMs }
+        let achieved = Double(accepted) / seconds
+        return PipelineReport(
+            sender: BenchReport(
+                tokens: tokens, transport: transport.rawValue, ceilingRPS: noLimits ? nil : ceiling, achievedRPS: achieved,
+                utilisation: noLimits ? nil : achieved / ceiling, accepted: Int(accepted),
+                rateLimited: Int(figures.rateLimited), errors: Int(figures.errors),
+                p50Ms: figures.p50Ms, p99Ms: figures.p99Ms, cpuSeconds: cpu, peakRSSMB: peakRSSMB()),
+            records: records, seconds: seconds, durable: durable,
+            firstPushMs: firstAt - committedAt, materialisedMs: monitor.materialisedAt.map { $0 - committedAt },
+            lateRecords: Int(figures.late), maxLatenessMs: max(0, figures.latenessMs),
+            databaseShare: databaseMs / (seconds * 1_000), postgresCPUSeconds: postgresCPU,
+            claimBatch: claimBatch, concurrentBatches: concurrentBatches)
+    }
+}
+
+/// Inserts the bench campaign once the planner is up, follows its progress on standard error,
+/// and returns (stopping the group) when every record has a final state or time is up.
+private final class Monitor: Service, Sendable {
+    let pool: PostgresPool
+    let records: Int
+    let clientAccountID: UUID
+    let labelID: UUID
+    let planned: Capacity
+    let planner: PlannerService
+    let clock: SystemClock
+    let timeoutMs: Int64
+    private let state = Mutex<(campaign: Int64?, committedAt: Int64?, materialisedAt: Int64?)>((nil, nil, nil))
+
+    init(pool: PostgresPool, records: Int, clientAccountID: UUID, labelID: UUID, planned: Capacity, planner: PlannerService,
+         clock: SystemClock, timeoutMs: Int64) {
+        self.pool = pool
+        self.records = records
+        self.clientAccountID = clientAccountID
+        self.labelID = labelID
+        self.planned = planned
+        self.planner = planner
+        self.clock = clock
+        self.timeoutMs = timeoutMs
+    }
+
+    var campaign: Int64? { state.withLock { $0.campaign } }
+    var committedAt: Int64? { state.withLock { $0.committedAt } }
+    var materialisedAt: Int64? { state.withLock { $0.materialisedAt } }
+
+    func run() async throws {
+        // The planner's first cycle shows the services are up; the insert then wakes it by NOTIFY.
+        while planner.lastCycleAt == 0 {
+            try await clock.sleep(milliseconds: 20)
+            if Task.isShuttingDownGracefully { return }
+        }
+        // Planned as late as possible, the window's push starts about now: it starts after its
+        // lead plus the time the planned capacity needs, less a second for the planner to act.
+        let leadMs: Int64 = 30_000
+        let startsAt = clock.now() + leadMs + planned.pushDuration(records: records) - 1_000
+        progress("inserting a campaign of \(records) records")
+        let campaign = try await BenchStore.insertCampaign(clientAccountID: clientAccountID, labelID: labelID, startsAt: startsAt,
+                                                           receivers: records, on: pool)
+        let committedAt = clock.now()
+        state.withLock { $0 = (campaign, committedAt, nil) }
+        var lastReport = committedAt
+        var lastAccepted: Int64 = 0
+        while !Task.isShuttingDownGracefully {
+            try await clock.sleep(milliseconds: 250)
+            // The window's own counters (kept by the result writer), not a count over the queue:
+            // the bench should not load the database it measures.
+            guard let counters = try? await BenchStore.progress(campaignID: campaign, on: pool) else { continue }
+            let total = counters.materialised
+            let accepted = counters.accepted
+            let failed = counters.failed
+            let now = clock.now()
+            if total == Int64(records), materialisedAt == nil {
+                state.withLock { $0.materialisedAt = now }
+            }
+            if now - lastReport >= 5_000 {
+                let rate = Double(accepted - lastAccepted) / (Double(now - lastReport) / 1_000)
+                progress("accepted \(accepted) / \(records) (\(Int(rate)) records/s)")
+                lastReport = now
+                lastAccepted = accepted
+            }
+            if total == Int64(records) && accepted + failed == total { return }
+            if now - committedAt > timeoutMs {
+                progress("timed out with \(accepted) of \(records) accepted")
+                return
+            }
+        }
+    }
+}
+

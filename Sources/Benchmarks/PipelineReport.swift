@@ -1,0 +1,65 @@
+import Foundation
+
+/// The pipeline bench's figures: the sender bench's, plus the pipeline's own.
+public struct PipelineReport: Encodable, Sendable {
+    public var sender: BenchReport
+    public var records: Int
+    public var seconds: Double
+    public var durable: Bool
+    public var firstPushMs: Int64
+    public var materialisedMs: Int64?
+    public var lateRecords: Int
+    public var maxLatenessMs: Int64
+    public var databaseShare: Double
+    public var postgresCPUSeconds: Double?
+    public var claimBatch: Int
+    public var concurrentBatches: Int
+
+    /// Records the API accepted.
+    public var accepted: Int { sender.accepted }
+
+    enum CodingKeys: String, CodingKey {
+        case records, seconds, durable
+        case firstPushMs = "first_push_ms", materialisedMs = "materialised_ms", lateRecords = "late_records"
+        case maxLatenessMs = "max_lateness_ms", databaseShare = "database_share", postgresCPUSeconds = "postgres_cpu_seconds"
+        case claimBatch = "claim_batch", concurrentBatches = "concurrent_batches"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try sender.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(records, forKey: .records)
+        try c.encode(BenchReport.round(seconds), forKey: .seconds)
+        try c.encode(durable, forKey: .durable)
+        try c.encode(firstPushMs, forKey: .firstPushMs)
+        try c.encode(materialisedMs, forKey: .materialisedMs)
+        try c.encode(lateRecords, forKey: .lateRecords)
+        try c.encode(maxLatenessMs, forKey: .maxLatenessMs)
+        try c.encode((databaseShare * 1_000).rounded() / 1_000, forKey: .databaseShare)
+        try c.encode(postgresCPUSeconds.map(BenchReport.round), forKey: .postgresCPUSeconds)
+        try c.encode(claimBatch, forKey: .claimBatch)
+        try c.encode(concurrentBatches, forKey: .concurrentBatches)
+    }
+
+    /// The report as aligned lines.
+    public var text: String {
+        func fixed(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
+        return sender.text + "\n" + """
+            records       \(records) in one window (\(claimBatch) per claim, \(concurrentBatches) batches out at once)
+            seconds       \(fixed(seconds, 2)) from the first push to the last answer
+            first push    \(firstPushMs) ms after the campaign's INSERT committed\(materialisedMs.map { " (all deliveries created after \($0) ms)" } ?? "")
+            late          \(lateRecords) records accepted after starts_at − lead (worst by \(maxLatenessMs) ms)
+            database      \(fixed(databaseShare * 100)) % of the push time in claims and result writes (summed over batches)
+            postgres cpu  \(postgresCPUSeconds.map { fixed($0, 2) + " s (server processes)" } ?? "n/a (not a private cluster)")
+            durable       \(durable ? "yes (fsync and synchronous_commit on)" : "no")
+            """
+    }
+
+    /// The report as one JSON object with snake_case names.
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(self)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
+    }
+}
+

@@ -1,0 +1,93 @@
+public import Config
+import CallRecordAPI
+import Foundation
+public import Logging
+import Metrics
+import Planning
+public import Postgres
+import Prometheus
+import ServiceLifecycle
+import Store
+public import UnixSignals
+
+/// `callwindow run`: one planner service, one dispatcher (with its token pool) per client
+/// account and the operations server, in one ServiceGroup that drains on SIGTERM/SIGINT.
+public struct Daemon: Sendable {
+    let settings: Configuration
+    let database: PostgresConfiguration
+    let logger: Logger
+    /// SIGTERM and SIGINT, trapped since the process started; each one asks for a graceful shutdown.
+    let signals: UnixSignalsSequence
+
+    /// A daemon for `settings` on `database`. `signals` should be trapped as the process starts,
+    /// so that a signal arriving while the daemon starts up still stops it gracefully.
+    public init(settings: Configuration, database: PostgresConfiguration, logger: Logger, signals: UnixSignalsSequence) {
+        self.settings = settings
+        self.database = database
+        self.logger = logger
+        self.signals = signals
+    }
+
+    /// Runs until a signal's graceful shutdown has drained every service. Throws
+    /// `CallWindowError` when it cannot start (no clients, no schema, a missing credential).
+    public func run() async throws {
+        let clock = SystemClock()
+        guard !settings.clients.isEmpty else {
+            throw CallWindowError("no client accounts configured: add one under clients: in the configuration file")
+        }
+        let pool = PostgresPool(configuration: database, maxConnections: settings.database.poolSize)
+        guard try await SchemaCheck.isMigrated(pool) else {
+            await pool.close()
+            throw CallWindowError("the database has no (or an old) CallWindow schema: run callwindow migrate first")
+        }
+        let api = Self.apiClient(settings)
+        do {
+            let cipher = try TokenCipher.fromEnvironment(variable: settings.tokens.keyEnv)
+            let credentials = try Self.credentials(settings)
+            let instance = Self.instanceName()
+            let scheduler = try Self.schedulerServices(
+                settings: settings, database: database, pool: pool, api: api, cipher: cipher,
+                instance: instance, credentials: credentials, clock: clock)
+            try await serve(scheduler, pool: pool, instance: instance, clients: credentials.count, clock: clock)
+        } catch {
+            try? await api.shutdown()
+            await pool.close()
+            throw error
+        }
+        try? await api.shutdown()
+        await pool.close()
+        logger.info("callwindow run stopped")
+    }
+
+    private func serve(_ scheduler: SchedulerServices, pool: PostgresPool, instance: String, clients: Int, clock: SystemClock) async throws {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let services: [any Service] = scheduler.all + [OperationsServer(
+            host: settings.http.host, port: settings.http.port, registry: registry, database: pool, planner: scheduler.planner,
+            plannerStaleAfterMs: Int64(settings.scheduler.pollSeconds) * 3_000 + 30_000, now: { clock.now() },
+            logger: Logger(label: "callwindow.http"))]
+        logger.info("callwindow run starting", metadata: [
+            "instance": "\(instance)", "clients": "\(clients)", "transport": "\(settings.api.transport.rawValue)",
+            "database": "\(database.endpoint)",
+        ])
+        var configuration = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+            logger: logger)
+        // After the grace period in-flight sends are cancelled: their records go back to the
+        // queue and the results gathered so far are still written.
+        configuration.maximumGracefulShutdownDuration = .seconds(settings.scheduler.graceSeconds)
+        let group = ServiceGroup(configuration: configuration)
+        let (signals, logger) = (self.signals, self.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            // A signal that arrived before the group runs is remembered by the group.
+            tasks.addTask {
+                for await signal in signals {
+                    logger.info("graceful shutdown requested", metadata: ["signal": "\(signal)"])
+                    await group.triggerGracefulShutdown()
+                }
+            }
+            try await group.run()
+            tasks.cancelAll()
+        }
+    }
+}
