@@ -108,8 +108,14 @@ public struct TokenPoolOptions: Sendable, Hashable {
                 lower tokens.max to \(sustainableTokens) or less
                 """)
         }
-        guard leaseMs > requestTimeoutMs else {
-            throw TokenPoolError(.invalidOptions, "tokens.lease (\(leaseMs) ms) must be longer than the request timeout (\(requestTimeoutMs) ms)")
+        // A lease is renewed once a third of it has passed; a token is used only while its lease
+        // outlives a request started now. With a request timeout above two thirds of the lease,
+        // every token stops being usable before its renewal is due, and the pool mints others.
+        guard leaseMs * 2 / 3 > requestTimeoutMs else {
+            throw TokenPoolError(.invalidOptions, """
+                tokens.lease (\(leaseMs) ms) must be more than 1.5 times the request timeout (\(requestTimeoutMs) ms): \
+                a lease is renewed when a third of it has passed, and a token whose lease could lapse during a request is not used
+                """)
         }
         guard maxInFlight >= 1 else {
             throw TokenPoolError(.invalidOptions, "the in-flight bound must be at least 1")

@@ -361,4 +361,12 @@ func pool(_ options: TokenPoolOptions = TokenPoolOptions(), tokens: [String], no
             #expect(error.description.contains("keeps at most 18 tokens valid"))
         }
     }
+
+    @Test func aLeaseTooShortToRenewBeforeItsTokensStopBeingUsableIsRefused() throws {
+        // Renewed after a third of 45 s (30 s left), but unusable once 30 s or less remain: every
+        // token would stop being used just before its renewal, and the pool would mint more.
+        #expect(throws: TokenPoolError.self) { try TokenPoolOptions(leaseMs: 45_000, requestTimeoutMs: 30_000).validate() }
+        try TokenPoolOptions(leaseMs: 46_000, requestTimeoutMs: 30_000).validate()
+        try TokenPoolOptions().validate()
+    }
 }

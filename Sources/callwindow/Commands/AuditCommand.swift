@@ -1,4 +1,5 @@
 import ArgumentParser
+import Daemon
 import Foundation
 import Planning
 import Postgres
@@ -36,9 +37,9 @@ struct AuditCommand: AsyncParsableCommand {
                 _ = try await ProgressStore().campaigns([campaign], on: connection)
                 let handle: FileHandle
                 if let output {
-                    FileManager.default.createFile(atPath: output, contents: nil)
-                    guard let file = FileHandle(forWritingAtPath: output) else {
-                        throw ValidationError("cannot write \(output)")
+                    guard FileManager.default.createFile(atPath: output, contents: nil),
+                          let file = FileHandle(forWritingAtPath: output) else {
+                        throw CallWindowError("cannot write \(output): check that its folder exists and is writable")
                     }
                     handle = file
                 } else {
