@@ -155,7 +155,15 @@ let package = Package(
             swiftSettings: strict
         ),
         // Helpers shared by the test targets: the test database, the private cluster, the binary.
-        .target(name: "TestSupport", dependencies: ["Postgres", "Planning", "Processes"], path: "Tests/TestSupport", swiftSettings: strict),
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Postgres", "Planning", "Processes",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TestSupport", swiftSettings: strict
+        ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "Planning", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PlanningTests", dependencies: ["Planning"], swiftSettings: strict),

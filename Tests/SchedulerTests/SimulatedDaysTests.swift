@@ -65,8 +65,6 @@ struct SimulatedDaysTests {
                 let api = APIClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 10_000, requestTimeoutMs: 40_000))
                 // Stop everything whatever happens: an APIClient must be shut down before it goes.
                 var failure: (any Error)?
-                var group: ServiceGroup?
-                var running: Task<Void, any Error>?
                 do {
                     let cipher = try TokenCipher.fromEnvironment(variable: "K", environment: ["K": TokenCipher.generateKeyBase64()])
                     let tokens = try TokenPool(
@@ -79,63 +77,54 @@ struct SimulatedDaysTests {
                                                 options: DispatcherOptions(claimBatch: 100, maxBatches: 2), clock: clock, logger: logger)
                     let planner = PlannerService(configuration: configuration, clients: [fixture.client], planner: fixture.planner,
                                                  clock: clock, pollInterval: .seconds(5), logger: logger)
-                    let services = ServiceGroup(configuration: .init(services: [planner, dispatcher], logger: logger))
-                    group = services
-                    running = Task { try await services.run() }
-                    // Simulated time moves only here, and only when the services have settled: no
-                    // statement on the pool, no request in flight, and the same sleepers on the clock
-                    // across a look a few milliseconds apart. Then the clock goes to the earliest
-                    // sleeper's deadline — or, across an idle gap, to a second before the next push.
-                    let settled = {
-                        try await waitUntil(timeout: .seconds(60), interval: .milliseconds(1), "the services to settle on the simulated clock") {
-                            let before = (clock.sleepsStarted, clock.sleeperCount)
-                            guard database.connectionsInUse == 0, tokens.inFlight == 0, before.1 >= 2 else { return false }
-                            for _ in 0..<20 { await Task.yield() }
-                            try await Task.sleep(for: .milliseconds(2))
-                            return database.connectionsInUse == 0 && tokens.inFlight == 0 && (clock.sleepsStarted, clock.sleeperCount) == before
+                    // Graceful shutdown ends every sleep on the clock: nothing needs time to move.
+                    try await withServices([planner, dispatcher], logger: logger) {
+                        // Simulated time moves only here, and only when the services have settled: no
+                        // statement on the pool, no request in flight, and the same sleepers on the clock
+                        // across a look a few milliseconds apart. Then the clock goes to the earliest
+                        // sleeper's deadline — or, across an idle gap, to a second before the next push.
+                        let settled = {
+                            try await waitUntil(timeout: .seconds(60), interval: .milliseconds(1), "the services to settle on the simulated clock") {
+                                let before = (clock.sleepsStarted, clock.sleeperCount)
+                                guard database.connectionsInUse == 0, tokens.inFlight == 0, before.1 >= 2 else { return false }
+                                for _ in 0..<20 { await Task.yield() }
+                                try await Task.sleep(for: .milliseconds(2))
+                                return database.connectionsInUse == 0 && tokens.inFlight == 0 && (clock.sleepsStarted, clock.sleeperCount) == before
+                            }
                         }
-                    }
-                    let end = start + 4 * 86_400_000
-                    var steps = 0
-                    try await waitUntil(timeout: .seconds(30), "the planner's first cycle") { planner.lastCycleAt > 0 }
-                    while clock.now() < end {
-                        try await settled()
-                        let state = try await fixture.connection.query(
-                            """
-                            SELECT (SELECT count(*) FROM callwindow.deliveries WHERE state IN ('pending', 'in_flight')
-                                     AND push_at <= callwindow.at_ms($1))::int8 AS due,
-                                   (SELECT callwindow.ms_of(min(push_at)) FROM callwindow.windows
-                                     WHERE state IN ('planned', 'materialized') AND push_at > callwindow.at_ms($1)) AS next,
-                                   (SELECT count(*) FROM callwindow.deliveries WHERE state IN ('pending', 'in_flight'))::int8
-                                 + (SELECT count(*) FROM callwindow.windows WHERE state = 'planned' AND ends_at > callwindow.at_ms($1))::int8 AS open
-                            """, clock.now())[0]
-                        let due: Int64 = try state.decode("due")
-                        let next: Int64? = try state.decode("next")
-                        if due == 0, let next, next - clock.now() > 2_000 {
-                            clock.set(to: next - 1_000)
-                            let jumpedTo = clock.now()
-                            try await waitUntil(timeout: .seconds(30), "the planner to run a cycle after a jump") { planner.lastCycleAt >= jumpedTo }
-                        } else if due == 0, next == nil, try state.decode("open", as: Int64.self) == 0 {
-                            break
-                        } else {
-                            try #require(clock.advanceToNextDeadline() != nil, "work is due but nothing sleeps on the clock")
+                        let end = start + 4 * 86_400_000
+                        var steps = 0
+                        try await waitUntil(timeout: .seconds(30), "the planner's first cycle") { planner.lastCycleAt > 0 }
+                        while clock.now() < end {
+                            try await settled()
+                            let state = try await fixture.connection.query(
+                                """
+                                SELECT (SELECT count(*) FROM callwindow.deliveries WHERE state IN ('pending', 'in_flight')
+                                         AND push_at <= callwindow.at_ms($1))::int8 AS due,
+                                       (SELECT callwindow.ms_of(min(push_at)) FROM callwindow.windows
+                                         WHERE state IN ('planned', 'materialized') AND push_at > callwindow.at_ms($1)) AS next,
+                                       (SELECT count(*) FROM callwindow.deliveries WHERE state IN ('pending', 'in_flight'))::int8
+                                     + (SELECT count(*) FROM callwindow.windows WHERE state = 'planned' AND ends_at > callwindow.at_ms($1))::int8 AS open
+                                """, clock.now())[0]
+                            let due: Int64 = try state.decode("due")
+                            let next: Int64? = try state.decode("next")
+                            if due == 0, let next, next - clock.now() > 2_000 {
+                                clock.set(to: next - 1_000)
+                                let jumpedTo = clock.now()
+                                try await waitUntil(timeout: .seconds(30), "the planner to run a cycle after a jump") { planner.lastCycleAt >= jumpedTo }
+                            } else if due == 0, next == nil, try state.decode("open", as: Int64.self) == 0 {
+                                break
+                            } else {
+                                try #require(clock.advanceToNextDeadline() != nil, "work is due but nothing sleeps on the clock")
+                            }
+                            steps += 1
+                            try #require(steps < 200_000, "the simulation does not converge")
                         }
-                        steps += 1
-                        try #require(steps < 200_000, "the simulation does not converge")
+                        print("simulated days: \(steps) steps to \(clock.now() - start) ms of simulated time")
                     }
-                    print("simulated days: \(steps) steps to \(clock.now() - start) ms of simulated time")
                 } catch {
                     print("simulated days failed: \(error)")
                     failure = error
-                }
-                // Graceful shutdown ends every sleep on the clock: nothing needs time to move.
-                await group?.triggerGracefulShutdown()
-                if let running {
-                    do {
-                        try await withTimeout(.seconds(60), "the services to stop after a graceful shutdown") { try await running.value }
-                    } catch {
-                        failure = failure ?? error
-                    }
                 }
                 try await api.shutdown()
                 await database.close()
