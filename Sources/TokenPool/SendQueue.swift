@@ -78,9 +78,9 @@ public struct SendQueue: Sendable {
     public var queued: Int { ready.count + delayed.count }
 
     /// The next action at `now`. `grant` asks the pool's machine for a send; `acquireBlockedUntil`
-    /// is the earliest instant the pool may acquire a token again.
+    /// gives the earliest instant the pool may acquire a token again (asked only when no token is free).
     public mutating func next(
-        now: Int64, cancelled: Bool, acquireBlockedUntil: Int64, grant: (Int64) -> TokenPoolStateMachine.Grant
+        now: Int64, cancelled: Bool, acquireBlockedUntil: () -> Int64, grant: (Int64) -> TokenPoolStateMachine.Grant
     ) -> Action {
         switch phase {
         case .start:
@@ -135,7 +135,7 @@ public struct SendQueue: Sendable {
                 case .noToken:
                     needMaintenance = true
                     // Acquisition is retried no sooner than the machine allows.
-                    let retryAt = max(now + 100, acquireBlockedUntil)
+                    let retryAt = max(now + 100, acquireBlockedUntil())
                     wake = min(wake ?? retryAt, retryAt)
                 }
                 break

@@ -388,8 +388,9 @@ public final class TokenPool: Sendable {
         let outcomes = await withTaskGroup(of: Event.self, returning: [RecordOutcome].self) { group in
             while true {
                 let now = clock.now()
-                let blockedUntil = state.withLock { $0.machine.acquireBlockedUntil }
-                let action = queue.next(now: now, cancelled: Task.isCancelled, acquireBlockedUntil: blockedUntil) { at in
+                let action = queue.next(
+                    now: now, cancelled: Task.isCancelled, acquireBlockedUntil: { state.withLock { $0.machine.acquireBlockedUntil } }
+                ) { at in
                     state.withLock { $0.machine.grant(now: at) }
                 }
                 switch action {

@@ -52,12 +52,19 @@ public enum TestDatabase {
 /// Runs `body` on `connection`, then closes it, whether `body` returned or threw: the scoped
 /// form of a `defer` that cannot await.
 public func closing<T>(_ connection: PostgresConnection, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    try await scoped(body, on: connection, then: { await $0.close() })
+}
+
+/// `body(resource)`, then `close(resource)` whether `body` returned or threw.
+private func scoped<Resource, T>(
+    _ body: (Resource) async throws -> T, on resource: Resource, then close: (Resource) async -> Void
+) async throws -> T {
     do {
-        let value = try await body(connection)
-        await connection.close()
+        let value = try await body(resource)
+        await close(resource)
         return value
     } catch {
-        await connection.close()
+        await close(resource)
         throw error
     }
 }
@@ -79,12 +86,5 @@ extension TestDatabase {
 
 /// Runs `body` on `pool`, then closes it, whether `body` returned or threw.
 public func closing<T>(_ pool: PostgresPool, _ body: (PostgresPool) async throws -> T) async throws -> T {
-    do {
-        let value = try await body(pool)
-        await pool.close()
-        return value
-    } catch {
-        await pool.close()
-        throw error
-    }
+    try await scoped(body, on: pool, then: { await $0.close() })
 }

@@ -8,7 +8,7 @@ private func step(
     grant: (Int64) -> TokenPoolStateMachine.Grant = { _ in .send(fingerprint: "a", sendID: 1) }
 ) -> SendQueue.Action? {
     for _ in 0..<100 {
-        let action = queue.next(now: now, cancelled: cancelled, acquireBlockedUntil: .min, grant: grant)
+        let action = queue.next(now: now, cancelled: cancelled, acquireBlockedUntil: { .min }, grant: grant)
         if action != .again { return action }
     }
     Issue.record("the queue kept answering .again")
@@ -108,9 +108,9 @@ private let noRetry: @Sendable (PushOutcome, Int, Int64) -> RetryDecision = { ou
     @Test func withoutATokenItAsksForHousekeepingAndWakesNoSoonerThanAcquisitionMayRetry() {
         var queue = SendQueue(endsAt: [100_000], batchSize: 1, checksAdmission: false, maintenanceIntervalMs: 1_000, admissionMaxAgeMs: 1_000)
         let none: (Int64) -> TokenPoolStateMachine.Grant = { _ in .noToken }
-        #expect(queue.next(now: 0, cancelled: false, acquireBlockedUntil: 5_000, grant: none) == .maintain(queued: 1))
-        #expect(queue.next(now: 0, cancelled: false, acquireBlockedUntil: 5_000, grant: none) == .sleep(until: 5_000))
-        #expect(queue.next(now: 0, cancelled: false, acquireBlockedUntil: 5_000, grant: none) == .awaitEvent)
+        #expect(queue.next(now: 0, cancelled: false, acquireBlockedUntil: { 5_000 }, grant: none) == .maintain(queued: 1))
+        #expect(queue.next(now: 0, cancelled: false, acquireBlockedUntil: { 5_000 }, grant: none) == .sleep(until: 5_000))
+        #expect(queue.next(now: 0, cancelled: false, acquireBlockedUntil: { 5_000 }, grant: none) == .awaitEvent)
     }
 
     @Test func cancelledWithNothingOutEveryUnsettledRecordIsUnsent() {
