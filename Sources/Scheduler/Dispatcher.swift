@@ -15,7 +15,7 @@
 // writes their results, and releases its tokens. Records the pool could not finish because
 // the process was cancelled go back to the queue unchanged.
 
-public import CallRecordAPI
+import CallRecordAPI
 public import Foundation
 public import Logging
 public import Planning

@@ -75,6 +75,14 @@ public struct TokenPoolStateMachine: Sendable {
     public private(set) var acquiring = false
     /// No acquisition before this instant (the mint budget refused one).
     public private(set) var acquireBlockedUntil: Int64 = .min
+    /// The pool is closed (`close()`): it holds nothing and acquires nothing any more.
+    public private(set) var closed = false
+    /// A housekeeping round (`beginMaintenance`) is under way.
+    public private(set) var maintaining = false
+    /// Records waiting in the sends under way, as last reported with `demandChanged(sending:)`.
+    public private(set) var sending = 0
+    /// Records waiting beyond those handed to the pool (the owner's queue), from `backlogChanged`.
+    public private(set) var backlog = 0
     private var roundRobin: UInt64 = 0
     /// Stored tokens leased elsewhere that the pool watches before minting, by fingerprint: the
     /// lease expiry first seen, and until when a live holder would have renewed it.
@@ -96,8 +104,12 @@ public struct TokenPoolStateMachine: Sendable {
 
     // MARK: Events
 
-    /// A token was leased or minted and is now held until `leaseExpiresAt`.
-    public mutating func tokenAdded(fingerprint: String, expiresAt: Int64, leaseExpiresAt: Int64, now: Int64) {
+    /// A token was leased or minted and is now held until `leaseExpiresAt`. Returns `false` when
+    /// the pool closed meanwhile: it does not take the token, and the shell releases its lease.
+    @discardableResult
+    public mutating func tokenAdded(fingerprint: String, expiresAt: Int64, leaseExpiresAt: Int64, now: Int64) -> Bool {
+        acquiring = false
+        if closed { return false }
         var pacer = TokenPacer(limit: options.requestsPerWindow, windowMs: options.windowMs)
         pacer.recoveryPerSecond = options.recoveryPerSecond
         if let existing = tokens[fingerprint] {
@@ -105,7 +117,7 @@ public struct TokenPoolStateMachine: Sendable {
             pacer = existing.pacer
         }
         tokens[fingerprint] = Token(fingerprint: fingerprint, expiresAt: expiresAt, leaseExpiresAt: leaseExpiresAt, pacer: pacer)
-        acquiring = false
+        return true
     }
 
     /// The lease of `fingerprint` was renewed until `leaseExpiresAt`.
@@ -154,6 +166,75 @@ public struct TokenPoolStateMachine: Sendable {
     /// The shell starts an acquisition (so it is not asked for twice).
     public mutating func acquireStarted() {
         acquiring = true
+    }
+
+    /// How long the pool waits before acquiring again after an acquisition failed on an error
+    /// (the database or the API away), in ms.
+    public static let acquireRetryAfterErrorMs: Int64 = 5_000
+
+    /// An acquisition failed on an error at `now`: retry after `acquireRetryAfterErrorMs`.
+    /// Returns the instant of the next attempt.
+    @discardableResult
+    public mutating func acquireErrored(now: Int64, refreshOf fingerprint: String? = nil) -> Int64 {
+        let retryAt = now + Self.acquireRetryAfterErrorMs
+        acquireFailed(retryAt: retryAt, refreshOf: fingerprint)
+        return retryAt
+    }
+
+    /// Starts an acquisition asked for outside `tick` (warming the pool up) at `now`, unless one
+    /// is under way, the budget blocks it, or the pool is closed. Returns whether it started.
+    public mutating func startAcquisition(now: Int64) -> Bool {
+        if closed || acquiring || now < acquireBlockedUntil { return false }
+        acquiring = true
+        return true
+    }
+
+    // MARK: Demand, housekeeping and closing
+
+    /// The sends under way hold `sending` records not yet finished (`nil`: unchanged); the pool
+    /// grows to them and to the backlog. 0 when the send is over: an idle pool does not grow.
+    public mutating func demandChanged(sending: Int?) {
+        if let sending { self.sending = max(0, sending) }
+    }
+
+    /// `records` wait beyond those handed to the pool (the owner's queue); 0 when nothing more waits.
+    public mutating func backlogChanged(_ records: Int) {
+        backlog = max(0, records)
+    }
+
+    /// The demand housekeeping grows the pool to: the records being sent and the backlog.
+    public var demand: Int { sending + backlog }
+
+    /// A housekeeping round starts, with the sends' demand (`nil`: unchanged). Returns `false`
+    /// (and changes nothing) while another round runs or once the pool is closed.
+    public mutating func beginMaintenance(sending: Int?) -> Bool {
+        if maintaining || closed { return false }
+        maintaining = true
+        demandChanged(sending: sending)
+        return true
+    }
+
+    /// The housekeeping round begun with `beginMaintenance` ended.
+    public mutating func endMaintenance() {
+        maintaining = false
+    }
+
+    /// Renewing the leases of `asked` at `now` kept only `renewed`: those now last until
+    /// `now + leaseMs`; the others are no longer held. Returns the fingerprints lost.
+    public mutating func leasesRenewed(_ renewed: [String], of asked: [String], now: Int64) -> [String] {
+        for fingerprint in renewed { leaseRenewed(fingerprint: fingerprint, leaseExpiresAt: now + options.leaseMs) }
+        let lost = Set(asked).subtracting(renewed).sorted()
+        for fingerprint in lost { tokenRemoved(fingerprint: fingerprint) }
+        return lost
+    }
+
+    /// Closes the pool: it gives up every token and acquires none from now on. Returns the
+    /// fingerprints whose leases the shell must release.
+    public mutating func close() -> [String] {
+        closed = true
+        let held = tokens.keys.sorted()
+        tokens = [:]
+        return held
     }
 
     /// Picks the token free soonest for one request at `now`. A `.send` grant is recorded.
@@ -219,6 +300,11 @@ public struct TokenPoolStateMachine: Sendable {
         }
     }
 
+    /// Housekeeping at `now` for the current `demand` (see `tick(now:queued:)`).
+    public mutating func tick(now: Int64) -> [TokenAction] {
+        tick(now: now, queued: demand)
+    }
+
     /// Housekeeping at `now`, given `queued` records waiting to be sent: tokens to drop (expired,
     /// lease about to lapse), refreshes that are due, and whether to acquire another token (none
     /// usable, or the queue exceeds what the tokens send within `growthHorizonMs`).
@@ -233,7 +319,7 @@ public struct TokenPoolStateMachine: Sendable {
                 actions.append(.drop(fingerprint: token.fingerprint, reason: "the lease lapsed"))
                 continue
             }
-            if !token.refreshRequested, !acquiring, now >= acquireBlockedUntil, now >= token.expiresAt - options.refreshBeforeMs {
+            if !token.refreshRequested, !acquiring, !closed, now >= acquireBlockedUntil, now >= token.expiresAt - options.refreshBeforeMs {
                 tokens[token.fingerprint]?.refreshRequested = true
                 acquiring = true
                 actions.append(.refresh(fingerprint: token.fingerprint))
@@ -242,7 +328,7 @@ public struct TokenPoolStateMachine: Sendable {
         for case .drop(let fingerprint, _) in actions {
             tokens[fingerprint] = nil
         }
-        if !acquiring, now >= acquireBlockedUntil, queued > 0 {
+        if !acquiring, !closed, now >= acquireBlockedUntil, queued > 0 {
             let usable = tokens.values.filter { isUsable($0, now: now) && !$0.refreshRequested }.count
             let perTokenInHorizon = Double(options.requestsPerWindow) * Double(options.growthHorizonMs) / Double(options.windowMs)
             let needed = usable == 0 || Double(queued) > Double(usable) * perTokenInHorizon

@@ -332,6 +332,82 @@ func pool(_ options: TokenPoolOptions = TokenPoolOptions(), tokens: [String], no
         #expect(machine.tick(now: 499_999, queued: 1) == [])
         #expect(machine.tick(now: 500_000, queued: 1) == [.acquire])
     }
+
+    @Test func demandIsTheSendsPlusTheBacklogAndAnEndedSendStopsGrowth() {
+        var options = TokenPoolOptions()
+        options.maxTokens = 3
+        var machine = pool(options, tokens: ["a"])
+        machine.demandChanged(sending: 60)
+        #expect(machine.tick(now: 0) == [], "60 records: one token sends them in the horizon")
+        machine.backlogChanged(41)
+        #expect(machine.demand == 101)
+        #expect(machine.tick(now: 0) == [.acquire], "the owner's queue counts too")
+        machine.tokenAdded(fingerprint: "b", expiresAt: 3_600_000, leaseExpiresAt: 3_600_000, now: 0)
+        machine.demandChanged(sending: nil)
+        #expect(machine.sending == 60, "nil keeps the last known demand")
+        machine.demandChanged(sending: 0)
+        machine.backlogChanged(-5)
+        #expect(machine.demand == 0)
+        #expect(machine.tick(now: 1) == [], "an idle pool does not grow")
+    }
+
+    @Test func oneHousekeepingRoundAtATimeAndNoneOnceClosed() {
+        var machine = pool(TokenPoolOptions(), tokens: ["a"])
+        let first = machine.beginMaintenance(sending: 5)
+        #expect(first)
+        let second = machine.beginMaintenance(sending: 9)
+        #expect(!second, "a second round while one runs")
+        #expect(machine.sending == 5, "the refused round changed nothing")
+        machine.endMaintenance()
+        let afterwards = machine.beginMaintenance(sending: nil)
+        #expect(afterwards)
+        machine.endMaintenance()
+        #expect(machine.close() == ["a"])
+        let closedRound = machine.beginMaintenance(sending: 1)
+        #expect(!closedRound)
+    }
+
+    @Test func aClosedPoolAcquiresNothingAndRefusesATokenThatArrivesLate() {
+        var machine = TokenPoolStateMachine(options: TokenPoolOptions())
+        #expect(machine.tick(now: 0, queued: 1) == [.acquire])
+        // The pool closes while the acquisition is out: the token it brings back is not taken.
+        #expect(machine.close() == [])
+        let taken = machine.tokenAdded(fingerprint: "late", expiresAt: 3_600_000, leaseExpiresAt: 60_000, now: 10)
+        #expect(!taken)
+        #expect(machine.tokens.isEmpty)
+        #expect(!machine.acquiring)
+        #expect(machine.tick(now: 20, queued: 1_000) == [])
+        let closedStart = machine.startAcquisition(now: 20)
+        #expect(!closedStart)
+    }
+
+    @Test func anAcquisitionThatFailedOnAnErrorIsRetriedFiveSecondsLater() {
+        var machine = TokenPoolStateMachine(options: TokenPoolOptions())
+        let started = machine.startAcquisition(now: 1_000)
+        #expect(started)
+        let again = machine.startAcquisition(now: 1_000)
+        #expect(!again, "one at a time")
+        #expect(machine.acquireErrored(now: 2_000) == 7_000)
+        let early = machine.startAcquisition(now: 6_999)
+        #expect(!early)
+        #expect(machine.tick(now: 6_999, queued: 1) == [])
+        #expect(machine.tick(now: 7_000, queued: 1) == [.acquire])
+    }
+
+    @Test func aLeaseThatCouldNotBeRenewedIsLostAndTheRenewedOnesLastAFullLease() {
+        var options = TokenPoolOptions()
+        options.leaseMs = 60_000
+        var machine = TokenPoolStateMachine(options: options)
+        for fingerprint in ["a", "b", "c"] {
+            machine.tokenAdded(fingerprint: fingerprint, expiresAt: 3_600_000, leaseExpiresAt: 60_000, now: 0)
+        }
+        let asked = machine.leasesToRenew(now: 25_000)
+        #expect(asked == ["a", "b", "c"])
+        #expect(machine.leasesRenewed(["a", "c"], of: asked, now: 25_000) == ["b"])
+        #expect(machine.tokens.keys.sorted() == ["a", "c"])
+        #expect(machine.tokens["a"]?.leaseExpiresAt == 85_000)
+        #expect(machine.leasesToRenew(now: 30_000) == [])
+    }
 }
 
 @Suite struct BudgetTests {

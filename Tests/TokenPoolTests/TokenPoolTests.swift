@@ -87,19 +87,22 @@ final class Attempts: Sendable {
 @Suite(.timeLimit(.minutes(3))) struct TokenPoolTests {
     @Test func a401LeadsToAReplacementToken() async throws {
         let fixture = Fixture()
-        let clock = SystemClock()
+        let clock = ManualClock(start: 1_900_000_000_000)
         let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
             try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
                 let pool = try fixture.pool("p1", api: api, ledger: ledger, clock: clock)
                 let attempts = Attempts()
-                let first = await pool.send(fixture.records(20, now: clock.now()), onAttempt: attempts.append)
+                let (first, before, revoked, second) = try await withSimulatedTime(on: clock, busy: { pool.isBusy }, "two sends around a revocation") {
+                    let first = await pool.send(fixture.records(20, now: clock.now()), onAttempt: attempts.append)
+                    let before = pool.fingerprints
+                    let revoked = server.revoke()
+                    return (first, before, revoked, await pool.send(fixture.records(20, now: clock.now(), offset: 100), onAttempt: attempts.append))
+                }
                 #expect(first.allSatisfy { $0 == .accepted })
-                let before = pool.fingerprints
                 #expect(before.count == 1)
-                #expect(server.revoke() == 1)
-                let second = await pool.send(fixture.records(20, now: clock.now(), offset: 100), onAttempt: attempts.append)
+                #expect(revoked == 1)
                 #expect(second.allSatisfy { $0 == .accepted })
                 #expect(attempts.all.contains { $0.outcome == .unauthorized && $0.httpStatus == 401 && $0.tokenFingerprint == before[0] })
                 #expect(pool.fingerprints.count == 1)
@@ -162,7 +165,7 @@ final class Attempts: Sendable {
 
     @Test func twoPoolsSharingADatabaseStayWithinTheBudgetAndNeverShareAToken() async throws {
         let fixture = Fixture()
-        let clock = SystemClock()
+        let clock = ManualClock(start: 1_900_000_000_000)
         let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
@@ -174,9 +177,11 @@ final class Attempts: Sendable {
                 let attemptsA = Attempts()
                 let attemptsB = Attempts()
                 let now = clock.now()
-                async let resultA = a.send(fixture.records(1_500, now: now), onAttempt: attemptsA.append)
-                async let resultB = b.send(fixture.records(1_500, now: now, offset: 10_000), onAttempt: attemptsB.append)
-                let (outA, outB) = await (resultA, resultB)
+                let (outA, outB) = try await withSimulatedTime(on: clock, busy: { a.isBusy || b.isBusy }, "two pools sending 1,500 records each") {
+                    async let resultA = a.send(fixture.records(1_500, now: now), onAttempt: attemptsA.append)
+                    async let resultB = b.send(fixture.records(1_500, now: now, offset: 10_000), onAttempt: attemptsB.append)
+                    return await (resultA, resultB)
+                }
                 #expect(outA.allSatisfy { $0 == .accepted })
                 #expect(outB.allSatisfy { $0 == .accepted })
                 let usedA = Set(attemptsA.all.map(\.tokenFingerprint))
@@ -199,7 +204,7 @@ final class Attempts: Sendable {
 
     @Test func aRestartedPoolReusesStoredTokensWithoutMinting() async throws {
         let fixture = Fixture()
-        let clock = SystemClock()
+        let clock = ManualClock(start: 1_900_000_000_000)
         let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
@@ -211,7 +216,10 @@ final class Attempts: Sendable {
                 let second = try fixture.pool("second", api: api, ledger: ledger, clock: clock)
                 #expect(await second.prepare(tokens: 2) == 2)
                 #expect(second.fingerprints == held)
-                #expect(await second.send(fixture.records(10, now: clock.now())).allSatisfy { $0 == .accepted })
+                let outcomes = try await withSimulatedTime(on: clock, busy: { second.isBusy }, "ten records on the re-leased tokens") {
+                    await second.send(fixture.records(10, now: clock.now()))
+                }
+                #expect(outcomes.allSatisfy { $0 == .accepted })
                 #expect(server.stats().tokensMinted == 2)
                 await second.shutdown()
             }
@@ -220,7 +228,7 @@ final class Attempts: Sendable {
 
     @Test func batchRecordsAreAcceptedOnlyWhenTheStatusSaysSo() async throws {
         let fixture = Fixture()
-        let clock = SystemClock()
+        let clock = ManualClock(start: 1_900_000_000_000)
         let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
@@ -229,7 +237,10 @@ final class Attempts: Sendable {
                 var records = fixture.records(1_200, now: clock.now())
                 records[7].callReason = "bad!"  // invalid: rejected per record by the status
                 let attempts = Attempts()
-                let outcomes = await pool.send(records, onAttempt: attempts.append)
+                let batch = records
+                let outcomes = try await withSimulatedTime(on: clock, busy: { pool.isBusy }, "1,200 records in three batches") {
+                    await pool.send(batch, onAttempt: attempts.append)
+                }
                 #expect(outcomes.filter { $0 == .accepted }.count == 1_199)
                 if case .rejected = outcomes[7] {} else { Issue.record("record 7 should be rejected, got \(outcomes[7])") }
                 #expect(attempts.all.count == 3, "500 + 500 + 200")
@@ -266,12 +277,12 @@ final class Attempts: Sendable {
         // records it reaches later. The owner withdraws record 3 at once, and every record from
         // 200 on once the first second has passed (a campaign paused mid-send).
         let fixture = Fixture()
-        let clock = SystemClock()
+        let clock = ManualClock(start: 1_900_000_000_000)
         let ledger = MemoryTokenLedger()
         let server = try fixture.sandbox(clock: clock)
         try await server.withRunning { port in
             try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
-                let pool = try fixture.pool("p", api: api, ledger: ledger, clock: clock)
+                let pool = try fixture.pool("p", api: api, ledger: ledger, clock: clock, options: TokenPoolOptions(maxTokens: 1))
                 let start = clock.now()
                 let admission = RecordingAdmission(clock: clock) { indices, now in
                     var withdrawn: [Int: String] = [:]
@@ -281,7 +292,9 @@ final class Attempts: Sendable {
                     return withdrawn
                 }
                 let attempts = Attempts()
-                let outcomes = await pool.send(fixture.records(250, now: start), admission: admission, onAttempt: attempts.append)
+                let outcomes = try await withSimulatedTime(on: clock, busy: { pool.isBusy }, "250 records checked by an admission") {
+                    await pool.send(fixture.records(250, now: start), admission: admission, onAttempt: attempts.append)
+                }
                 #expect(outcomes[3] == .withdrawn(reason: "receiver removed"))
                 let sent = Set(attempts.all.flatMap(\.recordIndices))
                 #expect(!sent.contains(3), "a withdrawn record is never attempted")
@@ -316,14 +329,14 @@ final class Attempts: Sendable {
         let ledger = MemoryTokenLedger()
         let api = APIClient(options: .init(baseURL: "http://127.0.0.1:1", connectTimeoutMs: 5_000, requestTimeoutMs: 10_000))
         #expect(throws: TokenPoolError.self) {
-            _ = try fixture.pool("p", api: api, ledger: ledger, clock: SystemClock())
+            _ = try fixture.pool("p", api: api, ledger: ledger, clock: ManualClock(start: 0))
         }
         try await api.shutdown()
     }
 
     @Test func underFaultsEveryRecordIsEventuallyAcceptedExactlyOnce() async throws {
         let fixture = Fixture()
-        let clock = SystemClock()
+        let clock = ManualClock(start: 1_900_000_000_000)
         let ledger = MemoryTokenLedger()
         // 10 % 5xx and 2 % resets (neither applied by the server), and 429 storms (2 s in, for 1 s).
         let server = try fixture.sandbox(
@@ -336,7 +349,9 @@ final class Attempts: Sendable {
                 options.retryMaxMs = 1_000
                 let pool = try fixture.pool("p", api: api, ledger: ledger, clock: clock, options: options)
                 let attempts = Attempts()
-                let outcomes = await pool.send(fixture.records(400, now: clock.now()), onAttempt: attempts.append)
+                let outcomes = try await withSimulatedTime(on: clock, busy: { pool.isBusy }, "400 records through faults and storms") {
+                    await pool.send(fixture.records(400, now: clock.now()), onAttempt: attempts.append)
+                }
                 #expect(outcomes.allSatisfy { $0 == .accepted })
                 let stats = server.stats()
                 // 5xx and resets are not applied by the sandbox, so only a lost answer — the client's own

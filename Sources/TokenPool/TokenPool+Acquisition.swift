@@ -1,0 +1,165 @@
+// The token pool's ledger and mint I/O: leasing a stored token, watching leases held elsewhere,
+// minting within the shared budget, and releasing or revoking dropped tokens. Every decision
+// (whether to watch a lease, when to retry, whether a closed pool may take a token) is the state
+// machine's; this file only performs the steps it asks for, in order.
+
+public import CallRecordAPI
+import Foundation
+import Ledger
+import Logging
+import Metrics
+import Planning
+import Synchronization
+
+extension TokenPool {
+    /// Brings the pool to `count` tokens (at most `maxTokens`) before the first send, leasing
+    /// stored tokens first and minting within the budget; returns the number held. For the
+    /// bench and for warm starts; `send` grows the pool on demand by itself.
+    @discardableResult
+    public func prepare(tokens count: Int) async -> Int {
+        let target = min(count, options.maxTokens)
+        var failures = 0
+        while state.withLock({ $0.machine.tokens.count }) < target, failures < 3 {
+            let now = clock.now()
+            guard state.withLock({ $0.machine.startAcquisition(now: now) }) else { break }
+            if await !acquire(refreshOf: nil) { failures += 1 }
+        }
+        return state.withLock { $0.machine.tokens.count }
+    }
+
+    /// Runs `body` with one of the pool's tokens, leasing or minting one (within the shared
+    /// budget) if the pool holds none — for occasional calls such as listing labels. The token
+    /// stays in the pool; its secret never leaves `body`.
+    public func withToken<T: Sendable>(_ body: (BearerToken) async throws -> T) async throws -> T {
+        if state.withLock({ $0.secrets.isEmpty }) { await prepare(tokens: 1) }
+        guard let token = state.withLock({ $0.secrets.values.first }) else {
+            throw TokenPoolError(.noToken, "no token could be leased or minted for client account \(configuration.clientAccountID) (mint budget used up, or the API refused the key)")
+        }
+        return try await body(token)
+    }
+
+    /// Stops using `fingerprint` and releases its lease (or, `revoked`, marks it revoked in the ledger).
+    func drop(_ fingerprint: String, reason: String, revoked: Bool) async {
+        logger.info("token dropped", metadata: ["token": "\(fingerprint)", "reason": "\(reason)"])
+        state.withLock { state in
+            state.machine.tokenRemoved(fingerprint: fingerprint)
+            state.secrets[fingerprint] = nil
+        }
+        do {
+            if revoked {
+                try await store.revoke(clientAccountID: configuration.clientAccountID, fingerprint: fingerprint, now: clock.now())
+            } else {
+                try await release(fingerprint)
+            }
+        } catch {
+            logger.warning("could not update the dropped token in the store", metadata: ["token": "\(fingerprint)", "error": "\(error)"])
+        }
+    }
+
+    func release(_ fingerprint: String) async throws {
+        try await store.release(clientAccountID: configuration.clientAccountID, fingerprint: fingerprint, owner: configuration.instance)
+    }
+
+    /// Leases a stored token, else mints one within the shared budget. The state machine's
+    /// `acquiring` flag is set by the caller (tick or `startAcquisition`); every path out clears it.
+    /// Returns whether the pool gained a token.
+    @discardableResult
+    func acquire(refreshOf old: String?) async -> Bool {
+        let id = configuration.clientAccountID
+        let owner = configuration.instance
+        let now = clock.now()
+        let validUntil = now + options.refreshBeforeMs + options.requestTimeoutMs
+        do {
+            let held = state.withLock { Array($0.machine.tokens.keys) }
+            if let stored = try await store.lease(
+                clientAccountID: id, owner: owner, now: now, leaseMs: options.leaseMs, validUntil: validUntil, excluding: held
+            ) {
+                guard await add(BearerToken(stored.secret), expiresAt: stored.expiresAt, leaseExpiresAt: stored.leaseExpiresAt, now: now) else {
+                    return false
+                }
+                logger.info("token leased from the store", metadata: ["token": "\(stored.fingerprint)"])
+                return true
+            }
+            // A stored token leased elsewhere may belong to a process that died: the machine
+            // decides whether to watch its lease (it may lapse) or mint now.
+            if old == nil {
+                let elsewhere = try await store.leasedElsewhere(clientAccountID: id, owner: owner, now: now, validUntil: validUntil)
+                let wait = state.withLock { state -> Int64? in
+                    guard let wait = state.machine.leasedElsewhere(elsewhere, now: now, observationMs: options.leaseMs / 3 + 1_500) else {
+                        return nil
+                    }
+                    state.machine.acquireFailed(retryAt: wait + 1, refreshOf: old)
+                    return wait
+                }
+                if let wait {
+                    logger.info("watching a stored token's lease before minting", metadata: ["until": "\(wait)"])
+                    return false
+                }
+            }
+            return try await mint(refreshOf: old, now: now)
+        } catch {
+            let retryAt = state.withLock { $0.machine.acquireErrored(now: clock.now(), refreshOf: old) }
+            logger.warning("token acquisition failed", metadata: ["error": "\(error)", "retry_at": "\(retryAt)"])
+            return false
+        }
+    }
+
+    /// Reserves a mint in the shared ledger (the budget decides from the account's recent mints),
+    /// mints, and stores the token sealed, leased to this process.
+    private func mint(refreshOf old: String?, now decideAt: Int64) async throws -> Bool {
+        let id = configuration.clientAccountID
+        let budget = self.budget
+        let reservation = try await store.reserveMint(
+            clientAccountID: id, instance: configuration.instance, now: decideAt, windowMs: options.mintWindowMs
+        ) { recent in
+            if case .refused(let nextAt) = budget.decide(recentMints: recent, now: decideAt) { return nextAt }
+            return nil
+        }
+        let ledgerID: Int64
+        switch reservation {
+        case .reserved(id: let reserved):
+            ledgerID = reserved
+        case .refused(nextAt: let nextAt):
+            logger.notice("mint budget used up", metadata: ["next_mint_at": "\(nextAt)"])
+            state.withLock { $0.machine.acquireFailed(retryAt: nextAt, refreshOf: old) }
+            return false
+        }
+        let minted: MintedToken
+        do {
+            minted = try await api.mintToken(clientAccountID: id, key: configuration.key)
+        } catch {
+            try? await store.finishMint(id: ledgerID, fingerprint: nil, expiresAt: nil)
+            throw error
+        }
+        // The token's life is counted from before the request: never later than the server's.
+        let expiresAt = decideAt + options.tokenLifetimeMs
+        try await store.finishMint(id: ledgerID, fingerprint: minted.token.fingerprint, expiresAt: expiresAt)
+        let now = clock.now()
+        try await store.insert(
+            clientAccountID: id, secret: minted.token.secret, fingerprint: minted.token.fingerprint,
+            mintedAt: now, expiresAt: expiresAt, owner: configuration.instance, leaseExpiresAt: now + options.leaseMs
+        )
+        Counter(label: "callwindow_token_mints_total", dimensions: [("client", id.uuidString.lowercased())]).increment()
+        guard await add(minted.token, expiresAt: expiresAt, leaseExpiresAt: now + options.leaseMs, now: now) else { return false }
+        logger.info("token minted", metadata: ["token": "\(minted.token.fingerprint)", "refresh_of": "\(old ?? "-")"])
+        return true
+    }
+
+    /// Hands a leased or minted token to the machine; a pool closed meanwhile refuses it, and its
+    /// lease is released at once. Returns whether the pool took it.
+    private func add(_ token: BearerToken, expiresAt: Int64, leaseExpiresAt: Int64, now: Int64) async -> Bool {
+        let taken = state.withLock { state in
+            guard state.machine.tokenAdded(fingerprint: token.fingerprint, expiresAt: expiresAt, leaseExpiresAt: leaseExpiresAt, now: now) else {
+                return false
+            }
+            state.secrets[token.fingerprint] = token
+            return true
+        }
+        if !taken {
+            do { try await release(token.fingerprint) } catch {
+                logger.warning("could not release the lease", metadata: ["token": "\(token.fingerprint)", "error": "\(error)"])
+            }
+        }
+        return taken
+    }
+}
