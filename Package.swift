@@ -158,7 +158,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Postgres", "Planning", "Processes",
+                "Postgres", "Planning", "Processes", "Store", "Sandbox", "CallRecordAPI",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

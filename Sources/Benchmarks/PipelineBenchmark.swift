@@ -165,12 +165,12 @@ private final class Monitor: Service, Sendable {
     let clientAccountID: UUID
     let labelID: UUID
     let planned: Capacity
-    let planner: PlannerService
+    let planner: Leader
     let clock: SystemClock
     let timeoutMs: Int64
     private let state = Mutex<(campaign: Int64?, committedAt: Int64?, materialisedAt: Int64?)>((nil, nil, nil))
 
-    init(pool: PostgresPool, records: Int, clientAccountID: UUID, labelID: UUID, planned: Capacity, planner: PlannerService,
+    init(pool: PostgresPool, records: Int, clientAccountID: UUID, labelID: UUID, planned: Capacity, planner: Leader,
          clock: SystemClock, timeoutMs: Int64) {
         self.pool = pool
         self.records = records

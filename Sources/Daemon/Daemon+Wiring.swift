@@ -12,7 +12,7 @@ public import TokenPool
 /// The planner and the dispatchers of one process.
 public struct SchedulerServices: Sendable {
     /// The planning loop (one leader per account across processes).
-    public let planner: PlannerService
+    public let planner: Leader
     /// One dispatcher per configured client account.
     public let dispatchers: [Dispatcher]
 
@@ -47,7 +47,7 @@ extension Daemon {
                                 startupMs: Int64(settings.scheduler.pushMarginSeconds) * 1000)
         let planner = Planner(options: PlannerOptions(capacity: capacity, horizonMs: Int64(settings.scheduler.horizonSeconds) * 1000),
                               deliveries: deliveries, logger: Logger(label: "callwindow.planner"))
-        let plannerService = PlannerService(configuration: database, clients: credentials.map(\.0), planner: planner, clock: clock,
+        let plannerService = Leader(configuration: database, clients: credentials.map(\.0), planner: planner, clock: clock,
                                             pollInterval: .seconds(settings.scheduler.pollSeconds), logger: Logger(label: "callwindow.planner"))
         return SchedulerServices(planner: plannerService, dispatchers: dispatchers)
     }

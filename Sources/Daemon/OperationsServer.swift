@@ -14,7 +14,7 @@ public struct OperationsServer: Service {
     let port: Int
     let registry: PrometheusCollectorRegistry
     let database: PostgresPool
-    let planner: PlannerService
+    let planner: Leader
     /// The planner counts as alive if its last cycle ended within this many milliseconds.
     let plannerStaleAfterMs: Int64
     let now: @Sendable () -> Int64
@@ -22,7 +22,7 @@ public struct OperationsServer: Service {
 
     /// A server on `host:port` exposing `registry`, checking `database` and `planner` for readiness.
     public init(
-        host: String, port: Int, registry: PrometheusCollectorRegistry, database: PostgresPool, planner: PlannerService,
+        host: String, port: Int, registry: PrometheusCollectorRegistry, database: PostgresPool, planner: Leader,
         plannerStaleAfterMs: Int64, now: @escaping @Sendable () -> Int64, logger: Logger
     ) {
         self.host = host

@@ -1,19 +1,20 @@
 // The dispatcher pushes due deliveries of one client account through its token pool.
 //
 //   claim (FOR UPDATE SKIP LOCKED, lease) ──► validate ──► TokenPool.send (paced, retried)
-//        ▲                                                       │ attempts, final outcomes
-//        │ room for more?                                        ▼
-//        └──────────────── record results + audit rows (one transaction, fenced by the lease)
+//        ▲                                      │                │ attempts, final outcomes
+//        │ room for more?          LeaseRenewer (child task)     ▼
+//        └──────────── ResultRecorder: results + audit rows (one transaction, fenced by the lease)
 //
 // It never claims more than it has room for: `maxBatches` batches of at most `claimBatch` records
 // are out at once, and more (up to four times as many) only while less than half a batch of the
 // claimed records still waits for the API's answer — so records in retry back-off (5xx, 429,
-// timeouts) do not leave the pool idle, and no more than about one batch waits unsent. While a batch is out its leases are renewed, so the rescuer
-// of another instance never takes over work that is still being sent; if the process dies, the
-// leases run out and that work is rescued (a record whose answer was lost may then be pushed
-// twice — invariant 2). On graceful shutdown it stops claiming, lets the batches out finish,
-// writes their results, and releases its tokens. Records the pool could not finish because
-// the process was cancelled go back to the queue unchanged.
+// timeouts) do not leave the pool idle, and no more than about one batch waits unsent. While a
+// batch is out, `LeaseRenewer` renews its leases, so the rescuer of another instance never takes
+// over work that is still being sent; if the process dies, the leases run out and that work is
+// rescued (a record whose answer was lost may then be pushed twice — invariant 2). On graceful
+// shutdown it stops claiming, lets the batches out finish, has `ResultRecorder` write their
+// results, and releases its tokens. Records the pool could not finish because the process was
+// cancelled go back to the queue unchanged.
 
 import CallRecordAPI
 public import Foundation
@@ -86,6 +87,8 @@ public final class Dispatcher: Service, Sendable {
     private let logger: Logger
     private let validator = RecordValidator()
     private let counters = Mutex(DispatcherCounters())
+    private let recorder: ResultRecorder
+    private let renewer: LeaseRenewer
     /// Claimed records not yet accepted or rejected by the API (nor otherwise finished).
     private let unsettled = SharedCount()
 
@@ -101,6 +104,8 @@ public final class Dispatcher: Service, Sendable {
         self.options = options
         self.clock = clock
         self.logger = logger
+        recorder = ResultRecorder(clientAccountID: clientAccountID, database: database, store: store, owner: owner, clock: clock, logger: logger)
+        renewer = LeaseRenewer(database: database, store: store, owner: owner, leaseMs: options.leaseMs, clock: clock, logger: logger)
     }
 
     /// What the dispatcher has done so far.
@@ -176,7 +181,7 @@ public final class Dispatcher: Service, Sendable {
                     await stop.sleep(until: clock.now() + 500, on: clock)
                     continue
                 }
-                let claimTook = Self.milliseconds(since: claimStarted)
+                let claimTook = ResultRecorder.milliseconds(since: claimStarted)
                 counters.withLock { $0.databaseMs += claimTook }
                 if batch.isEmpty {
                     await stop.sleep(until: clock.now() + options.idlePollMs, on: clock)
@@ -222,7 +227,7 @@ public final class Dispatcher: Service, Sendable {
             let records = sendable.map { Self.record(batch[$0]) }
             // The leases are renewed while the batch is out: a child task, ended with the send.
             let outcomes = await withTaskGroup(of: [RecordOutcome]?.self) { group in
-                group.addTask { await self.renewLeases(ids); return nil }
+                group.addTask { await self.renewer.renew(ids); return nil }
                 group.addTask { await self.tokens.send(records, onAttempt: attempts.append) }
                 var outcomes: [RecordOutcome] = []
                 for await finished in group {
@@ -258,10 +263,11 @@ public final class Dispatcher: Service, Sendable {
         // Whatever the sends left unsettled (expired, released at shutdown) is finished now.
         unsettled.add(-(sendable.count - settledBySends))
         let final = results.compactMap { $0 }
-        Self.report(final, client: clientAccountID)
-        await recordUntilStored(final)
+        let recording = await recorder.record(final)
         // Counted once written, so the counts say what the database holds.
         counters.withLock { counters in
+            counters.recordFailures += recording.failures
+            counters.databaseMs += recording.databaseMs
             for result in final {
                 switch result.outcome {
                 case .accepted: counters.accepted += 1
@@ -275,143 +281,9 @@ public final class Dispatcher: Service, Sendable {
         }
     }
 
-    /// Writes results, retrying while the database is away: the attempts happened and must be
-    /// audited. Gives up only when the leases it is fencing on have certainly run out (the
-    /// records were then rescued and will be pushed again).
-    private func recordUntilStored(_ results: [DeliveryResult]) async {
-        var failures = 0
-        while true {
-            do {
-                let started = ContinuousClock.now
-                try await database.withConnection { connection in
-                    _ = try await self.store.record(results, owner: self.owner, now: self.clock.now(), on: connection)
-                }
-                let took = Self.milliseconds(since: started)
-                counters.withLock { $0.databaseMs += took }
-                if failures > 0 { logger.notice("results recorded after the database came back", metadata: ["records": "\(results.count)"]) }
-                return
-            } catch {
-                failures += 1
-                counters.withLock { $0.recordFailures += 1 }
-                if failures == 1 {
-                    logger.error("cannot record results; retrying", metadata: ["records": "\(results.count)", "error": "\(error)"])
-                }
-                if Task.isCancelled && failures > 20 { return }
-                try? await clock.sleep(milliseconds: Int64(min(100 * (1 << min(failures, 6)), 5_000)))
-            }
-        }
-    }
-
-    private func renewLeases(_ ids: [Int64]) async {
-        while !Task.isCancelled {
-            do {
-                try await clock.sleep(milliseconds: options.leaseMs / 3)
-            } catch {
-                return
-            }
-            do {
-                try await database.withConnection { connection in
-                    _ = try await self.store.renewLeases(ids: ids, owner: self.owner, now: self.clock.now(), leaseMs: self.options.leaseMs, on: connection)
-                }
-            } catch {
-                // Cancelled mid-query because the batch finished: nothing failed.
-                if Task.isCancelled { return }
-                logger.warning("could not renew delivery leases", metadata: ["error": "\(error)"])
-            }
-        }
-    }
-
-    /// Prometheus-style metrics (through swift-metrics): pushes by outcome, attempt latency,
-    /// and push lead (how long before its window starts each accepted record landed).
-    static func report(_ results: [DeliveryResult], client: UUID) {
-        let account = client.uuidString.lowercased()
-        for result in results {
-            Counter(label: "callwindow_records_total", dimensions: [("client", account), ("outcome", result.outcome.rawValue)]).increment()
-            for attempt in result.attempts {
-                Counter(label: "callwindow_push_attempts_total", dimensions: [("client", account), ("outcome", attempt.outcome.rawValue)]).increment()
-                if let latency = attempt.latencyMs {
-                    Metrics.Timer(label: "callwindow_push_latency_seconds", dimensions: [("client", account)], preferredDisplayUnit: .seconds)
-                        .recordMilliseconds(latency)
-                }
-            }
-            if result.outcome == .accepted, let last = result.attempts.last {
-                Recorder(label: "callwindow_push_lead_seconds", dimensions: [("client", account)])
-                    .record(Double(result.delivery.startsAt - last.at) / 1000)
-                if last.at > result.delivery.deadline {
-                    Counter(label: "callwindow_late_records_total", dimensions: [("client", account)]).increment()
-                }
-            }
-        }
-    }
-
-    static func milliseconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) * 1_000 + Double(elapsed.components.attoseconds) / 1e15
-    }
-
-    /// The audit word of an HTTP attempt's outcome.
-    static func auditOutcome(_ outcome: PushOutcome) -> AuditOutcome {
-        switch outcome {
-        case .accepted: .accepted
-        case .rejected: .rejected
-        case .rateLimited: .rateLimited
-        case .unauthorized: .unauthorized
-        case .transient: .transient
-        }
-    }
-
     static func record(_ delivery: Delivery) -> CallRecord {
         CallRecord(caller: delivery.caller, receiver: delivery.receiver, startsAt: delivery.startsAt, endsAt: delivery.endsAt,
                    labelID: delivery.labelID, labelName: delivery.labelName, callReason: delivery.callReason)
     }
 }
 
-/// A count shared between the claim loop and the batches it sent.
-final class SharedCount: Sendable {
-    private let count = Atomic<Int>(0)
-
-    var value: Int { count.load(ordering: .relaxed) }
-
-    func add(_ delta: Int) { count.add(delta, ordering: .relaxed) }
-}
-
-/// Collects the pool's attempt reports, then splits them by record.
-private final class AttemptLog: Sendable {
-    private let attempts = Mutex<(all: [PushAttempt], settled: Int)>(([], 0))
-    private let unsettled: SharedCount
-
-    init(unsettled: SharedCount) {
-        self.unsettled = unsettled
-    }
-
-    /// Records the API accepted or rejected so far (final answers).
-    var settled: Int { attempts.withLock { $0.settled } }
-
-    func append(_ attempt: PushAttempt) {
-        let final: Int
-        switch attempt.outcome {
-        case .accepted, .rejected: final = attempt.recordIndices.count
-        default: final = 0
-        }
-        attempts.withLock {
-            $0.all.append(attempt)
-            $0.settled += final
-        }
-        if final > 0 { unsettled.add(-final) }
-    }
-
-    func byRecord() -> [Int: [DeliveryResult.Attempt]] {
-        var map: [Int: [DeliveryResult.Attempt]] = [:]
-        for attempt in attempts.withLock({ $0.all }).sorted(by: { $0.startedAt < $1.startedAt }) {
-            let reason: String? = switch attempt.outcome {
-            case .rejected(let reason), .transient(let reason): reason
-            default: nil
-            }
-            let entry = DeliveryResult.Attempt(
-                at: attempt.startedAt, tokenFingerprint: attempt.tokenFingerprint, httpStatus: attempt.httpStatus,
-                latencyMs: Int(attempt.latencyMs), outcome: Dispatcher.auditOutcome(attempt.outcome), reason: reason)
-            for index in attempt.recordIndices { map[index, default: []].append(entry) }
-        }
-        return map
-    }
-}

@@ -9,8 +9,9 @@
 //             ──► windows table (planned push times; ended ones expired; vanished ones
 //                 removed, or cancelled with their pending deliveries once materialised)
 //             ──► deliveries for windows whose push starts within the horizon
-//             ──► expire pending records whose window ended, rescue expired leases,
-//                 drop final deliveries of ended windows
+//
+// Expiry, rescue, clean-up and audit partitions are not planning: `QueueMaintainer` runs them on
+// their own intervals, and the `Leader` runs both for the accounts it leads.
 //
 // Materialised windows keep the push time they were created with; their remaining records
 // still occupy capacity in the schedule of the windows planned after them. A campaign whose
@@ -29,11 +30,8 @@ public struct PlannerOptions: Sendable {
     public var horizonMs: Int64 = 7_200_000
     /// The pool the plan assumes (tokens, transport, utilisation).
     public var capacity: Capacity
-    /// Months of audit partitions created ahead. Default 2.
-    public var auditMonthsAhead = 2
 
-    /// Options for `capacity` with a horizon of `horizonMs` (default 2 h) and audit partitions two months
-    /// ahead.
+    /// Options for `capacity` with a horizon of `horizonMs` (default 2 h).
     public init(capacity: Capacity, horizonMs: Int64 = 7_200_000) {
         self.capacity = capacity
         self.horizonMs = horizonMs
@@ -47,19 +45,13 @@ public struct PlanningCycle: Sendable, Equatable {
     /// Windows inserted, or planned ones whose push time was rewritten (each upsert counts, changed or
     /// not).
     public var windowsPlanned = 0
-    /// Planned windows that ended unpushed and were marked `expired`.
-    public var windowsExpired = 0
     /// Planned windows within the horizon materialised this cycle.
     public var materialised = 0
     /// Deliveries created, including those added to windows already materialised.
     public var recordsCreated = 0
-    /// Pending deliveries that expired because their window ended.
-    public var recordsExpired = 0
     /// Pending deliveries cancelled: by a cancelled campaign, a window planned away, or a record removed
     /// from its campaign.
     public var recordsCancelled = 0
-    /// In-flight deliveries whose lease had run out, returned to the queue.
-    public var leasesRescued = 0
     /// Windows still to push that cannot finish by their deadline (beyond the start-up margin for windows
     /// already being pushed).
     public var lateWindows = 0
@@ -85,7 +77,8 @@ public struct Planner: Sendable {
         self.logger = logger
     }
 
-    /// One planning cycle for `clientAccountID` at `now`. Bad campaign data never throws here:
+    /// One planning cycle for `clientAccountID` at `now`: plan, sync the windows, materialise.
+    /// Bad campaign data never throws here:
     /// it becomes a problem recorded for that campaign.
     ///
     /// `setsChanged` (callers, receivers or pairs may have changed since the last cycle) also
@@ -93,8 +86,6 @@ public struct Planner: Sendable {
     /// pass over each such window's records, so the daemon sets it only when notified.
     public func cycle(clientAccountID: UUID, now: Int64, setsChanged: Bool = true, on connection: PostgresConnection) async throws -> PlanningCycle {
         var report = PlanningCycle()
-        try await deliveries.ensureAuditPartitions(now: now, monthsAhead: options.auditMonthsAhead, on: connection)
-        report.windowsExpired = try await deliveries.expireWindows(clientAccountID: clientAccountID, now: now, on: connection)
         let stored = try await campaigns.campaigns(.clients([clientAccountID]), on: connection)
         report.campaigns = stored.count
         let live = try await deliveries.liveWindows(clientAccountID: clientAccountID, now: now, on: connection)
@@ -189,9 +180,6 @@ public struct Planner: Sendable {
                 report.recordsCancelled += try await deliveries.cancelRemoved(campaignID: entry.campaign.id, now: now, on: connection)
             }
         }
-        report.recordsExpired = try await deliveries.expire(clientAccountID: clientAccountID, now: now, on: connection)
-        report.leasesRescued = try await deliveries.rescue(clientAccountID: clientAccountID, now: now, on: connection)
-        try await deliveries.cleanUp(clientAccountID: clientAccountID, now: now, on: connection)
         return report
     }
 }

@@ -10,7 +10,7 @@ import Testing
 /// A migrated shared test database, and a client account of the test's own.
 func previewFixture() async throws -> (connection: PostgresConnection, client: UUID, label: UUID) {
     let connection = try await TestDatabase.connect()
-    _ = try await Migrator(migrations: try Migration.load(from: TestDatabase.sqlDirectory)).migrate(connection)
+    try await TestDatabase.migrate(connection)
     let client = UUID()
     let label = UUID()
     try await connection.execute(

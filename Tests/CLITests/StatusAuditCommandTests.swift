@@ -72,7 +72,7 @@ struct AuditPruneTests {
     func prune() async throws {
         let database = try await TestDatabase.fresh("prune")
         try await closing(try await PostgresConnection.connect(database)) { connection throws in
-            _ = try await Migrator(migrations: try Migration.load(from: TestDatabase.sqlDirectory)).migrate(connection)
+            try await TestDatabase.migrate(connection)
             let january2025: Int64 = 1_735_689_600_000
             _ = try await DeliveryStore(instance: "t", transport: .v1).ensureAuditPartitions(now: january2025, monthsAhead: 5, on: connection)
             let result = try await run(callwindowBinary, ["audit", "prune", "--older-than", "30d", "--now", "2025-05-15T00:00:00Z",

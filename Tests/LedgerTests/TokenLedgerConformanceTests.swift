@@ -22,7 +22,7 @@ enum LedgerKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case .postgres:
             let configuration = try TestDatabase.configuration()
             let connection = try await PostgresConnection.connect(configuration)
-            _ = try await Migrator(migrations: Migration.load(from: TestDatabase.sqlDirectory)).migrate(connection)
+            try await TestDatabase.migrate(connection)
             await connection.close()
             let pool = PostgresPool(configuration: configuration, maxConnections: 8)
             let cipher = try TokenCipher.fromEnvironment(variable: "K", environment: ["K": TokenCipher.generateKeyBase64()])

@@ -16,23 +16,19 @@ struct DispatcherTests {
     func pushesAWindow() async throws {
         let clock = SystemClock()
         try await closing(try await PlannerFixture.make(tokens: 2), connection: { $0.connection }) { fixture throws in
-            let key = APIKey(keyID: UUID(), apiKey: UUID().uuidString.lowercased())
-            let sandbox = try SandboxServer(configuration: SandboxConfiguration(
-                clients: [.init(clientAccountID: fixture.client, apiKeys: [.init(keyID: key.keyID, apiKey: key.apiKey)],
-                                labels: [.init(id: fixture.label, name: "Acme", isDynamic: true)])]), clock: clock, port: 0)
+            let account = SandboxAccount(client: fixture.client, label: fixture.label)
+            let key = account.key
+            let sandbox = try SandboxServer(configuration: account.configuration(), clock: clock, port: 0)
             // A one-hour window starting in 32 s with a 30 s lead: its deadline is 2 s away, so the
             // push is due at once (slightly late at 160 records/s).
             let starts = clock.now() + 32_000
-            let campaign: Int64 = try await fixture.connection.query(
-                """
-                INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, lead, call_reason)
-                VALUES ($1, 'due now', $2, callwindow.at_ms($3), callwindow.at_ms($3 + 3600000), '30 seconds', 'Your parcel arrives today')
-                RETURNING id
-                """, fixture.client, fixture.label, starts)[0].decode("id")
-            try await fixture.connection.execute(
-                "INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '4930000001'), ($1, '4930000002'), ($1, '4930000003')", campaign)
-            try await fixture.connection.execute(
-                "INSERT INTO callwindow.campaign_receivers (campaign_id, phone) SELECT $1, (4915100000000 + g)::text FROM generate_series(1, 100) g", campaign)
+            var seed = CampaignSeed(client: fixture.client, label: fixture.label, startsAt: starts, endsAt: starts + 3_600_000)
+            seed.name = "due now"
+            seed.lead = "30 seconds"
+            seed.callReason = "Your parcel arrives today"
+            seed.callers = ["4930000001", "4930000002", "4930000003"]
+            seed.receivers = 100
+            let campaign = try await seed.insert(on: fixture.connection)
             let planned = try await fixture.planner.cycle(clientAccountID: fixture.client, now: clock.now(), on: fixture.connection)
             #expect(planned.recordsCreated == 300)
 
@@ -46,10 +42,9 @@ struct DispatcherTests {
                         let dispatcher = Dispatcher(clientAccountID: fixture.client, database: database, tokens: tokens,
                                                     store: fixture.planner.deliveries, owner: "dispatcher-test", options: DispatcherOptions(claimBatch: 100),
                                                     clock: clock, logger: Logger(label: "test"))
-                        let running = Task { try await dispatcher.run() }
-                        try await waitUntil(timeout: .seconds(120), "every record accepted") { dispatcher.counts.accepted == 300 }
-                        running.cancel()
-                        _ = try? await running.value
+                        try await withServices([dispatcher], logger: Logger(label: "test")) {
+                            try await waitUntil(timeout: .seconds(120), "every record accepted") { dispatcher.counts.accepted == 300 }
+                        }
                     }
                 }
             }

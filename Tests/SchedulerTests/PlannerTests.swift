@@ -20,27 +20,23 @@ struct PlannerFixture {
 
     static func make(tokens: Int = 1) async throws -> PlannerFixture {
         let connection = try await TestDatabase.connect()
-        _ = try await Migrator(migrations: try Migration.load(from: TestDatabase.sqlDirectory)).migrate(connection)
+        try await TestDatabase.migrate(connection)
         let planner = Planner(options: PlannerOptions(capacity: Capacity(tokens: tokens)),
                               deliveries: DeliveryStore(instance: "planner-test", transport: .v1),
                               logger: Logger(label: "test"))
         let fixture = PlannerFixture(connection: connection, planner: planner)
-        try await connection.execute(
-            "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1, $2, 'Acme', 'dynamic')", fixture.client, fixture.label)
+        try await CampaignSeed.label(client: fixture.client, label: fixture.label, on: connection)
         return fixture
     }
 
-    /// A campaign of three daily 09:00–17:00 UTC windows from December 1, lead 10 minutes.
+    /// A campaign of three daily 09:00–17:00 UTC windows from December 1, lead 10 minutes, two callers.
     func campaign(receivers: Int = 100) async throws -> Int64 {
-        let id: Int64 = try await connection.query(
-            """
-            INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, daily_start, daily_end, lead)
-            VALUES ($1, 'daily', $2, '2026-12-01T00:00:00Z', '2026-12-04T00:00:00Z', '09:00', '17:00', '10 minutes') RETURNING id
-            """, client, label)[0].decode("id")
-        try await connection.execute("INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '4930000001'), ($1, '4930000002')", id)
-        try await connection.execute(
-            "INSERT INTO callwindow.campaign_receivers (campaign_id, phone) SELECT $1, (4915100000000 + g)::text FROM generate_series(1, $2::int4) g", id, Int32(receivers))
-        return id
+        var seed = CampaignSeed(client: client, label: label, startsAt: december, endsAt: december + 3 * 24 * hour)
+        seed.name = "daily"
+        (seed.dailyStart, seed.dailyEnd) = ("09:00", "17:00")
+        seed.callers = ["4930000001", "4930000002"]
+        seed.receivers = receivers
+        return try await seed.insert(on: connection)
     }
 
     func windows(_ campaign: Int64) async throws -> [(state: String, records: Int, pushAt: Int64, deadline: Int64)] {
@@ -136,8 +132,8 @@ struct PlannerTests {
     }
 }
 
-@Suite("The planner service", .timeLimit(.minutes(2)))
-struct PlannerServiceTests {
+@Suite("The leader", .timeLimit(.minutes(2)))
+struct LeaderTests {
     @Test("an INSERT wakes the planner through NOTIFY: with a 10-minute poll on a clock that never moves, the window is materialised")
     func wakesOnInsert() async throws {
         try await closing(try await PlannerFixture.make(), connection: { $0.connection }) { fixture throws in
@@ -145,30 +141,24 @@ struct PlannerServiceTests {
             // campaign tables' NOTIFY can wake the planner. How fast it wakes is `bench pipeline`'s
             // `materialised_ms`, not this test's business.
             let clock = ManualClock(start: SystemClock().now())
-            let service = PlannerService(configuration: try TestDatabase.configuration(), clients: [fixture.client],
-                                         planner: fixture.planner, clock: clock, pollInterval: .seconds(600), logger: Logger(label: "test"))
-            let running = Task { try await service.run() }
-            defer { running.cancel() }
-            try await waitUntil(timeout: .seconds(30), "the first planning cycle") { service.lastCycleAt > 0 }
-            // The planner now waits for a notification or for the poll, 10 minutes away on the clock.
-            try await clock.waitForSleepers(1, "the planner to wait for a change")
-            // A campaign whose only window is due now: starts in 2 minutes, lead 1 minute.
-            let startMillis = clock.now() + 120_000
-            let id: Int64 = try await fixture.connection.transaction { connection in
-                let id: Int64 = try await connection.query(
-                    """
-                    INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, lead)
-                    VALUES ($1, 'now', $2, callwindow.at_ms($3), callwindow.at_ms($3 + 3600000), '1 minute') RETURNING id
-                    """, fixture.client, fixture.label, startMillis)[0].decode("id")
-                try await connection.execute("INSERT INTO callwindow.campaign_callers (campaign_id, phone) VALUES ($1, '4930000001')", id)
-                try await connection.execute("INSERT INTO callwindow.campaign_receivers (campaign_id, phone) VALUES ($1, '4915100000001')", id)
-                return id
+            let service = Leader(configuration: try TestDatabase.configuration(), clients: [fixture.client],
+                                 planner: fixture.planner, clock: clock, pollInterval: .seconds(600), logger: Logger(label: "test"))
+            try await withServices([service], logger: Logger(label: "test")) {
+                try await waitUntil(timeout: .seconds(30), "the first planning cycle") { service.lastCycleAt > 0 }
+                // The planner now waits for a notification or for the poll, 10 minutes away on the clock.
+                try await clock.waitForSleepers(1, "the planner to wait for a change")
+                // A campaign whose only window is due now: starts in 2 minutes, lead 1 minute.
+                let startMillis = clock.now() + 120_000
+                var seed = CampaignSeed(client: fixture.client, label: fixture.label, startsAt: startMillis, endsAt: startMillis + 3_600_000)
+                seed.name = "now"
+                seed.lead = "1 minute"
+                let id = try await seed.insert(on: fixture.connection)
+                try await waitUntil(timeout: .seconds(60), "the window's delivery to be materialised after the INSERT's NOTIFY") {
+                    try await fixture.connection.query("SELECT count(*) AS n FROM callwindow.deliveries WHERE campaign_id = $1", id)[0]
+                        .decode("n", as: Int.self) == 1
+                }
+                #expect(clock.now() == startMillis - 120_000, "the clock never moved: the poll cannot have done it")
             }
-            try await waitUntil(timeout: .seconds(60), "the window's delivery to be materialised after the INSERT's NOTIFY") {
-                try await fixture.connection.query("SELECT count(*) AS n FROM callwindow.deliveries WHERE campaign_id = $1", id)[0]
-                    .decode("n", as: Int.self) == 1
-            }
-            #expect(clock.now() == startMillis - 120_000, "the clock never moved: the poll cannot have done it")
         }
     }
 }

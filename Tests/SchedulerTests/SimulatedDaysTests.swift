@@ -23,14 +23,13 @@ struct SimulatedDaysTests {
         // A database of its own: the loop below reads the whole queue.
         let configuration = try await TestDatabase.fresh("sim")
         try await closing(try await PostgresConnection.connect(configuration)) { connection throws in
-            _ = try await Migrator(migrations: try Migration.load(from: TestDatabase.sqlDirectory)).migrate(connection)
+            try await TestDatabase.migrate(connection)
             let fixture = PlannerFixture(
                 connection: connection,
                 // The daemon's default push margin (scheduler.push_margin_seconds: 10).
                 planner: Planner(options: PlannerOptions(capacity: Capacity(tokens: 2, startupMs: 10_000)),
                                  deliveries: DeliveryStore(instance: "simulated", transport: .v1), logger: Logger(label: "test")))
-            try await connection.execute(
-                "INSERT INTO callwindow.labels (client_account_id, id, name, label_type) VALUES ($1, $2, 'Acme', 'dynamic')", fixture.client, fixture.label)
+            try await CampaignSeed.label(client: fixture.client, label: fixture.label, on: connection)
             let daily: Int64 = try await fixture.connection.query(
                 """
                 INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, time_zone, daily_start, daily_end, lead, call_reason)
@@ -49,10 +48,9 @@ struct SimulatedDaysTests {
             try await fixture.connection.execute(
                 "INSERT INTO callwindow.campaign_receivers (campaign_id, phone) SELECT $1, (4915200000000 + g)::text FROM generate_series(1, 400) g", allDay)
 
-            let key = APIKey(keyID: UUID(), apiKey: UUID().uuidString.lowercased())
-            let sandbox = try SandboxServer(configuration: SandboxConfiguration(
-                clients: [.init(clientAccountID: fixture.client, apiKeys: [.init(keyID: key.keyID, apiKey: key.apiKey)],
-                                labels: [.init(id: fixture.label, name: "Acme", isDynamic: true)])]), clock: clock, port: 0)
+            let account = SandboxAccount(client: fixture.client, label: fixture.label)
+            let key = account.key
+            let sandbox = try SandboxServer(configuration: account.configuration(), clock: clock, port: 0)
             let logger = {
                 var logger = Logger(label: "simulated")
                 logger.logLevel = .warning
@@ -75,7 +73,7 @@ struct SimulatedDaysTests {
                     let dispatcher = Dispatcher(clientAccountID: fixture.client, database: database, tokens: tokens,
                                                 store: fixture.planner.deliveries, owner: "simulated",
                                                 options: DispatcherOptions(claimBatch: 100, maxBatches: 2), clock: clock, logger: logger)
-                    let planner = PlannerService(configuration: configuration, clients: [fixture.client], planner: fixture.planner,
+                    let planner = Leader(configuration: configuration, clients: [fixture.client], planner: fixture.planner,
                                                  clock: clock, pollInterval: .seconds(5), logger: logger)
                     // Graceful shutdown ends every sleep on the clock: nothing needs time to move.
                     try await withServices([planner, dispatcher], logger: logger) {

@@ -8,7 +8,7 @@ import Testing
 /// from tests running in parallel).
 func migratedConnection() async throws -> PostgresConnection {
     let connection = try await TestDatabase.connect()
-    _ = try await Migrator(migrations: try Migration.load(from: TestDatabase.sqlDirectory)).migrate(connection)
+    try await TestDatabase.migrate(connection)
     return connection
 }
 

@@ -7,7 +7,7 @@ import TestSupport
 func migratedPool(maxConnections: Int = 8) async throws -> PostgresPool {
     let configuration = try TestDatabase.configuration()
     let connection = try await PostgresConnection.connect(configuration)
-    _ = try await Migrator(migrations: Migration.load(from: TestDatabase.sqlDirectory)).migrate(connection)
+    try await TestDatabase.migrate(connection)
     await connection.close()
     return PostgresPool(configuration: configuration, maxConnections: maxConnections)
 }

@@ -13,23 +13,15 @@ import TokenPool
 /// pools' ledger is a `MemoryTokenLedger` (the conformance suite shows it behaves as the
 /// PostgreSQL store does), so these tests need no database.
 struct Fixture {
-    let client = UUID()
-    let key = APIKey(keyID: UUID(), apiKey: UUID().uuidString.lowercased())
-    let label = UUID()
+    let account = SandboxAccount(labelName: "Pool Tests")
+    var client: UUID { account.client }
+    var key: APIKey { account.key }
+    var label: UUID { account.label }
 
     func sandbox(
         clock: any WallClock, limits: SandboxConfiguration.Limits = .init(), faults: SandboxConfiguration.Faults = .init()
     ) throws -> SandboxServer {
-        let configuration = SandboxConfiguration(
-            clients: [.init(
-                clientAccountID: client,
-                apiKeys: [.init(keyID: key.keyID, apiKey: key.apiKey)],
-                labels: [.init(id: label, name: "Pool Tests", isDynamic: true)]
-            )],
-            limits: limits,
-            faults: faults
-        )
-        return try SandboxServer(configuration: configuration, clock: clock, port: 0)
+        try SandboxServer(configuration: account.configuration(limits: limits, faults: faults), clock: clock, port: 0)
     }
 
     /// The client's options for a sandbox on `port`: timeouts within the pool's 5 s request timeout.

@@ -7,18 +7,21 @@ import Store
 import Metrics
 import Synchronization
 
-/// Runs the planner for the configured client accounts: at start, whenever a campaign, set or
-/// label changes (LISTEN `callwindow_changes`, one NOTIFY per statement), and every poll
-/// interval as a fallback.
+/// Leads the configured client accounts: runs the planner for each at start, whenever a
+/// campaign, set or label changes (LISTEN `callwindow_changes`, one NOTIFY per statement), and
+/// every poll interval as a fallback; and runs the queue's upkeep (`QueueMaintainer`) for each
+/// as its tasks come due.
 ///
-/// Only one instance plans an account at a time: the leader holds a session advisory lock on
+/// Only one instance leads an account at a time: the leader holds a session advisory lock on
 /// its listening connection, so a crash or a lost connection hands leadership to the next
-/// instance that asks. A database outage is logged once, retried with back-off, and planning
-/// resumes where it stopped (every cycle is idempotent).
-public final class PlannerService: Service, Sendable {
+/// instance that asks. A database outage is logged once, retried with back-off, and leading
+/// resumes where it stopped (every cycle and every task is idempotent).
+public final class Leader: Service, Sendable {
     private let configuration: PostgresConfiguration
     private let clients: [UUID]
     private let planner: Planner
+    private let maintainer: QueueMaintainer
+    private let intervals: MaintenanceIntervals
     private let clock: any WallClock
     private let pollIntervalMs: Int64
     private let logger: Logger
@@ -27,20 +30,24 @@ public final class PlannerService: Service, Sendable {
     /// The NOTIFY channel the campaign tables' triggers use.
     public static let channel = "callwindow_changes"
 
-    /// A service planning `clients` with `planner` on its own connection from `configuration`;
-    /// `pollInterval` (default 5 s, at least 1 ms) is the fallback cycle, timed on `clock`.
-    public init(configuration: PostgresConfiguration, clients: [UUID], planner: Planner, clock: any WallClock,
+    /// A service leading `clients` on its own connection from `configuration`: planning with
+    /// `planner` (`pollInterval`, default 5 s and at least 1 ms, is the fallback cycle) and upkeep
+    /// with `maintainer` (default: through the planner's store) on `intervals`, timed on `clock`.
+    public init(configuration: PostgresConfiguration, clients: [UUID], planner: Planner, maintainer: QueueMaintainer? = nil,
+                intervals: MaintenanceIntervals = MaintenanceIntervals(), clock: any WallClock,
                 pollInterval: Duration = .seconds(5), logger: Logger) {
         self.configuration = configuration
         self.clients = clients
         self.planner = planner
+        self.maintainer = maintainer ?? QueueMaintainer(deliveries: planner.deliveries)
+        self.intervals = intervals
         self.clock = clock
         let (seconds, attoseconds) = pollInterval.components
         pollIntervalMs = max(1, seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
         self.logger = logger
     }
 
-    /// Epoch ms (on the injected clock) when the last cycle finished; 0 before the first.
+    /// Epoch ms (on the injected clock) when the last planning cycle finished; 0 before the first.
     public var lastCycleAt: Int64 { lastCycle.load(ordering: .relaxed) }
 
     /// Advisory lock key of an account's planner leadership.
@@ -59,7 +66,7 @@ public final class PlannerService: Service, Sendable {
     /// Plans until graceful shutdown or cancellation; a database failure is logged once per outage and the
     /// session retried with back-off (0.2 s doubling to 3.2 s).
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             var failures = 0
             while !Task.isCancelled {
                 var connected = false
@@ -97,42 +104,75 @@ public final class PlannerService: Service, Sendable {
         await connection.close()
     }
 
-    /// Listens, takes leadership where it can, and plans until cancelled or the connection breaks.
+    /// Listens, takes leadership where it can, and plans and maintains until cancelled or the
+    /// connection breaks.
     private func plan(on connection: PostgresConnection) async throws {
         try await connection.listen(Self.channel)
         logger.info("planner connected", metadata: ["endpoint": "\(connection.endpoint)"])
         var leading = Set<UUID>()
+        var schedules: [UUID: MaintenanceSchedule] = [:]
         var setsChanged = true
+        var planDue = true
+        var nextPoll = clock.now()
         while !Task.isCancelled {
             for client in clients where !leading.contains(client) {
                 if try await LeadershipStore.tryLead(key: Self.leadershipKey(client), on: connection) {
                     leading.insert(client)
+                    schedules[client] = MaintenanceSchedule(intervals: intervals)
+                    planDue = true
                     logger.info("planning client account", metadata: ["client": "\(client.uuidString.lowercased())"])
                 }
             }
-            for client in leading.sorted(by: { $0.uuidString < $1.uuidString }) {
-                let report = try await planner.cycle(clientAccountID: client, now: clock.now(), setsChanged: setsChanged, on: connection)
-                let account = client.uuidString.lowercased()
-                Gauge(label: "callwindow_late_windows", dimensions: [("client", account)]).record(report.lateWindows)
-                Counter(label: "callwindow_expired_records_total", dimensions: [("client", account)]).increment(by: report.recordsExpired)
-                let depth = try await planner.deliveries.queueDepth(clientAccountID: client, on: connection)
-                Gauge(label: "callwindow_queue_depth", dimensions: [("client", account)]).record(depth)
-                if report.recordsCreated > 0 || report.recordsExpired > 0 || report.recordsCancelled > 0 || report.leasesRescued > 0 {
-                    logger.info("planned", metadata: [
-                        "client": "\(client.uuidString.lowercased())", "created": "\(report.recordsCreated)", "expired": "\(report.recordsExpired)",
-                        "cancelled": "\(report.recordsCancelled)", "rescued": "\(report.leasesRescued)", "late_windows": "\(report.lateWindows)",
-                    ])
+            let led = leading.sorted { $0.uuidString < $1.uuidString }
+            if planDue || clock.now() >= nextPoll {
+                for client in led {
+                    try await planCycle(client, setsChanged: setsChanged, on: connection)
                 }
+                lastCycle.store(clock.now(), ordering: .relaxed)
+                nextPoll = clock.now() + pollIntervalMs
+                planDue = false
+                setsChanged = false
             }
-            lastCycle.store(clock.now(), ordering: .relaxed)
-            // Wait for a change (or the poll interval, on the injected clock); take every
-            // notification already received with it (one transaction's arrive together).
-            setsChanged = false
-            if let first = try await nextChange(on: connection, until: clock.now() + pollIntervalMs) {
+            for client in led {
+                let tasks = schedules[client, default: MaintenanceSchedule(intervals: intervals)].takeDue(now: clock.now())
+                if !tasks.isEmpty { try await maintain(client, tasks, on: connection) }
+            }
+            // Wait for a change, the poll or the next upkeep task (on the injected clock); take
+            // every notification already received with it (one transaction's arrive together).
+            let wake = min(nextPoll, schedules.values.map(\.nextDue).min() ?? nextPoll)
+            if let first = try await nextChange(on: connection, until: wake) {
                 var tables: Set<String> = [first.payload]
                 while let more = try await connection.nextNotification(timeout: .zero) { tables.insert(more.payload) }
                 setsChanged = !tables.isDisjoint(with: ["campaign_callers", "campaign_receivers", "campaign_pairs"])
+                planDue = true
             }
+        }
+    }
+
+    /// One planning cycle for `client`, with its metrics and a log line when it changed deliveries.
+    private func planCycle(_ client: UUID, setsChanged: Bool, on connection: PostgresConnection) async throws {
+        let report = try await planner.cycle(clientAccountID: client, now: clock.now(), setsChanged: setsChanged, on: connection)
+        let account = client.uuidString.lowercased()
+        Gauge(label: "callwindow_late_windows", dimensions: [("client", account)]).record(report.lateWindows)
+        let depth = try await planner.deliveries.queueDepth(clientAccountID: client, on: connection)
+        Gauge(label: "callwindow_queue_depth", dimensions: [("client", account)]).record(depth)
+        if report.recordsCreated > 0 || report.recordsCancelled > 0 {
+            logger.info("planned", metadata: [
+                "client": "\(account)", "created": "\(report.recordsCreated)", "cancelled": "\(report.recordsCancelled)",
+                "late_windows": "\(report.lateWindows)",
+            ])
+        }
+    }
+
+    /// The upkeep `tasks` due for `client`, with their metrics and a log line when they changed deliveries.
+    private func maintain(_ client: UUID, _ tasks: [MaintenanceTask], on connection: PostgresConnection) async throws {
+        let report = try await maintainer.perform(tasks, clientAccountID: client, now: clock.now(), on: connection)
+        let account = client.uuidString.lowercased()
+        Counter(label: "callwindow_expired_records_total", dimensions: [("client", account)]).increment(by: report.recordsExpired)
+        if report.recordsExpired > 0 || report.leasesRescued > 0 {
+            logger.info("maintained", metadata: [
+                "client": "\(account)", "expired": "\(report.recordsExpired)", "rescued": "\(report.leasesRescued)",
+            ])
         }
     }
 

@@ -1,0 +1,98 @@
+// The result recorder writes what the API answered: each delivery's next state and an audit row
+// per attempt, in one transaction fenced by the claim lease (`DeliveryStore.record`). It keeps
+// retrying while the database is away, because the attempts happened and must be audited, and
+// it reports what each result means for the metrics.
+
+public import Foundation
+public import Logging
+public import Planning
+public import Postgres
+public import Store
+import CallRecordAPI
+import Metrics
+
+/// How one batch of results was written.
+public struct Recording: Sendable, Equatable {
+    /// The results are in the database.
+    public var stored: Bool
+    /// Failed attempts to write them before they were stored or given up.
+    public var failures: Int
+    /// Real time the successful write took, in ms (0 when given up).
+    public var databaseMs: Double
+}
+
+/// Writes one client account's results and their audit rows, as `owner`.
+public struct ResultRecorder: Sendable {
+    /// The account whose results these are (for metrics).
+    public let clientAccountID: UUID
+    let database: PostgresPool
+    let store: DeliveryStore
+    let owner: String
+    let clock: any WallClock
+    let logger: Logger
+
+    /// A recorder writing through `store` on `database` as `owner`, timed on `clock`.
+    public init(clientAccountID: UUID, database: PostgresPool, store: DeliveryStore, owner: String, clock: any WallClock, logger: Logger) {
+        self.clientAccountID = clientAccountID
+        self.database = database
+        self.store = store
+        self.owner = owner
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Reports `results` to the metrics and writes them, retrying while the database is away
+    /// (back-off 0.2 s doubling to 5 s). Gives up only when cancelled and after 20 failures: the
+    /// leases it fences on have then run out, and the records were rescued and will be pushed again.
+    public func record(_ results: [DeliveryResult]) async -> Recording {
+        Self.report(results, client: clientAccountID)
+        var failures = 0
+        while true {
+            do {
+                let started = ContinuousClock.now
+                try await database.withConnection { connection in
+                    _ = try await store.record(results, owner: owner, now: clock.now(), on: connection)
+                }
+                let took = Self.milliseconds(since: started)
+                if failures > 0 { logger.notice("results recorded after the database came back", metadata: ["records": "\(results.count)"]) }
+                return Recording(stored: true, failures: failures, databaseMs: took)
+            } catch {
+                failures += 1
+                if failures == 1 {
+                    logger.error("cannot record results; retrying", metadata: ["records": "\(results.count)", "error": "\(error)"])
+                }
+                if Task.isCancelled && failures > 20 { return Recording(stored: false, failures: failures, databaseMs: 0) }
+                try? await clock.sleep(milliseconds: Int64(min(100 * (1 << min(failures, 6)), 5_000)))
+            }
+        }
+    }
+
+    /// Prometheus-style metrics (through swift-metrics): pushes by outcome, attempt latency,
+    /// and push lead (how long before its window starts each accepted record landed).
+    static func report(_ results: [DeliveryResult], client: UUID) {
+        let account = client.uuidString.lowercased()
+        for result in results {
+            Counter(label: "callwindow_records_total", dimensions: [("client", account), ("outcome", result.outcome.rawValue)]).increment()
+            for attempt in result.attempts {
+                Counter(label: "callwindow_push_attempts_total", dimensions: [("client", account), ("outcome", attempt.outcome.rawValue)]).increment()
+                if let latency = attempt.latencyMs {
+                    Metrics.Timer(label: "callwindow_push_latency_seconds", dimensions: [("client", account)], preferredDisplayUnit: .seconds)
+                        .recordMilliseconds(latency)
+                }
+            }
+            if result.outcome == .accepted, let last = result.attempts.last {
+                Recorder(label: "callwindow_push_lead_seconds", dimensions: [("client", account)])
+                    .record(Double(result.delivery.startsAt - last.at) / 1000)
+                if last.at > result.delivery.deadline {
+                    Counter(label: "callwindow_late_records_total", dimensions: [("client", account)]).increment()
+                }
+            }
+        }
+    }
+
+    /// Real time since `start`, in ms.
+    static func milliseconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) * 1_000 + Double(elapsed.components.attoseconds) / 1e15
+    }
+}
