@@ -1,4 +1,5 @@
 import CLibPQ
+import Foundation
 
 /// Where and how to connect: a `postgres://` URL or a libpq `key=value` conninfo string.
 ///
@@ -57,13 +58,96 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
         return result
     }
 
-    /// Removes the password and any URL userinfo from a message before it is shown.
+    /// Removes every secret the connection string may carry from a message before it is shown:
+    /// the password (from a URL's userinfo, a `password=` query parameter or a `password=` keyword,
+    /// raw and percent-decoded), and any quoted fragment of the message that overlaps one. The
+    /// secrets are found lexically, not by asking libpq to parse the string again: a string libpq
+    /// cannot parse is exactly the one whose error message quotes it.
     static func redact(_ message: String, conninfo: String) -> String {
+        let secrets = Self.secrets(in: conninfo).filter { !$0.isEmpty }
+        guard !secrets.isEmpty else { return message }
         var text = message
-        if let password = parse(conninfo)["password"], !password.isEmpty {
-            text = text.replacingAll(password, with: "***")
+        for secret in secrets.sorted(by: { $0.count > $1.count }) {
+            text = text.replacingAll(secret, with: "***")
         }
-        return text
+        // A quoted fragment of a secret (libpq quotes the token it choked on): hide it whole.
+        var result = ""
+        var rest = text[...]
+        while let open = rest.firstIndex(of: "\""), let close = rest[rest.index(after: open)...].firstIndex(of: "\"") {
+            let quoted = String(rest[rest.index(after: open)..<close])
+            result += rest[...open]
+            let overlaps = quoted.count >= 3 && secrets.contains { $0.contains(quoted) || quoted.contains($0) || Self.shareRun(quoted, $0) }
+            result += overlaps ? "***" : quoted
+            result += "\""
+            rest = rest[rest.index(after: close)...]
+        }
+        result += rest
+        return result
+    }
+
+    /// The password-like values in a URL or keyword/value connection string, found lexically.
+    static func secrets(in conninfo: String) -> [String] {
+        var found: [String] = []
+        let trimmed = conninfo.trimmingCharacters(in: .whitespaces)
+        if let schemeEnd = trimmed.range(of: "://"), trimmed.lowercased().hasPrefix("postgres") {
+            let rest = trimmed[schemeEnd.upperBound...]
+            let query = rest.firstIndex(of: "?").map { rest[rest.index(after: $0)...] }
+            let authorityPart = rest[..<(rest.firstIndex(of: "?") ?? rest.endIndex)]
+            // Userinfo ends at the last '@' (an unencoded '@' in a password stays inside it).
+            if let at = authorityPart.lastIndex(of: "@") {
+                let userinfo = authorityPart[..<at]
+                if let colon = userinfo.firstIndex(of: ":") {
+                    let password = String(userinfo[userinfo.index(after: colon)...])
+                    found.append(password)
+                    if let decoded = password.removingPercentEncoding { found.append(decoded) }
+                }
+            }
+            for pair in (query ?? "").split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                if parts.count == 2, parts[0].lowercased() == "password" {
+                    found.append(String(parts[1]))
+                    if let decoded = String(parts[1]).removingPercentEncoding { found.append(decoded) }
+                }
+            }
+        } else {
+            // keyword = value pairs; a value may be single-quoted with backslash escapes.
+            var rest = trimmed[...]
+            while let range = rest.range(of: "password", options: .caseInsensitive) {
+                var cursor = range.upperBound
+                while cursor < rest.endIndex, rest[cursor] == " " { cursor = rest.index(after: cursor) }
+                guard cursor < rest.endIndex, rest[cursor] == "=" else { rest = rest[range.upperBound...]; continue }
+                cursor = rest.index(after: cursor)
+                while cursor < rest.endIndex, rest[cursor] == " " { cursor = rest.index(after: cursor) }
+                var value = ""
+                if cursor < rest.endIndex, rest[cursor] == "'" {
+                    cursor = rest.index(after: cursor)
+                    while cursor < rest.endIndex, rest[cursor] != "'" {
+                        if rest[cursor] == "\\", rest.index(after: cursor) < rest.endIndex { cursor = rest.index(after: cursor) }
+                        value.append(rest[cursor])
+                        cursor = rest.index(after: cursor)
+                    }
+                } else {
+                    while cursor < rest.endIndex, rest[cursor] != " " {
+                        value.append(rest[cursor])
+                        cursor = rest.index(after: cursor)
+                    }
+                }
+                found.append(value)
+                rest = rest[cursor...]
+            }
+        }
+        return found
+    }
+
+    /// Whether `a` and `b` share a run of at least four characters (a fragment of a secret).
+    private static func shareRun(_ a: String, _ b: String) -> Bool {
+        let small = Array(a.count <= b.count ? a : b)
+        let large = a.count <= b.count ? b : a
+        guard small.count >= 4 else { return false }
+        for start in 0...(small.count - 4) where large.contains(String(small[start..<(start + 4)])) {
+            return true
+        }
+        return false
     }
 }
 

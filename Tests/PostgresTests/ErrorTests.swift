@@ -64,6 +64,22 @@ struct ErrorTests {
         #expect(error?.description.contains("nobody_here") == true)
     }
 
+    @Test("a password in a connection string libpq cannot parse is never printed", arguments: [
+        ("postgres://u:Zq9%xx secretpw@localhost/db", ["Zq9", "secretpw"]),
+        ("postgresql://u:p@ss%zzword@[::1/db", ["p@ss", "zzword"]),
+        ("postgres://u@localhost/db?password=Hunter%2-two&sslmode=nope%", ["Hunter", "two"]),
+        ("host=localhost password='a b %secret' dbname", ["secret"]),
+        ("host=localhost password=plain-secret-9 bogus", ["plain-secret-9"]),
+    ])
+    func unparsableWithPassword(conninfo: String, secrets: [String]) throws {
+        let error = #expect(throws: PostgresError.self) { try PostgresConfiguration(conninfo) }
+        let shown = "\(error?.description ?? "") \(error?.debugDescription ?? "")"
+        #expect(shown.contains("cannot be parsed"))
+        for secret in secrets {
+            #expect(!shown.contains(secret), "\(secret) shown in: \(shown)")
+        }
+    }
+
     @Test("an unparsable URL is a clear error")
     func badURL() throws {
         let error = #expect(throws: PostgresError.self) { try PostgresConfiguration("postgres://x:y@[::1") }
