@@ -20,8 +20,8 @@
 --                      only —, tokens, token_mints) and labels. It creates monthly audit
 --                      partitions through callwindow.ensure_push_attempt_partitions, which runs
 --                      as its owner (SECURITY DEFINER), so the app role owns no table.
---   callwindow_author  writes campaigns, campaign_callers, campaign_receivers and
---                      campaign_pairs (the campaign triggers read labels, so it reads labels)
+--   callwindow_author  writes campaigns, campaign_callers, campaign_receivers,
+--                      campaign_pairs and do_not_contact (the campaign triggers read labels, so it reads labels)
 --                      and reads the progress views; nothing the scheduler writes.
 --   callwindow_reader  reads every table people read and the progress views; writes nothing.
 --                      Of callwindow.tokens it sees every column but the ciphertext.
@@ -93,7 +93,7 @@ BEGIN
 
   -- callwindow_app: the daemon, status, audit export, labels sync.
   EXECUTE format('GRANT SELECT ON callwindow.campaigns, callwindow.campaign_callers, callwindow.campaign_receivers,
-                  callwindow.campaign_pairs, callwindow.schema_migrations TO %s', app);
+                  callwindow.campaign_pairs, callwindow.do_not_contact, callwindow.schema_migrations TO %s', app);
   EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON callwindow.labels, callwindow.windows, callwindow.deliveries,
                   callwindow.tokens TO %s', app);
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON callwindow.campaign_state, callwindow.token_mints TO %s', app);
@@ -106,13 +106,13 @@ BEGIN
 
   -- callwindow_author: the campaign tables only.
   EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON callwindow.campaigns, callwindow.campaign_callers,
-                  callwindow.campaign_receivers, callwindow.campaign_pairs TO %s', author);
+                  callwindow.campaign_receivers, callwindow.campaign_pairs, callwindow.do_not_contact TO %s', author);
   EXECUTE format('GRANT SELECT ON callwindow.labels, callwindow.campaign_progress, callwindow.window_progress TO %s', author);
   EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', pg_get_serial_sequence('callwindow.campaigns', 'id'), author);
 
   -- callwindow_reader: everything people read; of tokens every column but the ciphertext.
   EXECUTE format('GRANT SELECT ON callwindow.campaigns, callwindow.campaign_callers, callwindow.campaign_receivers,
-                  callwindow.campaign_pairs, callwindow.labels, callwindow.windows, callwindow.deliveries,
+                  callwindow.campaign_pairs, callwindow.do_not_contact, callwindow.labels, callwindow.windows, callwindow.deliveries,
                   callwindow.push_attempts, callwindow.campaign_state, callwindow.token_mints, callwindow.schema_migrations,
                   callwindow.campaign_progress, callwindow.window_progress TO %s', reader);
   EXECUTE format('GRANT SELECT (client_account_id, fingerprint, minted_at, expires_at, lease_owner, lease_expires_at, revoked_at)

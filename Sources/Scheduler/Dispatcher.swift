@@ -8,7 +8,9 @@
 // It never claims more than it has room for: `maxBatches` batches of at most `claimBatch` records
 // are out at once, and more (up to four times as many) only while less than half a batch of the
 // claimed records still waits for the API's answer — so records in retry back-off (5xx, 429,
-// timeouts) do not leave the pool idle, and no more than about one batch waits unsent. While a
+// timeouts) do not leave the pool idle, and no more than about one batch waits unsent. Every
+// round of attempts first asks a `DeliveryAdmission` which records may still go (campaign still
+// active, record still in it, label usable, receiver not on the do-not-contact list). While a
 // batch is out, `LeaseRenewer` renews its leases, so the rescuer of another instance never takes
 // over work that is still being sent; if the process dies, the leases run out and that work is
 // rescued (a record whose answer was lost may then be pushed twice — invariant 2). On graceful
@@ -64,8 +66,12 @@ public struct DispatcherCounters: Sendable, Equatable {
     public var invalid = 0
     /// Records whose `ends_at` passed before they were accepted.
     public var expired = 0
-    /// Records put back in the queue unchanged (at shutdown, or withdrawn by an admission check).
+    /// Records put back in the queue unchanged (at shutdown, or held by an admission check).
     public var released = 0
+    /// Records an admission check ended as `cancelled` (campaign cancelled or deleted, record removed).
+    public var cancelled = 0
+    /// Records an admission check ended as `suppressed` (receiver on the do-not-contact list).
+    public var suppressed = 0
     /// HTTP attempts behind the results counted so far.
     public var attempts = 0
     /// Failed attempts to write results (each one is retried).
@@ -225,10 +231,12 @@ public final class Dispatcher: Service, Sendable {
             let attempts = AttemptLog(unsettled: unsettled)
             let ids = sendable.map { batch[$0].id }
             let records = sendable.map { Self.record(batch[$0]) }
+            // No record is attempted unless an admission check at most a second old allows it.
+            let admission = DeliveryAdmission(ids: ids, database: database, store: store, logger: logger)
             // The leases are renewed while the batch is out: a child task, ended with the send.
             let outcomes = await withTaskGroup(of: [RecordOutcome]?.self) { group in
                 group.addTask { await self.renewer.renew(ids); return nil }
-                group.addTask { await self.tokens.send(records, onAttempt: attempts.append) }
+                group.addTask { await self.tokens.send(records, admission: admission, onAttempt: attempts.append) }
                 var outcomes: [RecordOutcome] = []
                 for await finished in group {
                     guard let finished else { continue }
@@ -254,9 +262,17 @@ public final class Dispatcher: Service, Sendable {
                 case .expired(let reason), .unsent(let reason):
                     results[index] = DeliveryResult(delivery: delivery, next: .expired, outcome: .expired, reason: reason, attempts: tried)
                 case .withdrawn(let reason):
-                    // Withheld by an admission check before any further attempt: back in the queue as it was.
-                    results[index] = DeliveryResult(delivery: delivery, next: .retry, outcome: .released,
-                                                    reason: "withdrawn: \(reason)", retryAt: clock.now(), attempts: tried)
+                    // An admission check withdrew it before any further attempt.
+                    switch admission.withdrawal(at: position) {
+                    case .cancel?:
+                        results[index] = DeliveryResult(delivery: delivery, next: .cancelled, outcome: .cancelled, reason: reason, attempts: tried)
+                    case .suppress?:
+                        results[index] = DeliveryResult(delivery: delivery, next: .suppressed, outcome: .suppressed, reason: reason, attempts: tried)
+                    case .hold?, nil:
+                        // Not now: back in the queue as it was (a paused campaign is not claimed again).
+                        results[index] = DeliveryResult(delivery: delivery, next: .retry, outcome: .released,
+                                                        reason: "held: \(reason)", retryAt: clock.now(), attempts: tried)
+                    }
                 }
             }
         }
@@ -275,6 +291,8 @@ public final class Dispatcher: Service, Sendable {
                 case .invalid: counters.invalid += 1
                 case .expired: counters.expired += 1
                 case .released: counters.released += 1
+                case .cancelled: counters.cancelled += 1
+                case .suppressed: counters.suppressed += 1
                 }
                 counters.attempts += result.attempts.count
             }

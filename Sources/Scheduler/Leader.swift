@@ -143,7 +143,7 @@ public final class Leader: Service, Sendable {
             if let first = try await nextChange(on: connection, until: wake) {
                 var tables: Set<String> = [first.payload]
                 while let more = try await connection.nextNotification(timeout: .zero) { tables.insert(more.payload) }
-                setsChanged = !tables.isDisjoint(with: ["campaign_callers", "campaign_receivers", "campaign_pairs"])
+                setsChanged = !tables.isDisjoint(with: ["campaign_callers", "campaign_receivers", "campaign_pairs", "do_not_contact"])
                 planDue = true
             }
         }
@@ -156,9 +156,10 @@ public final class Leader: Service, Sendable {
         Gauge(label: "callwindow_late_windows", dimensions: [("client", account)]).record(report.lateWindows)
         let depth = try await planner.deliveries.queueDepth(clientAccountID: client, on: connection)
         Gauge(label: "callwindow_queue_depth", dimensions: [("client", account)]).record(depth)
-        if report.recordsCreated > 0 || report.recordsCancelled > 0 {
+        if report.recordsCreated > 0 || report.recordsCancelled > 0 || report.recordsSuppressed > 0 {
             logger.info("planned", metadata: [
                 "client": "\(account)", "created": "\(report.recordsCreated)", "cancelled": "\(report.recordsCancelled)",
+                "suppressed": "\(report.recordsSuppressed)",
                 "late_windows": "\(report.lateWindows)",
             ])
         }

@@ -52,6 +52,8 @@ public struct PlanningCycle: Sendable, Equatable {
     /// Pending deliveries cancelled: by a cancelled campaign, a window planned away, or a record removed
     /// from its campaign.
     public var recordsCancelled = 0
+    /// Pending deliveries suppressed because their receiver is on the do-not-contact list.
+    public var recordsSuppressed = 0
     /// Windows still to push that cannot finish by their deadline (beyond the start-up margin for windows
     /// already being pushed).
     public var lateWindows = 0
@@ -81,9 +83,10 @@ public struct Planner: Sendable {
     /// Bad campaign data never throws here:
     /// it becomes a problem recorded for that campaign.
     ///
-    /// `setsChanged` (callers, receivers or pairs may have changed since the last cycle) also
-    /// adds new records to windows already materialised and cancels removed ones; it costs one
-    /// pass over each such window's records, so the daemon sets it only when notified.
+    /// `setsChanged` (callers, receivers, pairs or the do-not-contact list may have changed since
+    /// the last cycle) also adds new records to windows already materialised, cancels removed ones
+    /// and suppresses listed ones; it costs one pass over each such window's records, so the
+    /// daemon sets it only when notified.
     public func cycle(clientAccountID: UUID, now: Int64, setsChanged: Bool = true, on connection: PostgresConnection) async throws -> PlanningCycle {
         var report = PlanningCycle()
         let stored = try await campaigns.campaigns(.clients([clientAccountID]), on: connection)
@@ -170,6 +173,7 @@ public struct Planner: Sendable {
         for window in try await deliveries.windowsToMaterialize(clientAccountID: clientAccountID, horizonEnd: now + options.horizonMs,
                                                                  now: now, on: connection) where !held.contains(window.campaignID) {
             report.recordsCreated += try await deliveries.materialize(windowID: window.id, now: now, on: connection)
+            report.recordsSuppressed += try await deliveries.suppressListed(clientAccountID: clientAccountID, windowID: window.id, now: now, on: connection)
             report.materialised += 1
         }
         if setsChanged {
@@ -179,6 +183,7 @@ public struct Planner: Sendable {
             for entry in entries where materialised[entry.campaign.id] != nil {
                 report.recordsCancelled += try await deliveries.cancelRemoved(campaignID: entry.campaign.id, now: now, on: connection)
             }
+            report.recordsSuppressed += try await deliveries.suppressListed(clientAccountID: clientAccountID, now: now, on: connection)
         }
         return report
     }

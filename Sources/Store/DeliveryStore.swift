@@ -65,8 +65,9 @@ public struct DeliveryResult: Sendable {
     /// Where the delivery goes next.
     public enum Next: String, Sendable {
         /// Final states: the API accepted it; it was refused for good (by the API or validation); its
-        /// `ends_at` passed.
-        case accepted, rejected, expired
+        /// `ends_at` passed; an admission check withdrew it (cancelled, or suppressed by the
+        /// do-not-contact list).
+        case accepted, rejected, expired, cancelled, suppressed
         /// Back to the queue, to be tried again at `retryAt`.
         case retry = "pending"
     }
@@ -136,118 +137,6 @@ public struct DeliveryStore: Sendable {
         self.transport = transport
     }
 
-    /// What `syncWindows` changed.
-    public struct WindowSync: Sendable, Equatable {
-        /// Windows inserted, or planned ones whose push time was rewritten.
-        public var upserted = 0
-        /// Planned windows deleted because the plan no longer has them.
-        public var removed = 0
-        /// Pending deliveries cancelled with the materialised windows the plan dropped.
-        public var cancelled = 0
-        /// A result with the given counts (all zero by default).
-        public init(upserted: Int = 0, removed: Int = 0, cancelled: Int = 0) {
-            self.upserted = upserted
-            self.removed = removed
-            self.cancelled = cancelled
-        }
-    }
-
-    /// Makes the stored windows of a campaign match `windows`: new ones are added, planned ones
-    /// get their new push time, planned ones no longer wanted are removed, and materialised ones
-    /// no longer wanted are cancelled with their pending deliveries. `windows` holds only the
-    /// windows that have not ended, so windows that ended are left as they are (expired or done).
-    public func syncWindows(campaignID: Int64, clientAccountID: UUID, windows: [PlannedWindow], now: Int64,
-                            on connection: PostgresConnection) async throws -> WindowSync {
-        var sync = WindowSync()
-        sync.upserted = try await connection.execute(
-            """
-            INSERT INTO callwindow.windows (client_account_id, campaign_id, starts_at, ends_at, deadline, push_at, late_by_ms, planned_at)
-            SELECT $1, $2, callwindow.at_ms(s), callwindow.at_ms(e), callwindow.at_ms(d), callwindow.at_ms(p), l, callwindow.at_ms($8)
-            FROM unnest($3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[]) AS t(s, e, d, p, l)
-            ON CONFLICT (campaign_id, starts_at, ends_at) DO UPDATE
-              SET deadline = excluded.deadline, push_at = excluded.push_at, late_by_ms = excluded.late_by_ms, planned_at = excluded.planned_at
-              WHERE callwindow.windows.state = 'planned'
-            """,
-            clientAccountID, campaignID, windows.map(\.startsAt), windows.map(\.endsAt), windows.map(\.deadline),
-            windows.map(\.pushAt), windows.map(\.lateByMs), now)
-        let starts = windows.map(\.startsAt)
-        let ends = windows.map(\.endsAt)
-        sync.removed = try await connection.execute(
-            """
-            DELETE FROM callwindow.windows w
-            WHERE w.campaign_id = $1 AND w.state = 'planned' AND w.ends_at > callwindow.at_ms($4)
-              AND (callwindow.ms_of(w.starts_at), callwindow.ms_of(w.ends_at)) NOT IN (SELECT * FROM unnest($2::int8[], $3::int8[]))
-            """, campaignID, starts, ends, now)
-        let stale = try await connection.query(
-            """
-            UPDATE callwindow.windows w SET state = 'cancelled'
-            WHERE w.campaign_id = $1 AND w.state = 'materialized' AND w.ends_at > callwindow.at_ms($4)
-              AND (callwindow.ms_of(w.starts_at), callwindow.ms_of(w.ends_at)) NOT IN (SELECT * FROM unnest($2::int8[], $3::int8[]))
-            RETURNING w.id
-            """, campaignID, starts, ends, now)
-        for row in stale {
-            sync.cancelled += try await cancelPending(windowID: try row.decode("id"), reason: "the campaign was re-planned without this window", now: now, on: connection)
-        }
-        return sync
-    }
-
-    /// Creates the deliveries of a window: one row per caller × receiver plus explicit pairs,
-    /// texts resolved pair → receiver → campaign, in one INSERT … SELECT. Idempotent (records
-    /// already present are kept), so running it again picks up receivers added since.
-    /// Returns the number of records created now.
-    @discardableResult
-    public func materialize(windowID: Int64, now: Int64, on connection: PostgresConnection) async throws -> Int {
-        let rows = try await connection.query(
-            """
-            WITH w AS (
-              SELECT w.id, w.client_account_id, w.campaign_id, w.starts_at, w.ends_at, w.deadline, w.push_at,
-                     c.label_id, c.label_name, c.call_reason, c.priority
-              FROM callwindow.windows w JOIN callwindow.campaigns c ON c.id = w.campaign_id
-              WHERE w.id = $1 AND w.state IN ('planned', 'materialized')
-            ), records AS (
-              SELECT cc.phone AS caller, r.phone AS receiver,
-                     coalesce(p.label_name, r.label_name) AS label_name, coalesce(p.call_reason, r.call_reason) AS call_reason
-              FROM w
-              JOIN callwindow.campaign_callers cc ON cc.campaign_id = w.campaign_id
-              JOIN callwindow.campaign_receivers r ON r.campaign_id = w.campaign_id
-              LEFT JOIN callwindow.campaign_pairs p ON p.campaign_id = w.campaign_id AND p.caller = cc.phone AND p.receiver = r.phone
-              UNION ALL
-              SELECT p.caller, p.receiver, coalesce(p.label_name, r.label_name), coalesce(p.call_reason, r.call_reason)
-              FROM w
-              JOIN callwindow.campaign_pairs p ON p.campaign_id = w.campaign_id
-              LEFT JOIN callwindow.campaign_receivers r ON r.campaign_id = p.campaign_id AND r.phone = p.receiver
-              WHERE NOT (r.phone IS NOT NULL AND EXISTS (
-                SELECT 1 FROM callwindow.campaign_callers cc WHERE cc.campaign_id = p.campaign_id AND cc.phone = p.caller))
-            ), inserted AS (
-              INSERT INTO callwindow.deliveries (client_account_id, campaign_id, window_id, caller, receiver, label_id, label_name,
-                                                 call_reason, starts_at, ends_at, deadline, push_at, priority, next_attempt_at)
-              SELECT w.client_account_id, w.campaign_id, w.id, r.caller, r.receiver, w.label_id, coalesce(r.label_name, w.label_name),
-                     coalesce(r.call_reason, w.call_reason), w.starts_at, w.ends_at, w.deadline, w.push_at, w.priority, w.push_at
-              FROM w, records r
-              ON CONFLICT (window_id, caller, receiver) DO NOTHING
-              RETURNING 1
-            )
-            UPDATE callwindow.windows SET state = 'materialized', materialized_at = coalesce(materialized_at, callwindow.at_ms($2)),
-                   records = records + (SELECT count(*) FROM inserted)
-            WHERE id = $1 AND state IN ('planned', 'materialized')
-            RETURNING (SELECT count(*) FROM inserted) AS created
-            """, windowID, now)
-        return try rows.first?.decode("created", as: Int.self) ?? 0
-    }
-
-    /// Windows (id, campaign) of an account whose push starts before `horizonEnd` and are not
-    /// materialised yet, earliest push first.
-    public func windowsToMaterialize(clientAccountID: UUID, horizonEnd: Int64, now: Int64,
-                                     on connection: PostgresConnection) async throws -> [(id: Int64, campaignID: Int64)] {
-        try await connection.query(
-            """
-            SELECT w.id, w.campaign_id FROM callwindow.windows w JOIN callwindow.campaigns c ON c.id = w.campaign_id
-            WHERE w.client_account_id = $1 AND w.state = 'planned' AND w.push_at <= callwindow.at_ms($2)
-              AND w.ends_at > callwindow.at_ms($3) AND c.status = 'active'
-            ORDER BY w.push_at
-            """, clientAccountID, horizonEnd, now).map { (try $0.decode("id"), try $0.decode("campaign_id")) }
-    }
-
     /// Cancels pending deliveries whose caller–receiver record is no longer in the campaign
     /// (a receiver, caller or pair was removed). Already-pushed records cannot be recalled.
     @discardableResult
@@ -269,6 +158,8 @@ public struct DeliveryStore: Sendable {
                 AND EXISTS (SELECT 1 FROM callwindow.campaigns c
                             JOIN callwindow.labels l ON l.client_account_id = c.client_account_id AND l.id = c.label_id
                             WHERE c.id = d.campaign_id AND c.status = 'active' AND l.label_type = 'dynamic')
+                AND NOT EXISTS (SELECT 1 FROM callwindow.do_not_contact n
+                                WHERE n.client_account_id = d.client_account_id AND n.phone = d.receiver)
               ORDER BY d.deadline, d.priority DESC, d.id
               LIMIT $3
               FOR UPDATE SKIP LOCKED
@@ -340,10 +231,13 @@ public struct DeliveryStore: Sendable {
                   RETURNING d.window_id, d.state
                 ), counted AS (
                   UPDATE callwindow.windows w
-                  SET accepted = w.accepted + u.accepted, rejected = w.rejected + u.rejected, expired = w.expired + u.expired
+                  SET accepted = w.accepted + u.accepted, rejected = w.rejected + u.rejected, expired = w.expired + u.expired,
+                      cancelled = w.cancelled + u.cancelled, suppressed = w.suppressed + u.suppressed
                   FROM (SELECT window_id, count(*) FILTER (WHERE state = 'accepted') AS accepted,
                                count(*) FILTER (WHERE state = 'rejected') AS rejected,
-                               count(*) FILTER (WHERE state = 'expired') AS expired
+                               count(*) FILTER (WHERE state = 'expired') AS expired,
+                               count(*) FILTER (WHERE state = 'cancelled') AS cancelled,
+                               count(*) FILTER (WHERE state = 'suppressed') AS suppressed
                         FROM updated GROUP BY window_id) u
                   WHERE w.id = u.window_id
                 )
@@ -357,14 +251,16 @@ public struct DeliveryStore: Sendable {
     }
 
     private func insertAudit(_ results: [DeliveryResult], now: Int64, on connection: PostgresConnection) async throws {
-        // One row per attempt; a result without attempts is recorded once with its own outcome.
+        // One row per attempt. A result the attempts did not decide themselves (expired, released,
+        // cancelled, suppressed; or any result reached without a request) gets a row of its own,
+        // so the trail always ends with what became of the record.
         var rows: [(DeliveryResult.Attempt, Delivery)] = []
         for result in results {
-            if result.attempts.isEmpty {
+            rows += result.attempts.map { ($0, result.delivery) }
+            let decidedByAttempt = !result.attempts.isEmpty && (result.outcome == .accepted || result.outcome == .rejected)
+            if !decidedByAttempt {
                 rows.append((DeliveryResult.Attempt(at: now, tokenFingerprint: nil, httpStatus: nil, latencyMs: nil,
                                                      outcome: AuditOutcome(result.outcome), reason: result.reason), result.delivery))
-            } else {
-                rows += result.attempts.map { ($0, result.delivery) }
             }
         }
         let d = rows.map(\.1)
@@ -421,7 +317,7 @@ public struct DeliveryStore: Sendable {
 
     /// Which deliveries `finish` ends: each case is one fixed condition on `$1` (its id) and
     /// `$2` (now); no caller supplies SQL.
-    private enum FinishScope {
+    enum FinishScope {
         /// An account's pending deliveries whose `ends_at` has passed.
         case endedPendingOfAccount(UUID)
         /// A window's pending deliveries.
@@ -431,6 +327,10 @@ public struct DeliveryStore: Sendable {
         /// A campaign's pending deliveries whose record is no longer in it (a caller, receiver or
         /// pair was removed).
         case removedFromCampaign(Int64)
+        /// An account's pending deliveries whose receiver is on its do-not-contact list.
+        case listedOfAccount(UUID)
+        /// A window's pending deliveries whose receiver is on the account's do-not-contact list.
+        case listedOfWindow(Int64)
 
         var condition: String {
             switch self {
@@ -447,20 +347,30 @@ public struct DeliveryStore: Sendable {
                 AND NOT (EXISTS (SELECT 1 FROM callwindow.campaign_callers cc WHERE cc.campaign_id = d.campaign_id AND cc.phone = d.caller)
                      AND EXISTS (SELECT 1 FROM callwindow.campaign_receivers r WHERE r.campaign_id = d.campaign_id AND r.phone = d.receiver))
                 """
+            case .listedOfAccount:
+                """
+                d.client_account_id = $1 AND d.state = 'pending'
+                AND EXISTS (SELECT 1 FROM callwindow.do_not_contact n WHERE n.client_account_id = d.client_account_id AND n.phone = d.receiver)
+                """
+            case .listedOfWindow:
+                """
+                d.window_id = $1 AND d.state = 'pending'
+                AND EXISTS (SELECT 1 FROM callwindow.do_not_contact n WHERE n.client_account_id = d.client_account_id AND n.phone = d.receiver)
+                """
             }
         }
 
         var id: any PostgresEncodable {
             switch self {
-            case .endedPendingOfAccount(let account): account
-            case .pendingOfWindow(let id), .pendingOfCampaign(let id), .removedFromCampaign(let id): id
+            case .endedPendingOfAccount(let account), .listedOfAccount(let account): account
+            case .pendingOfWindow(let id), .pendingOfCampaign(let id), .removedFromCampaign(let id), .listedOfWindow(let id): id
             }
         }
     }
 
     /// Moves the deliveries of `scope` to a final state without an attempt, with audit rows and
     /// window counters, in one statement.
-    private func finish(_ scope: FinishScope, state: DeliveryState, reason: String,
+    func finish(_ scope: FinishScope, state: DeliveryState, reason: String,
                         now: Int64, on connection: PostgresConnection) async throws -> Int {
         let condition = scope.condition
         let parameters: [any PostgresEncodable] = [scope.id, now]
@@ -480,7 +390,8 @@ public struct DeliveryStore: Sendable {
             ), counted AS (
               UPDATE callwindow.windows w
               SET expired = w.expired + CASE WHEN $3 = 'expired' THEN f.n ELSE 0 END,
-                  cancelled = w.cancelled + CASE WHEN $3 = 'cancelled' THEN f.n ELSE 0 END
+                  cancelled = w.cancelled + CASE WHEN $3 = 'cancelled' THEN f.n ELSE 0 END,
+                  suppressed = w.suppressed + CASE WHEN $3 = 'suppressed' THEN f.n ELSE 0 END
               FROM (SELECT window_id, count(*) AS n FROM finished GROUP BY window_id) f
               WHERE w.id = f.window_id
             )
@@ -510,65 +421,5 @@ public struct DeliveryStore: Sendable {
     @discardableResult
     public func ensureAuditPartitions(now: Int64, monthsAhead: Int = 2, on connection: PostgresConnection) async throws -> Int {
         try await connection.query("SELECT callwindow.ensure_push_attempt_partitions(callwindow.at_ms($1), $2::int4) AS n", now, monthsAhead)[0].decode("n")
-    }
-}
-
-extension DeliveryStore {
-    /// A live window as the planner sees it: what is left to push.
-    public struct LiveWindow: Sendable {
-        /// The window's row id.
-        public var id: Int64
-        /// The campaign it belongs to.
-        public var campaignID: Int64
-        /// The window's start (epoch ms).
-        public var startsAt: Int64
-        /// The window's end (epoch ms).
-        public var endsAt: Int64
-        /// `planned` or `materialized` (windows in other states are not live).
-        public var state: WindowState
-        /// Records still to push (pending or in flight) of a materialised window.
-        public var remaining: Int
-    }
-
-    /// The account's windows that have not ended, with what remains of materialised ones.
-    public func liveWindows(clientAccountID: UUID, now: Int64, on connection: PostgresConnection) async throws -> [LiveWindow] {
-        try await connection.query(
-            """
-            SELECT w.id, w.campaign_id, callwindow.ms_of(w.starts_at) AS starts_ms, callwindow.ms_of(w.ends_at) AS ends_ms, w.state,
-                   (SELECT count(*) FROM callwindow.deliveries d WHERE d.window_id = w.id AND d.state IN ('pending', 'in_flight')) AS remaining
-            FROM callwindow.windows w
-            WHERE w.client_account_id = $1 AND w.ends_at > callwindow.at_ms($2) AND w.state IN ('planned', 'materialized')
-            """, clientAccountID, now).map { row in
-            LiveWindow(id: try row.decode("id"), campaignID: try row.decode("campaign_id"), startsAt: try row.decode("starts_ms"),
-                       endsAt: try row.decode("ends_ms"), state: try Self.windowState(try row.decode("state")), remaining: try row.decode("remaining"))
-        }
-    }
-
-    /// A stored window state, or an error naming the unknown word.
-    static func windowState(_ text: String) throws -> WindowState {
-        guard let state = WindowState(rawValue: text) else {
-            throw StoreError(.invalidData, "callwindow.windows.state holds \"\(text)\", which this build does not know")
-        }
-        return state
-    }
-
-    /// Records what the planner found about a campaign.
-    public func saveCampaignState(campaignID: Int64, clientAccountID: UUID, problems: [String], invalidRecords: Int, now: Int64,
-                                  on connection: PostgresConnection) async throws {
-        try await connection.execute(
-            """
-            INSERT INTO callwindow.campaign_state (campaign_id, client_account_id, problems, invalid_records, planned_at)
-            VALUES ($1, $2, $3, $4, callwindow.at_ms($5))
-            ON CONFLICT (campaign_id) DO UPDATE
-              SET problems = excluded.problems, invalid_records = excluded.invalid_records, planned_at = excluded.planned_at
-            """, campaignID, clientAccountID, problems, invalidRecords, now)
-    }
-
-    /// Planned windows that ended before they were pushed become `expired`.
-    @discardableResult
-    public func expireWindows(clientAccountID: UUID, now: Int64, on connection: PostgresConnection) async throws -> Int {
-        try await connection.execute(
-            "UPDATE callwindow.windows SET state = 'expired' WHERE client_account_id = $1 AND state = 'planned' AND ends_at <= callwindow.at_ms($2)",
-            clientAccountID, now)
     }
 }

@@ -1,3 +1,5 @@
+public import Planning
+
 /// The words the schema stores, as types: a state or outcome is compared as an enum case, never
 /// as a string. Raw values are exactly what the columns hold (their CHECK constraints list them).
 
@@ -27,6 +29,8 @@ public enum DeliveryState: String, Sendable, Hashable, CaseIterable {
     case expired
     /// Its campaign, window or record was withdrawn.
     case cancelled
+    /// Its receiver is on the account's do-not-contact list.
+    case suppressed
 }
 
 /// The outcome word of a delivery's result (`callwindow.deliveries.outcome`, the final audit row).
@@ -39,8 +43,14 @@ public enum ResultOutcome: String, Sendable, Hashable, CaseIterable {
     case invalid
     /// Its `ends_at` passed before it could be accepted.
     case expired
-    /// The process stopped before it was settled: back to the queue as it was.
+    /// The process stopped before it was settled, or an admission check held it: back to the
+    /// queue as it was.
     case released
+    /// Withdrawn before its next attempt: its campaign was cancelled or deleted, or the record
+    /// was removed from it.
+    case cancelled
+    /// Withdrawn before its next attempt: its receiver is on the do-not-contact list.
+    case suppressed
 }
 
 /// The outcome word of one audit row (`callwindow.push_attempts.outcome`): what an HTTP attempt
@@ -60,8 +70,12 @@ public enum AuditOutcome: String, Sendable, Hashable, CaseIterable {
     case invalid
     /// Its `ends_at` passed before it could be accepted.
     case expired
-    /// Put back in the queue when the process stopped.
+    /// Put back in the queue when the process stopped, or held by an admission check.
     case released
+    /// Its campaign was cancelled, or the record was removed from it.
+    case cancelled
+    /// Its receiver is on the do-not-contact list.
+    case suppressed
 
     /// The audit row of a result that had no HTTP attempt.
     public init(_ result: ResultOutcome) {
@@ -71,6 +85,47 @@ public enum AuditOutcome: String, Sendable, Hashable, CaseIterable {
         case .invalid: self = .invalid
         case .expired: self = .expired
         case .released: self = .released
+        case .cancelled: self = .cancelled
+        case .suppressed: self = .suppressed
+        }
+    }
+}
+
+/// Why a claimed record may not be attempted now, from the admission check that runs no more
+/// than a second before each attempt (`DeliveryStore.withdrawals`).
+public enum Withdrawal: Sendable, Hashable {
+    /// Not now: back to the queue unchanged (its campaign is paused, or its label is not usable).
+    case hold(reason: String)
+    /// Never: it ends `cancelled` (its campaign was cancelled or deleted, or the record was
+    /// removed from the campaign).
+    case cancel(reason: String)
+    /// Never: it ends `suppressed` (its receiver is on the account's do-not-contact list).
+    case suppress(reason: String)
+
+    /// The words the audit trail records.
+    public var reason: String {
+        switch self {
+        case .hold(let reason), .cancel(let reason), .suppress(let reason): reason
+        }
+    }
+
+    /// The rule, strictest first: a suppressed person, a record removed from its campaign or
+    /// a campaign cancelled or gone end the record; a paused campaign or a label that is missing
+    /// or static holds it. `status` is `nil` when the campaign no longer exists, `labelDynamic`
+    /// when the label does not.
+    public static func decide(status: CampaignStatus?, labelDynamic: Bool?, removed: Bool, suppressed: Bool) -> Withdrawal? {
+        if suppressed { return .suppress(reason: "the receiver is on the do-not-contact list") }
+        guard let status else { return .cancel(reason: "the campaign was deleted") }
+        if removed { return .cancel(reason: "the record was removed from the campaign") }
+        switch status {
+        case .cancelled: return .cancel(reason: "the campaign was cancelled")
+        case .paused: return .hold(reason: "the campaign is paused")
+        case .active: break
+        }
+        switch labelDynamic {
+        case nil: return .hold(reason: "the campaign's label is not known for the account")
+        case false?: return .hold(reason: "the campaign's label is static")
+        case true?: return nil
         }
     }
 }

@@ -1,0 +1,57 @@
+// The dispatcher's side of the token pool's admission seam: before each round of attempts the
+// pool asks which of a batch's records may still be sent, and this answers from the database in
+// one set query (`DeliveryStore.withdrawals`). The pool only learns a reason to report; the typed
+// decision (hold, cancel, suppress) stays here, and the dispatcher reads it back by position to
+// write each withdrawn record's final state or return it to the queue.
+
+import Logging
+import Postgres
+import Store
+import Synchronization
+import TokenPool
+
+/// Answers the pool's admission checks for one claimed batch.
+final class DeliveryAdmission: SendAdmission {
+    /// Delivery ids, by position in the records handed to `send`.
+    private let ids: [Int64]
+    private let database: PostgresPool
+    private let store: DeliveryStore
+    private let logger: Logger
+    private let decided = Mutex<[Int: Withdrawal]>([:])
+
+    init(ids: [Int64], database: PostgresPool, store: DeliveryStore, logger: Logger) {
+        self.ids = ids
+        self.database = database
+        self.store = store
+        self.logger = logger
+    }
+
+    /// The records of `indices` that may not be attempted now, with the reason to report. When the
+    /// database cannot be asked, every one of them is held: no record is attempted unchecked.
+    func withdrawals(of indices: [Int]) async -> [Int: String] {
+        let asked = indices.map { ids[$0] }
+        let byID: [Int64: Withdrawal]
+        do {
+            byID = try await database.withConnection { connection in
+                try await self.store.withdrawals(ids: asked, on: connection)
+            }
+        } catch {
+            logger.warning("admission check failed; the records wait for the next check", metadata: ["records": "\(asked.count)", "error": "\(error)"])
+            byID = Dictionary(asked.map { ($0, Withdrawal.hold(reason: "the admission check could not reach the database")) }) { first, _ in first }
+        }
+        return decided.withLock { decided in
+            var withdrawn: [Int: String] = [:]
+            for index in indices {
+                guard let withdrawal = byID[ids[index]] else { continue }
+                decided[index] = withdrawal
+                withdrawn[index] = withdrawal.reason
+            }
+            return withdrawn
+        }
+    }
+
+    /// What the check decided for the record at `index`, if it withdrew it.
+    func withdrawal(at index: Int) -> Withdrawal? {
+        decided.withLock { $0[index] }
+    }
+}

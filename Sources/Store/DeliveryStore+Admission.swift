@@ -1,0 +1,55 @@
+// The admission side of the delivery store: the set query that decides, no more than a second
+// before each attempt, which claimed records may still be sent, and the do-not-contact sweep.
+
+public import Foundation
+public import Planning
+public import Postgres
+
+extension DeliveryStore {
+    /// Suppresses the pending deliveries of an account (or of one window) whose receiver is on
+    /// the account's do-not-contact list: each ends `suppressed`, with an audit row.
+    @discardableResult
+    public func suppressListed(clientAccountID: UUID, windowID: Int64? = nil, now: Int64, on connection: PostgresConnection) async throws -> Int {
+        let scope: FinishScope = if let windowID { .listedOfWindow(windowID) } else { .listedOfAccount(clientAccountID) }
+        return try await finish(scope, state: .suppressed, reason: "the receiver is on the do-not-contact list", now: now, on: connection)
+    }
+
+    /// The admission check before an attempt: which of the claimed deliveries `ids` may not be
+    /// attempted now, and why (`Withdrawal.decide`), in one set query. A delivery whose row is
+    /// gone (its campaign was deleted) is withdrawn for good.
+    public func withdrawals(ids: [Int64], on connection: PostgresConnection) async throws -> [Int64: Withdrawal] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try await connection.query(
+            """
+            SELECT i.id, c.status, l.label_type = 'dynamic' AS label_dynamic,
+                   d.id IS NOT NULL AND NOT (
+                     EXISTS (SELECT 1 FROM callwindow.campaign_pairs p
+                             WHERE p.campaign_id = d.campaign_id AND p.caller = d.caller AND p.receiver = d.receiver)
+                     OR (EXISTS (SELECT 1 FROM callwindow.campaign_callers cc WHERE cc.campaign_id = d.campaign_id AND cc.phone = d.caller)
+                         AND EXISTS (SELECT 1 FROM callwindow.campaign_receivers r WHERE r.campaign_id = d.campaign_id AND r.phone = d.receiver))
+                   ) AS removed,
+                   EXISTS (SELECT 1 FROM callwindow.do_not_contact n
+                           WHERE n.client_account_id = d.client_account_id AND n.phone = d.receiver) AS suppressed
+            FROM unnest($1::int8[]) AS i(id)
+            LEFT JOIN callwindow.deliveries d ON d.id = i.id
+            LEFT JOIN callwindow.campaigns c ON c.id = d.campaign_id
+            LEFT JOIN callwindow.labels l ON l.client_account_id = c.client_account_id AND l.id = c.label_id
+            """, ids)
+        var result: [Int64: Withdrawal] = [:]
+        for row in rows {
+            let status: String? = try row.decode("status")
+            let decided = Withdrawal.decide(
+                status: try status.map(Self.campaignStatus), labelDynamic: try row.decode("label_dynamic"),
+                removed: try row.decode("removed"), suppressed: try row.decode("suppressed"))
+            if let decided { result[try row.decode("id")] = decided }
+        }
+        return result
+    }
+
+    static func campaignStatus(_ text: String) throws -> CampaignStatus {
+        guard let status = CampaignStatus(rawValue: text) else {
+            throw StoreError(.invalidData, "callwindow.campaigns.status holds \"\(text)\", which this build does not know")
+        }
+        return status
+    }
+}
