@@ -91,6 +91,14 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
         return state.hasPrefix("08") || state.hasPrefix("57P")
     }
 
+    /// True for a server error that running the same statement again cannot fix: bad data
+    /// (class 22), a broken constraint (23), a statement the server refuses (42), a program limit
+    /// (54). Connection problems, serialization failures, lock timeouts and shutdowns are not.
+    public var isPermanent: Bool {
+        guard code == .server, let state = sqlState else { return false }
+        return ["22", "23", "42", "54"].contains(String(state.prefix(2)))
+    }
+
     /// Safe to log: context, code, endpoint, a fixed phrase for the SQLSTATE (server errors) or the
     /// module's own message, the SQLSTATE and the constraint.
     public var description: String {

@@ -12,15 +12,17 @@ import TokenPool
 
 /// Answers the pool's admission checks for one claimed batch.
 final class DeliveryAdmission: SendAdmission {
-    /// Delivery ids, by position in the records handed to `send`.
-    private let ids: [Int64]
+    /// Delivery ids and the lease tokens of their claim, by position in the records handed to `send`.
+    private let claimed: [(id: Int64, leaseToken: Int64)]
+    private let owner: String
     private let database: PostgresPool
     private let store: DeliveryStore
     private let logger: Logger
     private let decided = Mutex<[Int: Withdrawal]>([:])
 
-    init(ids: [Int64], database: PostgresPool, store: DeliveryStore, logger: Logger) {
-        self.ids = ids
+    init(claimed: [(id: Int64, leaseToken: Int64)], owner: String, database: PostgresPool, store: DeliveryStore, logger: Logger) {
+        self.claimed = claimed
+        self.owner = owner
         self.database = database
         self.store = store
         self.logger = logger
@@ -29,20 +31,20 @@ final class DeliveryAdmission: SendAdmission {
     /// The records of `indices` that may not be attempted now, with the reason to report. When the
     /// database cannot be asked, every one of them is held: no record is attempted unchecked.
     func withdrawals(of indices: [Int]) async -> [Int: String] {
-        let asked = indices.map { ids[$0] }
+        let asked = indices.map { claimed[$0] }
         let byID: [Int64: Withdrawal]
         do {
             byID = try await database.withConnection { connection in
-                try await self.store.withdrawals(ids: asked, on: connection)
+                try await self.store.withdrawals(claimed: asked, owner: self.owner, on: connection)
             }
         } catch {
             logger.warning("admission check failed; the records wait for the next check", metadata: ["records": "\(asked.count)", "error": "\(error)"])
-            byID = Dictionary(asked.map { ($0, Withdrawal.hold(reason: "the admission check could not reach the database")) }) { first, _ in first }
+            byID = Dictionary(asked.map { ($0.id, Withdrawal.hold(reason: "the admission check could not reach the database")) }) { first, _ in first }
         }
         return decided.withLock { decided in
             var withdrawn: [Int: String] = [:]
             for index in indices {
-                guard let withdrawal = byID[ids[index]] else { continue }
+                guard let withdrawal = byID[claimed[index].id] else { continue }
                 decided[index] = withdrawal
                 withdrawn[index] = withdrawal.reason
             }

@@ -229,13 +229,14 @@ public final class Dispatcher: Service, Sendable {
         var settledBySends = 0
         if !sendable.isEmpty {
             let attempts = AttemptLog(unsettled: unsettled)
-            let ids = sendable.map { batch[$0].id }
             let records = sendable.map { Self.record(batch[$0]) }
             // No record is attempted unless an admission check at most a second old allows it.
-            let admission = DeliveryAdmission(ids: ids, database: database, store: store, logger: logger)
-            // The leases are renewed while the batch is out: a child task, ended with the send.
+            let admission = DeliveryAdmission(claimed: sendable.map { (batch[$0].id, batch[$0].leaseToken) }, owner: owner,
+                                              database: database, store: store, logger: logger)
+            // The leases are renewed while the batch is out — all of them, the invalid and expired
+            // records' too, whose results are written with the rest: a child task, ended with the send.
             let outcomes = await withTaskGroup(of: [RecordOutcome]?.self) { group in
-                group.addTask { await self.renewer.renew(ids); return nil }
+                group.addTask { await self.renewer.renew(batch.map(\.id)); return nil }
                 group.addTask { await self.tokens.send(records, admission: admission, onAttempt: attempts.append) }
                 var outcomes: [RecordOutcome] = []
                 for await finished in group {

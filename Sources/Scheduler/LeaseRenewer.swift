@@ -36,8 +36,13 @@ public struct LeaseRenewer: Sendable {
                 return
             }
             do {
-                try await database.withConnection { connection in
-                    _ = try await store.renewLeases(ids: ids, owner: owner, now: clock.now(), leaseMs: leaseMs, on: connection)
+                let held = try await database.withConnection { connection in
+                    try await store.renewLeases(ids: ids, owner: owner, now: clock.now(), leaseMs: leaseMs, on: connection)
+                }
+                if held < ids.count {
+                    // Another instance rescued and claimed them (this process stalled past its lease): the
+                    // admission check lets them go before their next attempt.
+                    logger.warning("claim leases lost", metadata: ["lost": "\(ids.count - held)", "held": "\(held)"])
                 }
             } catch {
                 // Cancelled mid-query because the batch finished: nothing failed.

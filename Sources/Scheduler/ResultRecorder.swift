@@ -44,8 +44,16 @@ public struct ResultRecorder: Sendable {
     /// Reports `results` to the metrics and writes them, retrying while the database is away
     /// (back-off 0.2 s doubling to 5 s). Gives up only when cancelled and after 20 failures: the
     /// leases it fences on have then run out, and the records were rescued and will be pushed again.
+    ///
+    /// An error retrying cannot fix (`PostgresError.isPermanent`) is not retried: the batch is
+    /// written result by result so that everything else is stored, and a result that still
+    /// fails is logged and left; its lease lapses once and the record is rescued.
     public func record(_ results: [DeliveryResult]) async -> Recording {
         Self.report(results, client: clientAccountID)
+        return await write(results, splitOnPermanent: true)
+    }
+
+    private func write(_ results: [DeliveryResult], splitOnPermanent: Bool) async -> Recording {
         var failures = 0
         while true {
             do {
@@ -56,6 +64,21 @@ public struct ResultRecorder: Sendable {
                 let took = Self.milliseconds(since: started)
                 if failures > 0 { logger.notice("results recorded after the database came back", metadata: ["records": "\(results.count)"]) }
                 return Recording(stored: true, failures: failures, databaseMs: took)
+            } catch let error as PostgresError where error.isPermanent {
+                failures += 1
+                if splitOnPermanent && results.count > 1 {
+                    var recording = Recording(stored: true, failures: failures, databaseMs: 0)
+                    for result in results {
+                        let one = await write([result], splitOnPermanent: false)
+                        recording.stored = recording.stored && one.stored
+                        recording.failures += one.failures
+                        recording.databaseMs += one.databaseMs
+                    }
+                    return recording
+                }
+                logger.error("a result cannot be stored, and retrying cannot fix it; its lease will lapse and the record be rescued",
+                             metadata: ["delivery": "\(results.first?.delivery.id ?? 0)", "error": "\(error)"])
+                return Recording(stored: false, failures: failures, databaseMs: 0)
             } catch {
                 failures += 1
                 if failures == 1 {

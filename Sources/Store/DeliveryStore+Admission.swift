@@ -14,14 +14,16 @@ extension DeliveryStore {
         return try await finish(scope, state: .suppressed, reason: "the receiver is on the do-not-contact list", now: now, on: connection)
     }
 
-    /// The admission check before an attempt: which of the claimed deliveries `ids` may not be
-    /// attempted now, and why (`Withdrawal.decide`), in one set query. A delivery whose row is
-    /// gone (its campaign was deleted) is withdrawn for good.
-    public func withdrawals(ids: [Int64], on connection: PostgresConnection) async throws -> [Int64: Withdrawal] {
-        guard !ids.isEmpty else { return [:] }
+    /// The admission check before an attempt: which of the deliveries `claimed` (id and lease
+    /// token, as `owner` claimed them) may not be attempted now, and why (`Withdrawal.decide`),
+    /// in one set query. A delivery whose row is gone (its campaign was deleted) is withdrawn for
+    /// good; one whose claim lease another instance now holds is let go.
+    public func withdrawals(claimed: [(id: Int64, leaseToken: Int64)], owner: String, on connection: PostgresConnection) async throws -> [Int64: Withdrawal] {
+        guard !claimed.isEmpty else { return [:] }
         let rows = try await connection.query(
             """
             SELECT i.id, c.status, l.label_type = 'dynamic' AS label_dynamic,
+                   coalesce(d.state = 'in_flight' AND d.lease_owner = $2 AND d.lease_token = i.token, false) AS leased,
                    d.id IS NOT NULL AND NOT (
                      EXISTS (SELECT 1 FROM callwindow.campaign_pairs p
                              WHERE p.campaign_id = d.campaign_id AND p.caller = d.caller AND p.receiver = d.receiver)
@@ -30,17 +32,17 @@ extension DeliveryStore {
                    ) AS removed,
                    EXISTS (SELECT 1 FROM callwindow.do_not_contact n
                            WHERE n.client_account_id = d.client_account_id AND n.phone = d.receiver) AS suppressed
-            FROM unnest($1::int8[]) AS i(id)
+            FROM unnest($1::int8[], $3::int8[]) AS i(id, token)
             LEFT JOIN callwindow.deliveries d ON d.id = i.id
             LEFT JOIN callwindow.campaigns c ON c.id = d.campaign_id
             LEFT JOIN callwindow.labels l ON l.client_account_id = c.client_account_id AND l.id = c.label_id
-            """, ids)
+            """, claimed.map(\.id), owner, claimed.map(\.leaseToken))
         var result: [Int64: Withdrawal] = [:]
         for row in rows {
             let status: String? = try row.decode("status")
             let decided = Withdrawal.decide(
                 status: try status.map(Self.campaignStatus), labelDynamic: try row.decode("label_dynamic"),
-                removed: try row.decode("removed"), suppressed: try row.decode("suppressed"))
+                removed: try row.decode("removed"), suppressed: try row.decode("suppressed"), leaseHeld: try row.decode("leased"))
             if let decided { result[try row.decode("id")] = decided }
         }
         return result

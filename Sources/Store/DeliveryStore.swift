@@ -244,7 +244,7 @@ public struct DeliveryStore: Sendable {
                 SELECT count(*) AS applied FROM updated
                 """,
                 results.map(\.delivery.id), results.map(\.delivery.leaseToken), results.map(\.next.rawValue),
-                results.map(\.outcome.rawValue), results.map(\.reason), results.map { $0.retryAt ?? now }, owner, now)
+                results.map(\.outcome.rawValue), results.map { Self.storable($0.reason) }, results.map { $0.retryAt ?? now }, owner, now)
             try await insertAudit(results, now: now, on: connection)
             return try applied[0].decode("applied", as: Int.self)
         }
@@ -280,7 +280,26 @@ public struct DeliveryStore: Sendable {
             a.map(\.at), d.map(\.clientAccountID), d.map(\.campaignID), d.map(\.windowID), d.map(\.id),
             d.map(\.caller), d.map(\.receiver), d.map(\.startsAt), d.map(\.endsAt), d.map(\.labelID), d.map(\.labelName),
             d.map(\.callReason), a.map(\.tokenFingerprint), a.map { $0.httpStatus.map(Int64.init) },
-            a.map(\.outcome.rawValue), a.map(\.reason), transport.rawValue, instance, a.map { $0.latencyMs.map(Int64.init) })
+            a.map(\.outcome.rawValue), a.map { Self.storable($0.reason) }, transport.rawValue, instance, a.map { $0.latencyMs.map(Int64.init) })
+    }
+
+    /// The longest reason stored, in characters; the API's messages are short, so a longer one is cut.
+    public static let maxReasonCharacters = 1_000
+
+    /// A reason as it can be stored: without NUL (PostgreSQL text cannot hold it) or other control
+    /// characters (a tab, newline or carriage return becomes a space), at most
+    /// `maxReasonCharacters` long. API messages are copied into reasons, so nothing they hold may
+    /// make a result write fail for good.
+    public static func storable(_ reason: String?) -> String? {
+        guard let reason else { return nil }
+        var cleaned = String.UnicodeScalarView()
+        for scalar in reason.unicodeScalars {
+            if scalar.value == 0 { continue }
+            if scalar.properties.generalCategory == .control { cleaned.append(" "); continue }
+            cleaned.append(scalar)
+        }
+        let text = String(cleaned)
+        return text.count > maxReasonCharacters ? String(text.prefix(maxReasonCharacters - 1)) + "…" : text
     }
 
     /// Returns deliveries whose lease expired to the queue (compare-and-set on the expiry), so a

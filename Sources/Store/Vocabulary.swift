@@ -109,13 +109,16 @@ public enum Withdrawal: Sendable, Hashable {
         }
     }
 
-    /// The rule, strictest first: a suppressed person, a record removed from its campaign or
-    /// a campaign cancelled or gone end the record; a paused campaign or a label that is missing
-    /// or static holds it. `status` is `nil` when the campaign no longer exists, `labelDynamic`
-    /// when the label does not.
-    public static func decide(status: CampaignStatus?, labelDynamic: Bool?, removed: Bool, suppressed: Bool) -> Withdrawal? {
-        if suppressed { return .suppress(reason: "the receiver is on the do-not-contact list") }
+    /// The rule, strictest first: a campaign gone ends the record; a claim lease now held by
+    /// another instance lets it go (that instance owns it: this one may not attempt it, and its
+    /// result would be fenced out anyway); a suppressed person, a record removed from its
+    /// campaign or a campaign cancelled end it; a paused campaign or a label that is missing or
+    /// static holds it. `status` is `nil` when the campaign no longer exists, `labelDynamic` when
+    /// the label does not.
+    public static func decide(status: CampaignStatus?, labelDynamic: Bool?, removed: Bool, suppressed: Bool, leaseHeld: Bool = true) -> Withdrawal? {
         guard let status else { return .cancel(reason: "the campaign was deleted") }
+        if !leaseHeld { return .hold(reason: "the claim lease was lost: another instance holds the record") }
+        if suppressed { return .suppress(reason: "the receiver is on the do-not-contact list") }
         if removed { return .cancel(reason: "the record was removed from the campaign") }
         switch status {
         case .cancelled: return .cancel(reason: "the campaign was cancelled")

@@ -80,6 +80,14 @@ struct ErrorTests {
         }
     }
 
+    @Test("errors retrying cannot fix are told apart from those it can")
+    func permanence() {
+        let server = { (state: String) in PostgresError(code: .server, message: "m", sqlState: state) }
+        for state in ["22021", "23505", "42P01", "54000"] { #expect(server(state).isPermanent, "\(state)") }
+        for state in ["08006", "40001", "55P03", "57P01", "53300"] { #expect(!server(state).isPermanent, "\(state)") }
+        #expect(!PostgresError(code: .connectionLost, message: "gone").isPermanent)
+    }
+
     @Test("an unparsable URL is a clear error")
     func badURL() throws {
         let error = #expect(throws: PostgresError.self) { try PostgresConfiguration("postgres://x:y@[::1") }

@@ -25,6 +25,8 @@ struct WithdrawalRuleTests {
         #expect(Withdrawal.decide(status: .active, labelDynamic: false, removed: false, suppressed: false) == .hold(reason: "the campaign's label is static"))
         #expect(Withdrawal.decide(status: .active, labelDynamic: nil, removed: false, suppressed: false)
                 == .hold(reason: "the campaign's label is not known for the account"))
+        #expect(Withdrawal.decide(status: .active, labelDynamic: true, removed: true, suppressed: true, leaseHeld: false)
+                == .hold(reason: "the claim lease was lost: another instance holds the record"), "another instance owns it now")
     }
 }
 
@@ -59,31 +61,75 @@ struct IntentStoreTests {
             let claimed = try await store.claim(clientAccountID: fixture.client, owner: "t", now: december + 9 * hour - 10 * minute,
                                                 limit: 100, leaseMs: 60_000, on: fixture.connection)
             #expect(claimed.count == 8, "2 callers × 4 receivers")
-            let ids = claimed.map(\.id)
-            #expect(try await store.withdrawals(ids: ids, on: fixture.connection).isEmpty)
+            let held = claimed.map { (id: $0.id, leaseToken: $0.leaseToken) }
+            #expect(try await store.withdrawals(claimed: held, owner: "t", on: fixture.connection).isEmpty)
             let byReceiver = { (phone: String) in Set(claimed.filter { $0.receiver == phone }.map(\.id)) }
 
             // A listed phone (written with punctuation: stored normalised) and a removed receiver.
             try await fixture.connection.execute(
                 "INSERT INTO callwindow.do_not_contact (client_account_id, phone, reason) VALUES ($1, '+49 151 0000 0001', 'asked by phone')", fixture.client)
             try await fixture.connection.execute("DELETE FROM callwindow.campaign_receivers WHERE campaign_id = $1 AND phone = '4915100000002'", campaign)
-            var withdrawn = try await store.withdrawals(ids: ids, on: fixture.connection)
+            var withdrawn = try await store.withdrawals(claimed: held, owner: "t", on: fixture.connection)
             #expect(Set(withdrawn.filter { $0.value == .suppress(reason: "the receiver is on the do-not-contact list") }.keys) == byReceiver("4915100000001"))
             #expect(Set(withdrawn.filter { $0.value == .cancel(reason: "the record was removed from the campaign") }.keys) == byReceiver("4915100000002"))
             #expect(withdrawn.count == 4)
 
             try await fixture.connection.execute("UPDATE callwindow.campaigns SET status = 'paused' WHERE id = $1", campaign)
-            withdrawn = try await store.withdrawals(ids: ids, on: fixture.connection)
+            withdrawn = try await store.withdrawals(claimed: held, owner: "t", on: fixture.connection)
             #expect(Set(withdrawn.filter { $0.value == .hold(reason: "the campaign is paused") }.keys) == byReceiver("4915100000003").union(byReceiver("4915100000004")))
 
             try await fixture.connection.execute("UPDATE callwindow.campaigns SET status = 'cancelled' WHERE id = $1", campaign)
-            withdrawn = try await store.withdrawals(ids: ids, on: fixture.connection)
+            withdrawn = try await store.withdrawals(claimed: held, owner: "t", on: fixture.connection)
             #expect(withdrawn.values.filter { $0 == .cancel(reason: "the campaign was cancelled") }.count == 4)
             #expect(withdrawn.count == 8)
 
             try await fixture.connection.execute("DELETE FROM callwindow.campaigns WHERE id = $1", campaign)
-            withdrawn = try await store.withdrawals(ids: ids, on: fixture.connection)
+            withdrawn = try await store.withdrawals(claimed: held, owner: "t", on: fixture.connection)
             #expect(withdrawn.count == 8 && withdrawn.values.allSatisfy { $0 == .cancel(reason: "the campaign was deleted") })
+        }
+    }
+
+    @Test("a claim lease lost to another instance withdraws the records from the instance that lost it, not from the new holder")
+    func leaseLost() async throws {
+        try await closing(try await PlannerFixture.make(), connection: { $0.connection }) { fixture throws in
+            _ = try await fixture.campaign(receivers: 2)
+            _ = try await fixture.planner.cycle(clientAccountID: fixture.client, now: december + 8 * hour, on: fixture.connection)
+            let store = fixture.planner.deliveries
+            let at = december + 9 * hour - 10 * minute
+            // Instance a claims with a 1 s lease and stalls; the rescuer hands the records to b.
+            let first = try await store.claim(clientAccountID: fixture.client, owner: "a", now: at, limit: 100, leaseMs: 1_000, on: fixture.connection)
+            #expect(first.count == 4)
+            #expect(try await store.rescue(clientAccountID: fixture.client, now: at + 2_000, on: fixture.connection) == 4)
+            let second = try await store.claim(clientAccountID: fixture.client, owner: "b", now: at + 2_000, limit: 100, leaseMs: 60_000, on: fixture.connection)
+            #expect(second.count == 4)
+            let lost = try await store.withdrawals(claimed: first.map { ($0.id, $0.leaseToken) }, owner: "a", on: fixture.connection)
+            #expect(lost.count == 4 && lost.values.allSatisfy { $0 == .hold(reason: "the claim lease was lost: another instance holds the record") })
+            #expect(try await store.withdrawals(claimed: second.map { ($0.id, $0.leaseToken) }, owner: "b", on: fixture.connection).isEmpty)
+            // a's renewal finds nothing to renew.
+            #expect(try await store.renewLeases(ids: first.map(\.id), owner: "a", now: at + 2_500, leaseMs: 1_000, on: fixture.connection) == 0)
+        }
+    }
+
+    @Test("an API message with a NUL, control characters or 5,000 characters is stored cleaned, not retried forever")
+    func storableReasons() async throws {
+        #expect(DeliveryStore.storable("bad\u{0}byte\nnext\tline") == "badbyte next line")
+        #expect(DeliveryStore.storable(nil) == nil)
+        #expect(DeliveryStore.storable(String(repeating: "x", count: 5_000))?.count == DeliveryStore.maxReasonCharacters)
+        try await closing(try await PlannerFixture.make(), connection: { $0.connection }) { fixture throws in
+            let campaign = try await fixture.campaign(receivers: 1)
+            _ = try await fixture.planner.cycle(clientAccountID: fixture.client, now: december + 8 * hour, on: fixture.connection)
+            let store = fixture.planner.deliveries
+            let claimed = try await store.claim(clientAccountID: fixture.client, owner: "t", now: december + 9 * hour - 10 * minute,
+                                                limit: 100, leaseMs: 60_000, on: fixture.connection)
+            let message = "Not a Truecaller user\u{0}" + String(repeating: "!", count: 5_000)
+            let attempt = DeliveryResult.Attempt(at: december + 9 * hour - 10 * minute, tokenFingerprint: "abcdef012345", httpStatus: 400,
+                                                 latencyMs: 3, outcome: .rejected, reason: message)
+            let results = claimed.map { DeliveryResult(delivery: $0, next: .rejected, outcome: .rejected, reason: message, attempts: [attempt]) }
+            #expect(try await store.record(results, owner: "t", now: december + 9 * hour - 10 * minute, on: fixture.connection) == 2)
+            let stored = try await fixture.connection.query(
+                "SELECT reason FROM callwindow.push_attempts WHERE campaign_id = $1 AND outcome = 'rejected'", campaign).map { try $0.decode("reason", as: String.self) }
+            #expect(stored.count == 2)
+            #expect(stored.allSatisfy { $0.hasPrefix("Not a Truecaller user!!!") && $0.count == DeliveryStore.maxReasonCharacters })
         }
     }
 
