@@ -7,6 +7,7 @@ import Planning
 public import Postgres
 import Prometheus
 import ServiceLifecycle
+import Scheduler
 import Store
 public import UnixSignals
 
@@ -49,6 +50,13 @@ public struct Daemon: Sendable {
                 settings: settings, database: database, pool: pool, api: api, cipher: cipher,
                 instance: instance, credentials: credentials, clock: clock)
             try await serve(scheduler, pool: pool, instance: instance, clients: credentials.count, clock: clock)
+            // Results already received are written even after the grace period (up to 10 s
+            // more); any the database could not take make the exit status say so.
+            let unwritten = scheduler.dispatchers.reduce(0) { $0 + $1.unwrittenResults }
+            if unwritten > 0 {
+                throw CallWindowError("\(unwritten) results of attempts already made could not be written before shutdown; "
+                    + "their records will be pushed again when their leases lapse")
+            }
         } catch {
             try? await api.shutdown()
             await pool.close()

@@ -10,6 +10,9 @@ public protocol WallClock: Sendable {
     func now() -> Int64
     /// Suspends until `now() >= deadline` (epoch ms); throws `CancellationError` when cancelled.
     func sleep(until deadline: Int64) async throws
+    /// Suspends until `now() >= deadline` even if the task is cancelled: for the few waits that
+    /// must happen anyway (the back-off of writing results already received, at shutdown).
+    func sleepIgnoringCancellation(until deadline: Int64) async
 }
 
 extension WallClock {
@@ -31,6 +34,14 @@ public struct SystemClock: WallClock {
         let remaining = deadline - now()
         if remaining > 0 {
             try await Task.sleep(for: .milliseconds(remaining))
+        }
+    }
+
+    public func sleepIgnoringCancellation(until deadline: Int64) async {
+        let remaining = deadline - now()
+        guard remaining > 0 else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(remaining))) { continuation.resume() }
         }
     }
 }
@@ -101,6 +112,23 @@ public final class ManualClock: WallClock {
             return due
         }
         for sleeper in due { sleeper.continuation.resume() }
+    }
+
+    /// Like `sleep(until:)`, but cancellation does not end the wait: only the clock reaching
+    /// `deadline` does.
+    public func sleepIgnoringCancellation(until deadline: Int64) async {
+        let id: UInt64 = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        try? await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let resumeNow: Bool = state.withLock { state in
+                if state.now >= deadline { return true }
+                state.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
     }
 
     public func sleep(until deadline: Int64) async throws {

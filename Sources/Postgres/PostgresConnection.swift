@@ -222,9 +222,12 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// Runs `operation`; if the task is cancelled meanwhile, asks the server to cancel the statement.
+    /// Runs `operation`; if the task is cancelled meanwhile, asks the server to cancel the statement
+    /// (unless `PostgresShield` is active).
     private func cancellable<T: Sendable>(_ operation: @Sendable () async throws -> T) async throws -> T {
-        try await withTaskCancellationHandler(operation: operation) {
+        // A shielded statement runs to its end whatever happens to the task (`PostgresShield`).
+        if PostgresShield.isActive { return try await operation() }
+        return try await withTaskCancellationHandler(operation: operation) {
             self.cancelRequested.withLock { $0 = true }
             // PQcancel waits for the server: never on the global queue, which on Linux is the
             // pool Swift's tasks run on.

@@ -131,35 +131,42 @@ public final class PostgresPool: Sendable {
             state.nextWaiterID += 1
             return state.nextWaiterID
         }
+        // A shielded caller waits its turn even when cancelled (`PostgresShield`).
+        let shielded = PostgresShield.isActive
+        if shielded { return try await waitForGrant(id: id, shielded: true) }
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
-                enum Immediate { case grant(Grant), queued, closed, cancelled }
-                let immediate: Immediate = state.withLock { state in
-                    if state.closed { return .closed }
-                    if let connection = state.idle.popLast() { return .grant(.connection(connection)) }
-                    if state.open < maxConnections {
-                        state.open += 1
-                        return .grant(.slot)
-                    }
-                    // Checked under the lock: a cancellation handler that ran before the waiter
-                    // was enqueued found nothing to resume, so this is the only place to see it.
-                    if Task.isCancelled { return .cancelled }
-                    state.waiters.append(Waiter(id: id, continuation: continuation))
-                    return .queued
-                }
-                switch immediate {
-                case .grant(let grant): continuation.resume(returning: grant)
-                case .queued: break
-                case .closed: continuation.resume(throwing: Self.closedError)
-                case .cancelled: continuation.resume(throwing: CancellationError())
-                }
-            }
+            try await waitForGrant(id: id, shielded: false)
         } onCancel: {
             let waiter: Waiter? = state.withLock { state in
                 guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
                 return state.waiters.remove(at: index)
             }
             waiter?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    private func waitForGrant(id: UInt64, shielded: Bool) async throws -> Grant {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
+            enum Immediate { case grant(Grant), queued, closed, cancelled }
+            let immediate: Immediate = state.withLock { state in
+                if state.closed { return .closed }
+                if let connection = state.idle.popLast() { return .grant(.connection(connection)) }
+                if state.open < maxConnections {
+                    state.open += 1
+                    return .grant(.slot)
+                }
+                // Checked under the lock: a cancellation handler that ran before the waiter
+                // was enqueued found nothing to resume, so this is the only place to see it.
+                if !shielded && Task.isCancelled { return .cancelled }
+                state.waiters.append(Waiter(id: id, continuation: continuation))
+                return .queued
+            }
+            switch immediate {
+            case .grant(let grant): continuation.resume(returning: grant)
+            case .queued: break
+            case .closed: continuation.resume(throwing: Self.closedError)
+            case .cancelled: continuation.resume(throwing: CancellationError())
+            }
         }
     }
 

@@ -117,6 +117,9 @@ public final class Dispatcher: Service, Sendable {
     /// What the dispatcher has done so far.
     public var counts: DispatcherCounters { counters.withLock { $0 } }
 
+    /// Results the recorder gave up on (see `ResultRecorder.unwritten`); the daemon exits 1 when any are left.
+    public var unwrittenResults: Int { recorder.unwritten }
+
     /// Claims and sends until graceful shutdown or cancellation, then lets the batches out finish, records
     /// them and shuts the token pool down; database failures are logged and retried, not thrown.
     public func run() async throws {

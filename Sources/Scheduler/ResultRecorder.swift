@@ -10,6 +10,7 @@ public import Postgres
 public import Store
 import CallRecordAPI
 import Metrics
+import Synchronization
 
 /// How one batch of results was written.
 public struct Recording: Sendable, Equatable {
@@ -22,7 +23,7 @@ public struct Recording: Sendable, Equatable {
 }
 
 /// Writes one client account's results and their audit rows, as `owner`.
-public struct ResultRecorder: Sendable {
+public final class ResultRecorder: Sendable {
     /// The account whose results these are (for metrics).
     public let clientAccountID: UUID
     let database: PostgresPool
@@ -30,20 +31,32 @@ public struct ResultRecorder: Sendable {
     let owner: String
     let clock: any WallClock
     let logger: Logger
+    /// How long, on `clock`, writes go on once the task is cancelled (after the grace period). Default 10 s.
+    public let afterCancellationMs: Int64
+    private let lost = Atomic<Int>(0)
 
     /// A recorder writing through `store` on `database` as `owner`, timed on `clock`.
-    public init(clientAccountID: UUID, database: PostgresPool, store: DeliveryStore, owner: String, clock: any WallClock, logger: Logger) {
+    public init(clientAccountID: UUID, database: PostgresPool, store: DeliveryStore, owner: String, clock: any WallClock, logger: Logger,
+                afterCancellationMs: Int64 = 10_000) {
         self.clientAccountID = clientAccountID
         self.database = database
         self.store = store
         self.owner = owner
         self.clock = clock
         self.logger = logger
+        self.afterCancellationMs = afterCancellationMs
     }
 
+    /// Results this recorder gave up on: the database could not take them before the deadline
+    /// after cancellation, or rejected them for good. The daemon exits 1 when any are left.
+    public var unwritten: Int { lost.load(ordering: .relaxed) }
+
     /// Reports `results` to the metrics and writes them, retrying while the database is away
-    /// (back-off 0.2 s doubling to 5 s). Gives up only when cancelled and after 20 failures: the
-    /// leases it fences on have then run out, and the records were rescued and will be pushed again.
+    /// (back-off 0.2 s doubling to 5 s). The writes are shielded from cancellation
+    /// (`PostgresShield`): results of attempts already made are written even at shutdown, after
+    /// the grace period. Once the task is cancelled, the recorder keeps trying for
+    /// `afterCancellationMs` more, then gives up, logs how many results it could not write and
+    /// counts them in `unwritten`; their leases lapse and the records are rescued.
     ///
     /// An error retrying cannot fix (`PostgresError.isPermanent`) is not retried: the batch is
     /// written result by result so that everything else is stored, and a result that still
@@ -55,11 +68,15 @@ public struct ResultRecorder: Sendable {
 
     private func write(_ results: [DeliveryResult], splitOnPermanent: Bool) async -> Recording {
         var failures = 0
+        var deadline: Int64?
         while true {
+            if deadline == nil, Task.isCancelled { deadline = clock.now() + afterCancellationMs }
             do {
                 let started = ContinuousClock.now
-                try await database.withConnection { connection in
-                    _ = try await store.record(results, owner: owner, now: clock.now(), on: connection)
+                try await PostgresShield.run {
+                    try await database.withConnection { connection in
+                        _ = try await store.record(results, owner: owner, now: clock.now(), on: connection)
+                    }
                 }
                 let took = Self.milliseconds(since: started)
                 if failures > 0 { logger.notice("results recorded after the database came back", metadata: ["records": "\(results.count)"]) }
@@ -78,14 +95,26 @@ public struct ResultRecorder: Sendable {
                 }
                 logger.error("a result cannot be stored, and retrying cannot fix it; its lease will lapse and the record be rescued",
                              metadata: ["delivery": "\(results.first?.delivery.id ?? 0)", "error": "\(error)"])
+                lost.add(results.count, ordering: .relaxed)
                 return Recording(stored: false, failures: failures, databaseMs: 0)
             } catch {
                 failures += 1
                 if failures == 1 {
                     logger.error("cannot record results; retrying", metadata: ["records": "\(results.count)", "error": "\(error)"])
                 }
-                if Task.isCancelled && failures > 20 { return Recording(stored: false, failures: failures, databaseMs: 0) }
-                try? await clock.sleep(milliseconds: Int64(min(100 * (1 << min(failures, 6)), 5_000)))
+                if deadline == nil, Task.isCancelled { deadline = clock.now() + afterCancellationMs }
+                if let deadline, clock.now() >= deadline {
+                    logger.error("results could not be written before the shutdown deadline; their records will be pushed again",
+                                 metadata: ["records": "\(results.count)", "error": "\(error)"])
+                    lost.add(results.count, ordering: .relaxed)
+                    return Recording(stored: false, failures: failures, databaseMs: 0)
+                }
+                let wake = clock.now() + Int64(min(100 * (1 << min(failures, 6)), 5_000))
+                if let deadline {
+                    await clock.sleepIgnoringCancellation(until: min(wake, deadline))
+                } else {
+                    try? await clock.sleep(until: wake)
+                }
             }
         }
     }

@@ -123,6 +123,34 @@ struct ConnectionTests {
         }
     }
 
+    @Test("a shielded statement in a cancelled task waits for a busy pooled connection and runs; unshielded, it gives up")
+    func shielded() async throws {
+        try await closing(try await TestDatabase.pool(maxConnections: 1)) { pool throws in
+            /// Runs `body` in an already-cancelled task while the pool's one connection is busy for 2 s.
+            func whileBusy<T: Sendable>(_ body: @escaping @Sendable () async -> T) async throws -> T {
+                try await withThrowingTaskGroup(of: T?.self) { group in
+                    group.addTask { _ = try await pool.query("SELECT pg_sleep(2)"); return nil }
+                    try await waitUntil(timeout: .seconds(30), interval: .milliseconds(1), "the connection to be busy") { pool.connectionsInUse == 1 }
+                    let value = await withTaskGroup(of: T.self) { inner in
+                        inner.cancelAll()
+                        inner.addTask { await body() }
+                        return await inner.next()!
+                    }
+                    for try await _ in group {}
+                    return value
+                }
+            }
+            let shielded = try await whileBusy {
+                try? await PostgresShield.run { try await pool.query("SELECT 2 AS n")[0].decode("n", as: Int.self) }
+            }
+            #expect(shielded == 2)
+            let unshielded = try await whileBusy { () -> Bool in
+                do { _ = try await pool.query("SELECT 3"); return false } catch is CancellationError { return true } catch { return false }
+            }
+            #expect(unshielded, "without the shield a cancelled task stops waiting for a connection")
+        }
+    }
+
     @Test("a pooled connection whose statement was cancelled is closed, not lent again (a late cancel would hit the next statement)")
     func cancelledConnectionIsNotReused() async throws {
         let pool = PostgresPool(configuration: try TestDatabase.configuration(), maxConnections: 1)
