@@ -98,7 +98,7 @@ BEGIN
                   callwindow.tokens TO %s', app);
   EXECUTE format('GRANT SELECT, INSERT, UPDATE ON callwindow.campaign_state, callwindow.token_mints TO %s', app);
   -- The audit trail: read and append (its triggers refuse UPDATE, DELETE and TRUNCATE anyway).
-  EXECUTE format('GRANT SELECT, INSERT ON callwindow.push_attempts TO %s', app);
+  EXECUTE format('GRANT SELECT, INSERT ON callwindow.push_attempts, callwindow.window_outcomes TO %s', app);
   EXECUTE format('GRANT SELECT ON callwindow.campaign_progress, callwindow.window_progress TO %s', app);
   EXECUTE format('GRANT USAGE ON SEQUENCE %s, %s, %s TO %s',
                  pg_get_serial_sequence('callwindow.windows', 'id'), pg_get_serial_sequence('callwindow.deliveries', 'id'),
@@ -113,7 +113,7 @@ BEGIN
   -- callwindow_reader: everything people read; of tokens every column but the ciphertext.
   EXECUTE format('GRANT SELECT ON callwindow.campaigns, callwindow.campaign_callers, callwindow.campaign_receivers,
                   callwindow.campaign_pairs, callwindow.do_not_contact, callwindow.labels, callwindow.windows, callwindow.deliveries,
-                  callwindow.push_attempts, callwindow.campaign_state, callwindow.token_mints, callwindow.schema_migrations,
+                  callwindow.push_attempts, callwindow.window_outcomes, callwindow.campaign_state, callwindow.token_mints, callwindow.schema_migrations,
                   callwindow.campaign_progress, callwindow.window_progress TO %s', reader);
   EXECUTE format('GRANT SELECT (client_account_id, fingerprint, minted_at, expires_at, lease_owner, lease_expires_at, revoked_at)
                   ON callwindow.tokens TO %s', reader);

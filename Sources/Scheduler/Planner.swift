@@ -100,7 +100,7 @@ public struct Planner: Sendable {
 
         struct Entry {
             var campaign: Campaign; var windows: [Window]; var demandIndex: [Int]; var held: Bool
-            var problems: [String]; var invalidRecords: Int; var pushing: [Bool]
+            var problems: [String]; var invalidRecords: Int; var pushing: [Bool]; var validRecords: Int
         }
         var entries: [Entry] = []
         var demands: [PushDemand] = []
@@ -141,7 +141,7 @@ public struct Planner: Sendable {
                 demands.append(PushDemand(campaign: campaign, window: window, records: records))
             }
             entries.append(Entry(campaign: campaign, windows: windows, demandIndex: indexes, held: item.label?.isDynamic != true,
-                                 problems: problems, invalidRecords: counts.invalidRecords, pushing: pushing))
+                                 problems: problems, invalidRecords: counts.invalidRecords, pushing: pushing, validRecords: counts.validRecords))
         }
 
         let slots = PushSchedule.plan(demands, capacity: options.capacity, now: now)
@@ -149,7 +149,7 @@ public struct Planner: Sendable {
             let planned = zip(entry.windows, entry.demandIndex).map { window, index in
                 let slot = slots[index]
                 return PlannedWindow(startsAt: window.startsAt, endsAt: window.endsAt, deadline: slot.deadline,
-                                     pushAt: slot.pushAt, lateByMs: slot.lateByMs)
+                                     pushAt: slot.pushAt, lateByMs: slot.lateByMs, records: entry.validRecords)
             }
             // A window being pushed already had its start-up: its margin is not owed again.
             let late = zip(planned, entry.pushing).filter { window, pushing in

@@ -31,15 +31,17 @@ extension DeliveryStore {
         var sync = WindowSync()
         sync.upserted = try await connection.execute(
             """
-            INSERT INTO callwindow.windows (client_account_id, campaign_id, starts_at, ends_at, deadline, push_at, late_by_ms, planned_at)
-            SELECT $1, $2, callwindow.at_ms(s), callwindow.at_ms(e), callwindow.at_ms(d), callwindow.at_ms(p), l, callwindow.at_ms($8)
-            FROM unnest($3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[]) AS t(s, e, d, p, l)
+            INSERT INTO callwindow.windows (client_account_id, campaign_id, starts_at, ends_at, deadline, push_at, late_by_ms, planned_at,
+                                            planned_records)
+            SELECT $1, $2, callwindow.at_ms(s), callwindow.at_ms(e), callwindow.at_ms(d), callwindow.at_ms(p), l, callwindow.at_ms($8), r
+            FROM unnest($3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $9::int4[]) AS t(s, e, d, p, l, r)
             ON CONFLICT (campaign_id, starts_at, ends_at) DO UPDATE
-              SET deadline = excluded.deadline, push_at = excluded.push_at, late_by_ms = excluded.late_by_ms, planned_at = excluded.planned_at
+              SET deadline = excluded.deadline, push_at = excluded.push_at, late_by_ms = excluded.late_by_ms, planned_at = excluded.planned_at,
+                  planned_records = excluded.planned_records
               WHERE callwindow.windows.state = 'planned'
             """,
             clientAccountID, campaignID, windows.map(\.startsAt), windows.map(\.endsAt), windows.map(\.deadline),
-            windows.map(\.pushAt), windows.map(\.lateByMs), now)
+            windows.map(\.pushAt), windows.map(\.lateByMs), now, windows.map { Int32(clamping: $0.records) })
         let starts = windows.map(\.startsAt)
         let ends = windows.map(\.endsAt)
         sync.removed = try await connection.execute(
@@ -168,11 +170,23 @@ extension DeliveryStore {
             """, campaignID, clientAccountID, problems, invalidRecords, now)
     }
 
-    /// Planned windows that ended before they were pushed become `expired`.
+    /// Planned windows that ended before they were materialised become `expired`: their planned
+    /// records count as expired, and each gets a `window_outcomes` row.
     @discardableResult
     public func expireWindows(clientAccountID: UUID, now: Int64, on connection: PostgresConnection) async throws -> Int {
-        try await connection.execute(
-            "UPDATE callwindow.windows SET state = 'expired' WHERE client_account_id = $1 AND state = 'planned' AND ends_at <= callwindow.at_ms($2)",
-            clientAccountID, now)
+        try await connection.query(
+            """
+            WITH expired AS (
+              UPDATE callwindow.windows SET state = 'expired', records = planned_records, expired = expired + planned_records
+              WHERE client_account_id = $1 AND state = 'planned' AND ends_at <= callwindow.at_ms($2)
+              RETURNING *
+            ), trail AS (
+              INSERT INTO callwindow.window_outcomes (at, client_account_id, campaign_id, window_id, starts_at, ends_at, outcome, records, reason, instance)
+              SELECT callwindow.at_ms($2), client_account_id, campaign_id, id, starts_at, ends_at, 'expired', planned_records,
+                     'the window ended before it was materialised (campaign paused, label problem or planner away)', $3
+              FROM expired
+            )
+            SELECT count(*) AS n FROM expired
+            """, clientAccountID, now, instance)[0].decode("n", as: Int.self)
     }
 }

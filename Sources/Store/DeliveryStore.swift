@@ -14,14 +14,18 @@ public struct PlannedWindow: Sendable, Hashable {
     public var pushAt: Int64
     /// How long after `deadline` the planned push finishes (ms; 0 when on time).
     public var lateByMs: Int64
+    /// How many records it holds as planned (the campaign's valid records): counted as expired or
+    /// cancelled if the window ends or is cancelled before its deliveries are created.
+    public var records: Int
 
-    /// A planned window; `lateByMs` defaults to 0 (on time).
-    public init(startsAt: Int64, endsAt: Int64, deadline: Int64, pushAt: Int64, lateByMs: Int64 = 0) {
+    /// A planned window; `lateByMs` defaults to 0 (on time), `records` to 0.
+    public init(startsAt: Int64, endsAt: Int64, deadline: Int64, pushAt: Int64, lateByMs: Int64 = 0, records: Int = 0) {
         self.startsAt = startsAt
         self.endsAt = endsAt
         self.deadline = deadline
         self.pushAt = pushAt
         self.lateByMs = lateByMs
+        self.records = records
     }
 }
 
@@ -327,10 +331,26 @@ public struct DeliveryStore: Sendable {
         try await finish(.pendingOfWindow(windowID), state: .cancelled, reason: reason, now: now, on: connection)
     }
 
-    /// Cancels a campaign's planned windows and pending deliveries (status `cancelled`).
+    /// Cancels a campaign's planned windows and pending deliveries (status `cancelled`). A window
+    /// not yet materialised counts its planned records as cancelled, with a `window_outcomes` row.
     @discardableResult
     public func cancelCampaign(campaignID: Int64, now: Int64, on connection: PostgresConnection) async throws -> Int {
-        try await connection.execute("UPDATE callwindow.windows SET state = 'cancelled' WHERE campaign_id = $1 AND state IN ('planned', 'materialized')", campaignID)
+        try await connection.execute(
+            """
+            WITH cancelled AS (
+              UPDATE callwindow.windows w
+              SET state = 'cancelled',
+                  records = CASE WHEN w.state = 'planned' THEN w.planned_records ELSE w.records END,
+                  cancelled = w.cancelled + CASE WHEN w.state = 'planned' THEN w.planned_records ELSE 0 END
+              FROM (SELECT id, state FROM callwindow.windows WHERE campaign_id = $1 AND state IN ('planned', 'materialized') FOR UPDATE) before
+              WHERE w.id = before.id
+              RETURNING w.*, before.state AS was
+            )
+            INSERT INTO callwindow.window_outcomes (at, client_account_id, campaign_id, window_id, starts_at, ends_at, outcome, records, reason, instance)
+            SELECT callwindow.at_ms($2), client_account_id, campaign_id, id, starts_at, ends_at, 'cancelled', planned_records,
+                   'the campaign was cancelled before the window was materialised', $3
+            FROM cancelled WHERE was = 'planned'
+            """, campaignID, now, instance)
         return try await finish(.pendingOfCampaign(campaignID), state: .cancelled, reason: "the campaign was cancelled", now: now, on: connection)
     }
 

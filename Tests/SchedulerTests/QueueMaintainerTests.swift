@@ -86,4 +86,55 @@ struct QueueMaintainerTests {
             #expect(audited == 10, "every expired record keeps its audit row after the clean-up")
         }
     }
+
+    /// `records = pending + in_flight + accepted + rejected + expired + cancelled + suppressed` for `campaign`.
+    static func identity(_ campaign: Int64, on connection: PostgresConnection) async throws -> (records: Int, parts: Int) {
+        let row = try await connection.query(
+            """
+            SELECT records, pending + in_flight + accepted + rejected + expired + cancelled + suppressed AS parts
+            FROM callwindow.campaign_progress WHERE campaign_id = $1
+            """, campaign)[0]
+        return (try row.decode("records"), try row.decode("parts"))
+    }
+
+    @Test("windows a paused campaign never materialised count their records as expired when they end, with a trail")
+    func unmaterialisedWindowsExpireCounted() async throws {
+        try await closing(try await PlannerFixture.make(), connection: { $0.connection }) { fixture throws in
+            let campaign = try await fixture.campaign(receivers: 3)
+            _ = try await fixture.planner.cycle(clientAccountID: fixture.client, now: december + 8 * hour, on: fixture.connection)
+            try await fixture.connection.execute("UPDATE callwindow.campaigns SET status = 'paused' WHERE id = $1", campaign)
+            var sums = try await Self.identity(campaign, on: fixture.connection)
+            #expect(sums.records == 6 && sums.parts == 6, "the first window's six records are pending; the planned ones not yet counted")
+            let report = try await QueueMaintainer(deliveries: fixture.planner.deliveries)
+                .performAll(clientAccountID: fixture.client, now: december + 3 * 24 * hour, on: fixture.connection)
+            #expect(report.windowsExpired == 2)
+            sums = try await Self.identity(campaign, on: fixture.connection)
+            #expect(sums.records == 18)
+            #expect(sums.parts == 18)
+            let trail = try await fixture.connection.query(
+                "SELECT outcome, records FROM callwindow.window_outcomes WHERE campaign_id = $1 ORDER BY starts_at", campaign)
+                .map { "\(try $0.decode("outcome", as: String.self)) \(try $0.decode("records", as: Int.self))" }
+            #expect(trail == ["expired 6", "expired 6"])
+        }
+    }
+
+    @Test("cancelling a campaign counts the records of its unmaterialised windows as cancelled, with a trail")
+    func cancelledPlannedWindowsCounted() async throws {
+        try await closing(try await PlannerFixture.make(), connection: { $0.connection }) { fixture throws in
+            let campaign = try await fixture.campaign(receivers: 3)
+            _ = try await fixture.planner.cycle(clientAccountID: fixture.client, now: december + 8 * hour, on: fixture.connection)
+            try await fixture.connection.execute("UPDATE callwindow.campaigns SET status = 'cancelled' WHERE id = $1", campaign)
+            let cycle = try await fixture.planner.cycle(clientAccountID: fixture.client, now: december + 8 * hour + 1_000, on: fixture.connection)
+            #expect(cycle.recordsCancelled == 6, "the materialised window's pending records")
+            let sums = try await Self.identity(campaign, on: fixture.connection)
+            #expect(sums.records == 18 && sums.parts == 18)
+            let cancelled = try await fixture.connection.query("SELECT cancelled FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0]
+                .decode("cancelled", as: Int.self)
+            #expect(cancelled == 18)
+            let trail = try await fixture.connection.query(
+                "SELECT count(*) AS n, sum(records)::int8 AS r FROM callwindow.window_outcomes WHERE campaign_id = $1 AND outcome = 'cancelled'", campaign)[0]
+            #expect(try trail.decode("n", as: Int.self) == 2)
+            #expect(try trail.decode("r", as: Int.self) == 12)
+        }
+    }
 }
