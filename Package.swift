@@ -165,7 +165,11 @@ let package = Package(
             path: "Tests/TestSupport", swiftSettings: strict
         ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "Planning", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "StoreTests",
+            dependencies: ["Store", "Postgres", "Planning", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "PlanningTests", dependencies: ["Planning"], swiftSettings: strict),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Planning"], swiftSettings: strict),
         .testTarget(

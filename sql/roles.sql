@@ -10,7 +10,7 @@
 -- database, whatever it held before (all in one transaction, so a running daemon never sees a
 -- gap). Roles are cluster-wide; privileges are per database, so apply it in each database.
 --
--- Three NOLOGIN group roles; grant them to your login roles:
+-- Four NOLOGIN group roles; grant them to your login roles:
 --
 --   CREATE ROLE scheduler LOGIN PASSWORD '…' IN ROLE callwindow_app;
 --
@@ -25,12 +25,14 @@
 --                      and reads the progress views; nothing the scheduler writes.
 --   callwindow_reader  reads every table people read and the progress views; writes nothing.
 --                      Of callwindow.tokens it sees every column but the ciphertext.
+--   callwindow_admin   may run callwindow.erase_phone (`callwindow erase`), which replaces one
+--                      person's phone number with a keyed pseudonym; nothing else.
 --
 -- `callwindow audit prune` drops whole months of the audit trail, which needs ownership of
 -- the partitions: it stays with the schema owner (run it with the owner's URL, e.g. from the
 -- administrator's cron). Its function is not executable by PUBLIC.
 --
--- Other names: psql -v app_role=NAME -v author_role=NAME -v reader_role=NAME -f sql/roles.sql
+-- Other names: psql -v app_role=NAME -v author_role=NAME -v reader_role=NAME -v admin_role=NAME -f sql/roles.sql
 --
 -- The schema owner should be a dedicated role without SUPERUSER: the partition function runs
 -- with its rights.
@@ -48,13 +50,18 @@
 \else
   \set reader_role callwindow_reader
 \endif
+\if :{?admin_role}
+\else
+  \set admin_role callwindow_admin
+\endif
 
 BEGIN;
 
 -- The names, for the DO blocks below (psql does not substitute variables inside $$ … $$).
 SELECT set_config('callwindow_roles.app', :'app_role', true),
        set_config('callwindow_roles.author', :'author_role', true),
-       set_config('callwindow_roles.reader', :'reader_role', true);
+       set_config('callwindow_roles.reader', :'reader_role', true),
+       set_config('callwindow_roles.admin', :'admin_role', true);
 
 DO $roles$
 DECLARE
@@ -64,7 +71,7 @@ BEGIN
     RAISE EXCEPTION 'schema callwindow is missing or incomplete: run "callwindow migrate" before sql/roles.sql';
   END IF;
   FOREACH name IN ARRAY ARRAY[current_setting('callwindow_roles.app'), current_setting('callwindow_roles.author'),
-                              current_setting('callwindow_roles.reader')] LOOP
+                              current_setting('callwindow_roles.reader'), current_setting('callwindow_roles.admin')] LOOP
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = name) THEN
       BEGIN
         EXECUTE format('CREATE ROLE %I NOLOGIN', name);
@@ -128,5 +135,12 @@ SELECT format('GRANT EXECUTE ON FUNCTION callwindow.ensure_push_attempt_partitio
 
 -- Pruning stays with the owner: nobody else may call it (it could not drop the partitions anyway).
 REVOKE ALL ON FUNCTION callwindow.drop_push_attempt_partitions(timestamptz) FROM PUBLIC;
+
+-- Erasure (`callwindow erase`): runs as the owner, callable only by the owner and the admin role.
+ALTER FUNCTION callwindow.erase_phone(uuid, text, text, timestamptz, text)
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION callwindow.erase_phone(uuid, text, text, timestamptz, text) FROM PUBLIC;
+SELECT format('GRANT USAGE ON SCHEMA callwindow TO %I', :'admin_role') \gexec
+SELECT format('GRANT EXECUTE ON FUNCTION callwindow.erase_phone(uuid, text, text, timestamptz, text) TO %I', :'admin_role') \gexec
 
 COMMIT;

@@ -99,6 +99,10 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
         return ["22", "23", "42", "54"].contains(String(state.prefix(2)))
     }
 
+    /// True when the server refused because what the statement needs is busy (SQLSTATE 55P03,
+    /// lock not available): the same statement may succeed a little later.
+    public var isLockUnavailable: Bool { code == .server && sqlState == "55P03" }
+
     /// Safe to log: context, code, endpoint, a fixed phrase for the SQLSTATE (server errors) or the
     /// module's own message, the SQLSTATE and the constraint.
     public var description: String {

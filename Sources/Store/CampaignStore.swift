@@ -110,9 +110,10 @@ public struct CampaignStore: Sendable {
         let id = stored.campaign.id
         let sizes = try await connection.query(
             """
-            SELECT (SELECT count(*) FROM callwindow.campaign_callers WHERE campaign_id = $1) AS callers,
-                   (SELECT count(*) FROM callwindow.campaign_receivers WHERE campaign_id = $1) AS receivers,
-                   (SELECT count(*) FROM callwindow.campaign_pairs WHERE campaign_id = $1) AS pairs
+            SELECT (SELECT count(*) FROM callwindow.campaign_callers WHERE campaign_id = $1 AND phone NOT LIKE 'erased-%') AS callers,
+                   (SELECT count(*) FROM callwindow.campaign_receivers WHERE campaign_id = $1 AND phone NOT LIKE 'erased-%') AS receivers,
+                   (SELECT count(*) FROM callwindow.campaign_pairs
+                    WHERE campaign_id = $1 AND caller NOT LIKE 'erased-%' AND receiver NOT LIKE 'erased-%') AS pairs
             """, id)[0]
         let callers: Int = try sizes.decode("callers")
         let receivers: Int = try sizes.decode("receivers")
@@ -128,7 +129,7 @@ public struct CampaignStore: Sendable {
                      coalesce(r.call_reason, c.call_reason) AS call_reason,
                      count(*) * $2::int8 AS records
               FROM callwindow.campaign_receivers r, campaign c
-              WHERE r.campaign_id = $1 AND $2::int8 > 0
+              WHERE r.campaign_id = $1 AND $2::int8 > 0 AND r.phone NOT LIKE 'erased-%'
               GROUP BY 1, 2
             ), pair_rows AS (
               SELECT p.label_name, p.call_reason, r.label_name AS receiver_label_name,
@@ -138,7 +139,7 @@ public struct CampaignStore: Sendable {
                         WHERE cc.campaign_id = $1 AND cc.phone = p.caller)) AS in_cross_product
               FROM callwindow.campaign_pairs p
               LEFT JOIN callwindow.campaign_receivers r ON r.campaign_id = p.campaign_id AND r.phone = p.receiver
-              WHERE p.campaign_id = $1
+              WHERE p.campaign_id = $1 AND p.caller NOT LIKE 'erased-%' AND p.receiver NOT LIKE 'erased-%'
             ), adjusted AS (
               SELECT * FROM crossed
               UNION ALL

@@ -83,12 +83,13 @@ extension DeliveryStore {
               JOIN callwindow.campaign_callers cc ON cc.campaign_id = w.campaign_id
               JOIN callwindow.campaign_receivers r ON r.campaign_id = w.campaign_id
               LEFT JOIN callwindow.campaign_pairs p ON p.campaign_id = w.campaign_id AND p.caller = cc.phone AND p.receiver = r.phone
+              WHERE cc.phone NOT LIKE 'erased-%' AND r.phone NOT LIKE 'erased-%'  -- erased people are never pushed again
               UNION ALL
               SELECT p.caller, p.receiver, coalesce(p.label_name, r.label_name), coalesce(p.call_reason, r.call_reason)
               FROM w
               JOIN callwindow.campaign_pairs p ON p.campaign_id = w.campaign_id
               LEFT JOIN callwindow.campaign_receivers r ON r.campaign_id = p.campaign_id AND r.phone = p.receiver
-              WHERE NOT (r.phone IS NOT NULL AND EXISTS (
+              WHERE p.caller NOT LIKE 'erased-%' AND p.receiver NOT LIKE 'erased-%' AND NOT (r.phone IS NOT NULL AND EXISTS (
                 SELECT 1 FROM callwindow.campaign_callers cc WHERE cc.campaign_id = p.campaign_id AND cc.phone = p.caller))
             ), inserted AS (
               INSERT INTO callwindow.deliveries (client_account_id, campaign_id, window_id, caller, receiver, label_id, label_name,

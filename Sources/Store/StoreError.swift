@@ -9,6 +9,7 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
             case migrationUnknown = "unknown migration"
             case notFound = "not found"
             case invalidData = "invalid data"
+            case inUse = "in use"
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -25,6 +26,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         /// Stored or supplied data is unusable: an unknown state or status word, a bad token key, a token
         /// that cannot be decrypted.
         public static let invalidData = Code(.invalidData)
+        /// The rows are being worked on right now (e.g. a record is being sent); try again shortly.
+        public static let inUse = Code(.inUse)
         /// The code's fixed phrase, e.g. `not found`.
         public var description: String { base.rawValue }
     }
