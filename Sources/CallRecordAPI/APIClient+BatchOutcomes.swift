@@ -1,25 +1,49 @@
 public import Foundation
+public import Logging
 public import Planning
 
 extension APIClient {
+    /// How many times a batch's status is asked for before its undecided records are given
+    /// back to be retried. With the back-off (200 ms doubling to 5 s) that is about 2 minutes.
+    public static let maxBatchPolls = 30
+
     /// Polls a batch's status with back-off on `clock` (200 ms doubling to 5 s) until every
-    /// record is decided or the latest `ends_at` of the batch passed; returns one outcome per
-    /// record of `records`, in order, undecided ones as transient.
+    /// record is decided, and at most `maxPolls` times, while `usable()` says the token may still
+    /// be used (held under its lease, not about to expire) and no record's `ends_at` has passed.
+    /// Returns one outcome per record of `records`, in order; undecided ones are transient
+    /// ("undecided"), so they are retried, and the audit says so. Failed polls are logged.
     ///
     /// Records are matched to the status by position when the status lists them all, else by
     /// caller, receiver and `starts_at`.
     public func batchOutcomes(
-        batchID: UUID, records: [CallRecord], token: BearerToken, clientAccountID: UUID, clock: any WallClock
+        batchID: UUID, records: [CallRecord], token: BearerToken, clientAccountID: UUID, clock: any WallClock,
+        maxPolls: Int = APIClient.maxBatchPolls, usable: @Sendable () -> Bool = { true },
+        logger: Logger = Logger(label: "callwindow.api")
     ) async -> [PushOutcome] {
         var delay: Int64 = 0
         let deadline = records.map(\.endsAt).max() ?? clock.now()
         var outcomes = [PushOutcome?](repeating: nil, count: records.count)
-        while clock.now() < deadline {
+        var polls = 0
+        var failures = 0
+        let batch = batchID.uuidString.lowercased()
+        while clock.now() < deadline, polls < maxPolls {
             if delay > 0 {
                 do { try await clock.sleep(until: clock.now() + delay) } catch { break }
             }
             delay = min(max(200, delay * 2), 5_000)
-            guard let status = try? await batchStatus(batchID: batchID, token: token, clientAccountID: clientAccountID) else {
+            guard usable() else {
+                logger.notice("batch status no longer polled: its token may not be used any more", metadata: ["batch": "\(batch)"])
+                break
+            }
+            polls += 1
+            let status: BatchStatusResponse
+            do {
+                status = try await batchStatus(batchID: batchID, token: token, clientAccountID: clientAccountID)
+            } catch {
+                failures += 1
+                if failures == 1 || failures % 10 == 0 {
+                    logger.warning("batch status poll failed", metadata: ["batch": "\(batch)", "failures": "\(failures)", "error": "\(error)"])
+                }
                 continue
             }
             if status.data.count == records.count {
@@ -38,6 +62,10 @@ extension APIClient {
             }
             if outcomes.allSatisfy({ $0 != nil }) { break }
         }
-        return outcomes.map { $0 ?? .transient(reason: "batch \(batchID.uuidString.lowercased()) undecided") }
+        let undecided = outcomes.filter { $0 == nil }.count
+        if undecided > 0 {
+            logger.warning("batch left undecided; its records are retried", metadata: ["batch": "\(batch)", "undecided": "\(undecided)", "polls": "\(polls)"])
+        }
+        return outcomes.map { $0 ?? .transient(reason: "batch \(batch) undecided after \(polls) status polls") }
     }
 }

@@ -28,16 +28,25 @@ final class AttemptLog: Sendable {
     var settled: Int { attempts.withLock { $0.settled } }
 
     func append(_ attempt: PushAttempt) {
-        let final: Int
-        switch attempt.outcome {
-        case .accepted, .rejected: final = attempt.recordIndices.count
-        default: final = 0
-        }
+        // A polled batch settles only the records its status decided.
+        let final = Self.outcomes(of: attempt).filter { Self.isFinal($0) }.count
         attempts.withLock {
             $0.all.append(attempt)
             $0.settled += final
         }
         if final > 0 { unsettled.add(-final) }
+    }
+
+    /// Each record's outcome of `attempt`, in the order of its `recordIndices`.
+    static func outcomes(of attempt: PushAttempt) -> [PushOutcome] {
+        attempt.recordOutcomes ?? Array(repeating: attempt.outcome, count: attempt.recordIndices.count)
+    }
+
+    static func isFinal(_ outcome: PushOutcome) -> Bool {
+        switch outcome {
+        case .accepted, .rejected: true
+        default: false
+        }
     }
 
     /// The audit word of an HTTP attempt's outcome.
@@ -54,14 +63,15 @@ final class AttemptLog: Sendable {
     func byRecord() -> [Int: [DeliveryResult.Attempt]] {
         var map: [Int: [DeliveryResult.Attempt]] = [:]
         for attempt in attempts.withLock({ $0.all }).sorted(by: { $0.startedAt < $1.startedAt }) {
-            let reason: String? = switch attempt.outcome {
-            case .rejected(let reason), .transient(let reason): reason
-            default: nil
+            for (index, outcome) in zip(attempt.recordIndices, Self.outcomes(of: attempt)) {
+                let reason: String? = switch outcome {
+                case .rejected(let reason), .transient(let reason): reason
+                default: nil
+                }
+                map[index, default: []].append(DeliveryResult.Attempt(
+                    at: attempt.startedAt, tokenFingerprint: attempt.tokenFingerprint, httpStatus: attempt.httpStatus,
+                    latencyMs: Int(attempt.latencyMs), outcome: AttemptLog.auditOutcome(outcome), reason: reason))
             }
-            let entry = DeliveryResult.Attempt(
-                at: attempt.startedAt, tokenFingerprint: attempt.tokenFingerprint, httpStatus: attempt.httpStatus,
-                latencyMs: Int(attempt.latencyMs), outcome: AttemptLog.auditOutcome(attempt.outcome), reason: reason)
-            for index in attempt.recordIndices { map[index, default: []].append(entry) }
         }
         return map
     }

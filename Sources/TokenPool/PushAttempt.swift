@@ -18,4 +18,7 @@ public struct PushAttempt: Sendable, Hashable {
     public var latencyMs: Int64
     /// The batch id, for batch attempts.
     public var batchID: UUID?
+    /// For an accepted batch, each record's own outcome from the polled status, in the order of
+    /// `recordIndices` (an undecided one is transient); `nil` otherwise.
+    public var recordOutcomes: [PushOutcome]?
 }

@@ -42,8 +42,15 @@ extension TokenPool {
         guard let batchID, outcome == .accepted else {
             return .answered(results: indices.map { ($0, outcome) }, attempt: attempt)
         }
+        // Polled with the same token only while the pool may still use it (held, leased, not expiring).
+        let fingerprint = token.fingerprint
         let statuses = await api.batchOutcomes(
-            batchID: batchID, records: batch, token: token, clientAccountID: configuration.clientAccountID, clock: clock)
-        return .answered(results: Array(zip(indices, statuses)).map { (index: $0.0, outcome: $0.1) }, attempt: attempt)
+            batchID: batchID, records: batch, token: token, clientAccountID: configuration.clientAccountID, clock: clock,
+            usable: { [self] in state.withLock { $0.machine.usableTokens(now: clock.now()).contains(fingerprint) } },
+            logger: logger)
+        // The audit records what became of each record of the batch, not the batch request's 200.
+        var decided = attempt
+        decided.recordOutcomes = statuses
+        return .answered(results: Array(zip(indices, statuses)).map { (index: $0.0, outcome: $0.1) }, attempt: decided)
     }
 }

@@ -2,6 +2,7 @@ import CallRecordAPI
 import Foundation
 import Planning
 import Sandbox
+import TestSupport
 import Testing
 
 /// The client pointed at an in-process sandbox: each kind of answer is classified correctly.
@@ -50,6 +51,29 @@ import Testing
                 throw error
             }
             try await api.shutdown()
+        }
+    }
+
+    @Test func aBatchWhoseStatusNeverComesIsGivenBackUndecidedAfterBoundedPollsNotAtItsEnd() async throws {
+        let clock = ManualClock(start: Self.start)
+        try await Self.with(clock: clock) { api, _ in
+            let minted = try await api.mintToken(clientAccountID: Self.client, keyID: Self.keyID, apiKey: Self.apiKey)
+            let records = (0..<3).map { n in
+                CallRecord(caller: "919876543210", receiver: "1415555012\(n)", startsAt: Self.start + 60_000, endsAt: Self.start + 4 * 3_600_000,
+                           labelID: Self.label)
+            }
+            // An unknown batch: every status poll fails (404).
+            let outcomes = try await withSimulatedTime(on: clock, busy: { false }, "the polls of a batch nobody knows") {
+                await api.batchOutcomes(batchID: UUID(), records: records, token: minted.token, clientAccountID: Self.client, clock: clock)
+            }
+            #expect(outcomes.count == 3)
+            #expect(outcomes.allSatisfy { if case .transient(let reason) = $0 { reason.hasSuffix("undecided after 30 status polls") } else { false } })
+            // 30 polls with back-off to 5 s take about 2 minutes, not the 4 hours until the records' end.
+            #expect(clock.now() - Self.start < 180_000)
+            // A token the pool may no longer use is not polled with at all.
+            let unpolled = await api.batchOutcomes(batchID: UUID(), records: records, token: minted.token, clientAccountID: Self.client,
+                                                   clock: clock, usable: { false })
+            #expect(unpolled.allSatisfy { if case .transient(let reason) = $0 { reason.hasSuffix("after 0 status polls") } else { false } })
         }
     }
 
