@@ -233,6 +233,10 @@ extension Configuration {
         try check(scheduler.pollSeconds >= 1, key: "scheduler.poll_seconds", "scheduler.poll_seconds must be at least 1")
         try check(scheduler.leaseSeconds >= 5, key: "scheduler.lease_seconds", "scheduler.lease_seconds must be at least 5")
         try check(http.port >= 0 && http.port <= 65_535, key: "http.port", "http.port \(http.port) is not a port number")
+        try check(HTTP.isLoopback(http.host) || !http.authTokenEnv.isEmpty, key: "http.auth_token_env",
+                  "http.host \(http.host) is not a loopback address: set http.auth_token_env to the name of an environment variable holding a bearer token, or bind 127.0.0.1")
+        try check(http.authTokenEnv.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" }, key: "http.auth_token_env",
+                  "http.auth_token_env must be the name of an environment variable (letters, digits, _), not the token itself")
         try check(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(log.level), key: "log.level", "log.level \"\(log.level)\" is not a level: use trace, debug, info, notice, warning, error or critical")
         try check(["text", "json"].contains(log.format), key: "log.format", "log.format \"\(log.format)\" must be text or json")
         var seen = Set<String>()

@@ -110,11 +110,21 @@ public struct Configuration: Codable, Sendable, Equatable {
         }
     }
 
-    /// `/metrics`, `/healthz`, `/readyz`.
+    /// `/metrics`, `/healthz`, `/readyz` and the dashboard.
     public struct HTTP: Codable, Sendable, Equatable {
         public var host = "127.0.0.1"
         /// 0 picks a free port and logs it.
         public var port = 9464
+        /// The environment variable holding the bearer token every page and /metrics then
+        /// require; empty means none (allowed only on a loopback host).
+        public var authTokenEnv = ""
+        enum CodingKeys: String, CodingKey { case host, port, authTokenEnv = "auth_token_env" }
+
+        /// Whether `host` only accepts connections from this machine.
+        public static func isLoopback(_ host: String) -> Bool {
+            let name = host.lowercased()
+            return name == "localhost" || name == "::1" || name == "[::1]" || name.hasPrefix("127.")
+        }
     }
 
     /// Logging.

@@ -9,6 +9,7 @@ import Prometheus
 import ServiceLifecycle
 import Scheduler
 import Store
+import TokenPool
 public import UnixSignals
 
 /// `callwindow run`: one planner service, one dispatcher (with its token pool) per client
@@ -49,7 +50,7 @@ public struct Daemon: Sendable {
             let scheduler = try Self.schedulerServices(
                 settings: settings, database: database, pool: pool, api: api, cipher: cipher,
                 instance: instance, credentials: credentials, clock: clock)
-            try await serve(scheduler, pool: pool, instance: instance, clients: credentials.count, clock: clock)
+            try await serve(scheduler, pool: pool, instance: instance, accounts: credentials.map(\.0), clock: clock)
             // Results already received are written even after the grace period (up to 10 s
             // more); any the database could not take make the exit status say so.
             let unwritten = scheduler.dispatchers.reduce(0) { $0 + $1.unwrittenResults }
@@ -67,15 +68,20 @@ public struct Daemon: Sendable {
         logger.info("callwindow run stopped")
     }
 
-    private func serve(_ scheduler: SchedulerServices, pool: PostgresPool, instance: String, clients: Int, clock: SystemClock) async throws {
+    private func serve(_ scheduler: SchedulerServices, pool: PostgresPool, instance: String, accounts: [UUID], clock: SystemClock) async throws {
+        let authToken = try DashboardAuth.token(http: settings.http)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let perToken = Self.tokenPoolOptions(settings)
+        let dashboard = Dashboard(
+            database: pool, accounts: accounts,
+            requestsPerSecondPerToken: Double(perToken.requestsPerWindow) * 1000 / Double(perToken.windowMs), now: { clock.now() })
         let services: [any Service] = scheduler.all + [OperationsServer(
             host: settings.http.host, port: settings.http.port, registry: registry, database: pool, planner: scheduler.planner,
             plannerStaleAfterMs: Int64(settings.scheduler.pollSeconds) * 3_000 + 30_000, now: { clock.now() },
-            logger: Logger(label: "callwindow.http"))]
+            dashboard: dashboard, authToken: authToken, logger: Logger(label: "callwindow.http"))]
         logger.info("callwindow run starting", metadata: [
-            "instance": "\(instance)", "clients": "\(clients)", "transport": "\(settings.api.transport.rawValue)",
+            "instance": "\(instance)", "clients": "\(accounts.count)", "transport": "\(settings.api.transport.rawValue)",
             "database": "\(database.endpoint)",
         ])
         var configuration = ServiceGroupConfiguration(

@@ -34,25 +34,26 @@ private struct SVGTimeline {
     let report: PlanReport
     let options: PlanReport.SVGOptions
 
-    // Palette (colour-blind friendly enough: blue / orange / grey, plus shape cues).
-    static let planned = "#3b7dd8"
-    static let late = "#f08c00"
-    static let lateStroke = "#c92a2a"
-    static let expired = "#b8bfc7"
-    static let cancelled = "#eceff2"
-    static let cancelledStroke = "#868e96"
-    static let paused = "#a9c7f0"
-    static let push = "#1d2b3a"
-    static let pushLate = "#c92a2a"
-    static let now = "#e03131"
-    static let text = "#1f2328"
-    static let muted = "#59636e"
-    static let grid = "#d8dee4"
-    static let gridMinor = "#eef1f4"
-    static let laneShade = "#f6f8fa"
-    static let band = "#f1f6fd"
-    static let bandStroke = "#c9d8ee"
-    static let font = "system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
+    // Palette (colour-blind friendly enough: blue / orange / grey, plus shape cues), shared with
+    // the dashboard through `TimelinePalette`.
+    static let planned = TimelinePalette.planned
+    static let late = TimelinePalette.late
+    static let lateStroke = TimelinePalette.lateStroke
+    static let expired = TimelinePalette.expired
+    static let cancelled = TimelinePalette.cancelled
+    static let cancelledStroke = TimelinePalette.cancelledStroke
+    static let paused = TimelinePalette.paused
+    static let push = TimelinePalette.push
+    static let pushLate = TimelinePalette.pushLate
+    static let now = TimelinePalette.now
+    static let text = TimelinePalette.text
+    static let muted = TimelinePalette.muted
+    static let grid = TimelinePalette.grid
+    static let gridMinor = TimelinePalette.gridMinor
+    static let laneShade = TimelinePalette.laneShade
+    static let band = TimelinePalette.band
+    static let bandStroke = TimelinePalette.bandStroke
+    static let font = TimelinePalette.font
 
     let left = 24.0
     let right = 24.0

@@ -63,10 +63,22 @@ struct ConfigurationTests {
         ("log: {level: loud}", "log.level \"loud\" is not a level"),
         ("scheduler: {utilisation: 1.5}", "scheduler.utilisation 1.5 must be above 0 and at most 1"),
         ("- a\n- b", "must be a mapping of keys"),
+        ("http: {host: 0.0.0.0}", "http.host 0.0.0.0 is not a loopback address: set http.auth_token_env"),
+        ("http: {host: 0.0.0.0, auth_token_env: \"s3cr3t token\"}", "http.auth_token_env must be the name of an environment variable"),
     ])
     func errors(yaml: String, message: String) throws {
         let error = #expect(throws: ConfigurationError.self) { try Configuration.parse(yaml: yaml) }
         #expect(error?.description.contains(message) == true, "got: \(error?.description ?? "nothing")")
+    }
+
+    @Test("http.auth_token_env decodes; a loopback host needs none, any other host needs it")
+    func authTokenEnv() throws {
+        #expect(try Configuration.parse(yaml: "").http.authTokenEnv == "")
+        #expect(try Configuration.parse(yaml: "http: {host: localhost}").http.host == "localhost")
+        let open = try Configuration.parse(yaml: "http: {host: 0.0.0.0, auth_token_env: CW_DASH_TOKEN}")
+        #expect(open.http.authTokenEnv == "CW_DASH_TOKEN")
+        #expect(Configuration.HTTP.isLoopback("127.0.0.1") && Configuration.HTTP.isLoopback("::1"))
+        #expect(!Configuration.HTTP.isLoopback("0.0.0.0") && !Configuration.HTTP.isLoopback("10.1.2.3"))
     }
 
     @Test("a bad environment value names the variable and the key")

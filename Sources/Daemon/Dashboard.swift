@@ -1,0 +1,146 @@
+public import Foundation
+public import Hummingbird
+import HTTPTypes
+public import Postgres
+import Store
+
+/// The read-only web dashboard on the operations port: `/`, `/campaigns/{id}`,
+/// `/campaigns/{id}/windows/{window_id}`, `/audit`, `/audit.csv`, `/live.json` and its
+/// stylesheet and script. Every page is a few indexed queries (`DashboardStore`).
+public struct Dashboard: Sendable {
+    let database: PostgresPool
+    let accounts: [UUID]
+    let requestsPerSecondPerToken: Double
+    let now: @Sendable () -> Int64
+    let store = DashboardStore()
+    let live: LiveCache
+
+    /// A dashboard of the configured `accounts`, reading `database`, timed by `now` (epoch ms).
+    public init(database: PostgresPool, accounts: [UUID], requestsPerSecondPerToken: Double, now: @escaping @Sendable () -> Int64) {
+        self.database = database
+        self.accounts = accounts
+        self.requestsPerSecondPerToken = requestsPerSecondPerToken
+        self.now = now
+        live = LiveCache()
+    }
+
+    /// Adds the dashboard's routes to `router`.
+    public func register(on router: Router<BasicRequestContext>) {
+        router.get("/") { _, _ -> Response in
+            let now = self.now()
+            let blocks = try await self.blocks(now: now)
+            return Self.html(DashboardPages.overview(blocks, now: now, requestsPerSecondPerToken: self.requestsPerSecondPerToken))
+        }
+        router.get("/campaigns/{id}") { _, context -> Response in
+            guard let id = context.parameters.get("id", as: Int64.self) else { return self.notFound("no such campaign") }
+            let now = self.now()
+            let page = try await self.database.withConnection { connection -> String? in
+                guard let campaign = try await self.store.campaign(id, on: connection) else { return nil }
+                return DashboardPages.campaign(campaign, windows: try await self.store.windows(of: id, on: connection), now: now)
+            }
+            return page.map(Self.html) ?? self.notFound("campaign \(id) does not exist")
+        }
+        router.get("/campaigns/{id}/windows/{window_id}") { _, context -> Response in
+            guard let id = context.parameters.get("id", as: Int64.self), let windowID = context.parameters.get("window_id", as: Int64.self) else {
+                return self.notFound("no such window")
+            }
+            let now = self.now()
+            let page = try await self.database.withConnection { connection -> String? in
+                guard let campaign = try await self.store.campaign(id, on: connection),
+                      let window = try await self.store.window(windowID, of: id, on: connection) else { return nil }
+                let until = max(now, window.endsAt) + 86_400_000
+                return DashboardPages.window(
+                    campaign, window, queued: try await self.store.recordsByState(window: windowID, of: id, on: connection),
+                    audit: try await self.store.audit(window: windowID, of: id, until: until, on: connection),
+                    errors: try await self.store.errors(window: windowID, of: id, until: until, on: connection), now: now)
+            }
+            return page.map(Self.html) ?? self.notFound("campaign \(id) has no window \(windowID)")
+        }
+        router.get("/audit") { request, _ -> Response in
+            let now = self.now()
+            let filter = Self.filter(request)
+            let cursor = request.uri.queryParameters.get("after").flatMap { AuditCursor($0) }
+            let limit = min(max(request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 100, 1), 500)
+            let page = try await self.database.withConnection { try await self.store.audit(filter, after: cursor, limit: limit, on: $0) }
+            return Self.html(DashboardPages.audit(page, filter: filter, limit: limit, now: now))
+        }
+        router.get("/audit.csv") { request, _ -> Response in
+            let filter = Self.filter(request)
+            let (database, store) = (self.database, self.store)
+            let body = ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: DashboardPages.csvHeader))
+                var cursor: AuditCursor?
+                repeat {
+                    let page = try await database.withConnection { try await store.audit(filter, after: cursor, limit: 1_000, on: $0) }
+                    try await writer.write(ByteBuffer(string: page.entries.map(DashboardPages.csvRow).joined()))
+                    cursor = page.next
+                } while cursor != nil
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"audit.csv\""], body: body)
+        }
+        router.get("/live.json") { _, _ -> Response in
+            let body = try await self.live.snapshot(now: self.now()) { now in
+                let snapshot = LiveSnapshot(at: HTMLText.instant(now), values: DashboardPages.liveValues(try await self.blocks(now: now)))
+                return String(decoding: try JSONEncoder().encode(snapshot), as: UTF8.self)
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        router.get("/dashboard.css") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: DashboardStyle.css)))
+        }
+        router.get("/dashboard.js") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: DashboardStyle.script)))
+        }
+    }
+
+    func blocks(now: Int64) async throws -> [DashboardPages.AccountBlock] {
+        try await database.withConnection { connection in
+            var blocks: [DashboardPages.AccountBlock] = []
+            for account in accounts {
+                blocks.append(.init(summary: try await store.account(account, now: now, on: connection),
+                                    campaigns: try await store.campaigns(of: account, on: connection)))
+            }
+            return blocks
+        }
+    }
+
+    static func filter(_ request: Request) -> AuditFilter {
+        func text(_ key: String) -> String? {
+            guard let value = request.uri.queryParameters.get(key)?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+            return value
+        }
+        return AuditFilter(campaignID: text("campaign").flatMap { Int64($0) }, outcome: text("outcome").flatMap { AuditOutcome(rawValue: $0) },
+                           receiver: text("receiver"), from: text("from").flatMap { Int64($0) }, until: text("until").flatMap { Int64($0) })
+    }
+
+    static func html(_ page: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                 body: .init(byteBuffer: ByteBuffer(string: page)))
+    }
+
+    func notFound(_ message: String) -> Response {
+        Response(status: .notFound, headers: [.contentType: "text/html; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(string: DashboardPages.layout(title: "Not found", now: now(), "<h1>Not found</h1><p>\(HTMLText.escape(message))</p>"))))
+    }
+}
+
+/// What `/live.json` answers.
+struct LiveSnapshot: Codable {
+    var at: String
+    var values: [String: String]
+}
+
+/// The live endpoint's shared refresh: at most one database read per second per daemon, however
+/// many browsers poll (callers arriving while a refresh is under way may refresh too).
+actor LiveCache {
+    private var cached: (at: Int64, body: String)?
+
+    func snapshot(now: Int64, _ build: @Sendable (Int64) async throws -> String) async throws -> String {
+        if let cached, now - cached.at < 1_000, now >= cached.at { return cached.body }
+        let body = try await build(now)
+        cached = (now, body)
+        return body
+    }
+}

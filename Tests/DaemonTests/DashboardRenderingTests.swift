@@ -1,0 +1,102 @@
+import Config
+@testable import Daemon
+import Foundation
+import Planning
+import Store
+import Testing
+
+@Suite("Dashboard rendering, escaping, colours and access rule (no database)")
+struct DashboardRenderingTests {
+    @Test("HTML escaping: markup, quotes and ampersands become entities")
+    func escaping() {
+        #expect(HTMLText.escape("<script>alert(1)</script>") == "&lt;script&gt;alert(1)&lt;/script&gt;")
+        #expect(HTMLText.escape(#"a "b" & 'c'"#) == "a &quot;b&quot; &amp; &#39;c&#39;")
+        #expect(HTMLText.escape("&amp;") == "&amp;amp;")
+        #expect(HTMLText.escape("Grüße ☎︎") == "Grüße ☎︎")
+        #expect(HTMLText.query("a b&c=d/é") == "a%20b%26c%3Dd%2F%C3%A9")
+    }
+
+    @Test("a campaign named <script> is text in the overview, its status and problems too")
+    func overviewEscapes() throws {
+        let row: [String: Any] = [
+            "campaign_id": 7, "client_account_id": UUID().uuidString, "name": "<script>alert(1)</script>", "status": "active",
+            "windows": 1, "records": 4, "pending": 1, "in_flight": 0, "accepted": 2, "rejected": 1, "expired": 0, "cancelled": 0,
+            "max_late_by_ms": 0, "problems": ["label \"<b>x</b>\" & co"],
+        ]
+        let campaign = try JSONDecoder().decode(CampaignProgress.self, from: JSONSerialization.data(withJSONObject: row))
+        let summary = AccountSummary(clientAccountID: campaign.clientAccountID, tokens: [], mintsLast30Minutes: 0, queueDepth: 1, minutes: [])
+        let page = DashboardPages.overview([.init(summary: summary, campaigns: [campaign])], now: december, requestsPerSecondPerToken: 100)
+        #expect(!page.contains("<script>alert(1)"))
+        #expect(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+        #expect(page.contains("label &quot;&lt;b&gt;x&lt;/b&gt;&quot; &amp; co"))
+    }
+
+    @Test("an empty overview says what to do")
+    func emptyStates() {
+        let summary = AccountSummary(clientAccountID: UUID(), tokens: [], mintsLast30Minutes: 0, queueDepth: 0, minutes: [])
+        let page = DashboardPages.overview([.init(summary: summary, campaigns: [])], now: december, requestsPerSecondPerToken: 100)
+        #expect(page.contains("No campaigns yet — insert one with SQL, see README."))
+    }
+
+    @Test("the stylesheet, the dashboard's SVG legend and the preview's SVG legend use the same colour constants")
+    func coloursAreShared() {
+        let css = DashboardStyle.css
+        let expected: [String: String] = [
+            "accepted": TimelinePalette.accepted, "rejected": TimelinePalette.rejected, "expired": TimelinePalette.expired,
+            "cancelled": TimelinePalette.cancelledStroke, "pending": TimelinePalette.pending,
+        ]
+        for segment in DashboardStyle.segments {
+            #expect(expected[segment.key] == segment.colour, "\(segment.key)")
+            #expect(css.contains(".s-\(segment.key){background:\(segment.colour)}"), "\(segment.key)")
+        }
+        let svg = DashboardTimeline.svg([], now: december)
+        for entry in DashboardTimeline.legend {
+            #expect(svg.contains(#"fill="\#(entry.colour)""#), "\(entry.label)")
+        }
+        // The window states the dashboard colours are those of the preview's legend.
+        let legend = Dictionary(uniqueKeysWithValues: DashboardTimeline.legend.map { ($0.label, $0.colour) })
+        let preview = PlanReport(now: december, capacity: Capacity(tokens: 1), campaigns: []).svg()
+        for label in ["planned window", "late (misses its deadline)", "expired"] {
+            let colour = legend[label] ?? "missing"
+            #expect(preview.contains(#"fill="\#(colour)""#), "\(label): \(colour) is not in the preview's legend")
+        }
+        #expect(preview.contains(#"fill="\#(TimelinePalette.now)""#))
+        #expect(legend["accepted share"] == css.firstMatch(of: #/\.s-accepted\{background:(#[0-9a-f]{6})\}/#).map { String($0.1) })
+    }
+
+    @Test("CSV fields: quoted when needed, formulas defused")
+    func csv() {
+        #expect(DashboardPages.csvField(nil) == "")
+        #expect(DashboardPages.csvField("plain") == "plain")
+        #expect(DashboardPages.csvField(#"a,"b""#) == #""a,""b""""#)
+        #expect(DashboardPages.csvField("=HYPERLINK(1)") == "'=HYPERLINK(1)")
+    }
+
+    @Test("an audit cursor survives its text form; garbage is refused")
+    func cursor() {
+        let cursor = AuditCursor(attemptedAtMicros: 1_796_083_200_123_456, rowID: "(12,7)")
+        #expect(AuditCursor(cursor.description) == cursor)
+        #expect(AuditCursor("1.2") == nil && AuditCursor("x.1.2") == nil && AuditCursor("1.2.999999") == nil)
+    }
+
+    @Test("bearer tokens: constant-time comparison, and the start-up rule names the key, never the value")
+    func authRule() throws {
+        #expect(DashboardAuth.matches("0123456789abcdef", "0123456789abcdef"))
+        #expect(!DashboardAuth.matches("0123456789abcdeF", "0123456789abcdef"))
+        #expect(!DashboardAuth.matches("0123456789abcde", "0123456789abcdef"))
+        #expect(!DashboardAuth.matches("", "0123456789abcdef"))
+        #expect(!DashboardAuth.matches("0123456789abcdef0123456789abcdef", "0123456789abcdef"))
+
+        var http = Configuration().http
+        #expect(try DashboardAuth.token(http: http, environment: [:]) == nil)
+        http.host = "0.0.0.0"
+        let open = #expect(throws: CallWindowError.self) { try DashboardAuth.token(http: http, environment: [:]) }
+        #expect(open?.message.contains("http.auth_token_env") == true)
+        http.authTokenEnv = "CW_TEST_DASH_TOKEN"
+        let unset = #expect(throws: CallWindowError.self) { try DashboardAuth.token(http: http, environment: [:]) }
+        #expect(unset?.message.contains("CW_TEST_DASH_TOKEN") == true)
+        let short = #expect(throws: CallWindowError.self) { try DashboardAuth.token(http: http, environment: ["CW_TEST_DASH_TOKEN": "tiny-secret"]) }
+        #expect(short?.message.contains("tiny-secret") == false)
+        #expect(try DashboardAuth.token(http: http, environment: ["CW_TEST_DASH_TOKEN": "a-long-enough-bearer-token"]) == "a-long-enough-bearer-token")
+    }
+}
