@@ -5,7 +5,7 @@ import Planning
 import Store
 import Testing
 
-@Suite("Dashboard rendering, escaping, colours and access rule (no database)")
+@Suite("Dashboard rendering, escaping, colours and access rule (no database)", .timeLimit(.minutes(1)))
 struct DashboardRenderingTests {
     @Test("HTML escaping: markup, quotes and ampersands become entities")
     func escaping() {
