@@ -64,6 +64,22 @@ struct DashboardRenderingTests {
         #expect(legend["accepted share"] == css.firstMatch(of: #/\.s-accepted\{background:(#[0-9a-f]{6})\}/#).map { String($0.1) })
     }
 
+    @Test("every colour used for text has a contrast of at least 4.5:1 on white")
+    func textContrast() throws {
+        func luminance(_ hex: String) throws -> Double {
+            let value = try #require(Int(hex.dropFirst(), radix: 16))
+            let channels = [value >> 16 & 0xff, value >> 8 & 0xff, value & 0xff].map { channel -> Double in
+                let c = Double(channel) / 255
+                return c <= 0.03928 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4)
+            }
+            return 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
+        }
+        for colour in [TimelinePalette.text, TimelinePalette.muted, DashboardStyle.link, TimelinePalette.lateStroke, TimelinePalette.now] {
+            let ratio = 1.05 / (try luminance(colour) + 0.05)
+            #expect(ratio >= 4.5, "\(colour): \(ratio)")
+        }
+    }
+
     @Test("CSV fields: quoted when needed, formulas defused")
     func csv() {
         #expect(DashboardPages.csvField(nil) == "")
