@@ -48,6 +48,10 @@ struct DashboardServerTests {
                 let audit = try await get("/audit?campaign=\(fixture.evil)&outcome=accepted", nil)
                 #expect(audit.status == 200)
                 #expect(audit.body.components(separatedBy: "<td>accepted</td>").count - 1 == progress.first { $0.campaignID == fixture.evil }!.accepted)
+                // Without a campaign or a start the trail shows the last 24 hours, and says so in the form.
+                let recent = try await get("/audit?outcome=rejected", nil)
+                #expect(recent.status == 200)
+                #expect(recent.body.contains(#"name="from" inputmode="numeric" size="14" value="\#(readAt - 86_400_000)""#))
                 let csv = try await get("/audit.csv?campaign=\(fixture.evil)", nil)
                 #expect(csv.status == 200)
                 let evilRows = try await connection.query("SELECT count(*) AS n FROM callwindow.push_attempts WHERE campaign_id = $1", fixture.evil)[0].decode("n", as: Int.self)
@@ -66,7 +70,7 @@ struct DashboardServerTests {
                 let url = ProcessInfo.processInfo.environment["CALLWINDOW_TEST_DATABASE_URL"] ?? "postgres://"
                 let secrets = [ciphertextMarker, Data(ciphertextMarker.utf8).map { String(format: "%02x", $0) }.joined(),
                                Data(ciphertextMarker.utf8).base64EncodedString(), url]
-                for page in [overview, campaign, window, audit, csv, live] {
+                for page in [overview, campaign, window, audit, recent, csv, live] {
                     for secret in secrets { #expect(!page.body.contains(secret)) }
                 }
             }
