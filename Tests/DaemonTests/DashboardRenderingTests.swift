@@ -3,6 +3,7 @@ import Config
 import Foundation
 import Planning
 import Store
+import Synchronization
 import Testing
 
 @Suite("Dashboard rendering, escaping, colours and access rule (no database)", .timeLimit(.minutes(1)))
@@ -78,6 +79,21 @@ struct DashboardRenderingTests {
             let ratio = 1.05 / (try luminance(colour) + 0.05)
             #expect(ratio >= 4.5, "\(colour): \(ratio)")
         }
+    }
+
+    @Test("the live endpoint's refresh is shared: one database read per second at most, whoever polls")
+    func liveCache() async throws {
+        let cache = LiveCache()
+        let builds = Mutex(0)
+        let build: @Sendable (Int64) async throws -> String = { now in
+            builds.withLock { $0 += 1 }
+            return "\(now)"
+        }
+        #expect(try await cache.snapshot(now: 1_000, build) == "1000")
+        #expect(try await cache.snapshot(now: 1_999, build) == "1000")
+        #expect(try await cache.snapshot(now: 2_000, build) == "2000")
+        #expect(try await cache.snapshot(now: 500, build) == "500")
+        #expect(builds.withLock { $0 } == 3)
     }
 
     @Test("CSV fields: quoted when needed, formulas defused")
