@@ -26,6 +26,9 @@ struct PlannerFixture {
                               logger: Logger(label: "test"))
         let fixture = PlannerFixture(connection: connection, planner: planner)
         try await CampaignSeed.label(client: fixture.client, label: fixture.label, on: connection)
+        // The audit partitions of the test's months (the daemon's queue maintainer creates them
+        // ahead; planning does not), so no test depends on another having run first.
+        _ = try await planner.deliveries.ensureAuditPartitions(now: december, monthsAhead: 2, on: connection)
         return fixture
     }
 

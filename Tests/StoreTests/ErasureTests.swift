@@ -35,6 +35,7 @@ struct ErasureTests {
             try await connection.execute(
                 "INSERT INTO callwindow.campaign_pairs (campaign_id, caller, receiver) VALUES ($1, '4930000009', '4915100000001')", campaign)
             let deliveries = DeliveryStore(instance: "erase-test", transport: .v1)
+            _ = try await deliveries.ensureAuditPartitions(now: start, monthsAhead: 1, on: connection)
             _ = try await deliveries.syncWindows(campaignID: campaign, clientAccountID: client, windows: [
                 PlannedWindow(startsAt: start, endsAt: start + 3_600_000, deadline: start - 300_000, pushAt: start - 600_000),
             ], now: start - 7_200_000, on: connection)
