@@ -123,7 +123,10 @@ public struct Configuration: Codable, Sendable, Equatable {
         /// Whether `host` only accepts connections from this machine.
         public static func isLoopback(_ host: String) -> Bool {
             let name = host.lowercased()
-            return name == "localhost" || name == "::1" || name == "[::1]" || name.hasPrefix("127.")
+            if name == "localhost" || name == "::1" || name == "[::1]" { return true }
+            // An IPv4 literal in 127.0.0.0/8 only: a host *name* such as 127.example.com is not loopback.
+            let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+            return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { part in UInt8(part) != nil }
         }
     }
 

@@ -79,6 +79,7 @@ struct ConfigurationTests {
         #expect(open.http.authTokenEnv == "CW_DASH_TOKEN")
         #expect(Configuration.HTTP.isLoopback("127.0.0.1") && Configuration.HTTP.isLoopback("::1"))
         #expect(!Configuration.HTTP.isLoopback("0.0.0.0") && !Configuration.HTTP.isLoopback("10.1.2.3"))
+        #expect(!Configuration.HTTP.isLoopback("127.example.com") && Configuration.HTTP.isLoopback("127.0.0.53"), "a name starting with 127. is not a loopback address")
     }
 
     @Test("a bad environment value names the variable and the key")
