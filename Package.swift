@@ -175,7 +175,7 @@ let package = Package(
         .testTarget(
             name: "SchedulerTests",
             dependencies: [
-                "Scheduler", "Store", "Planning", "Postgres", "TestSupport", "TokenPool", "Sandbox", "CallRecordAPI",
+                "Scheduler", "Store", "Ledger", "Planning", "Postgres", "TestSupport", "TokenPool", "Sandbox", "CallRecordAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

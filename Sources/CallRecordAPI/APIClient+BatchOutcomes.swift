@@ -2,14 +2,34 @@ public import Foundation
 public import Logging
 public import Planning
 
+/// Admits the requests made with one token outside the pool's own sends (a batch's status
+/// polls), so they are paced like every other request of the token and stop when it may no
+/// longer be used. `enter` waits for a grant and returns its ticket, or `nil` when the token may
+/// not be used any more; `leave` reports the end of the request, `answered` when the server
+/// answered it (false: a timeout or reset, which the server may still count later).
+public struct RequestGate: Sendable {
+    let enter: @Sendable () async -> UInt64?
+    let leave: @Sendable (_ ticket: UInt64, _ answered: Bool) -> Void
+
+    /// A gate from the two steps.
+    public init(enter: @escaping @Sendable () async -> UInt64?, leave: @escaping @Sendable (_ ticket: UInt64, _ answered: Bool) -> Void) {
+        self.enter = enter
+        self.leave = leave
+    }
+
+    /// Admits every request at once (no pacing): for tests and tools outside a token pool.
+    public static let open = RequestGate(enter: { 0 }, leave: { _, _ in })
+}
+
 extension APIClient {
     /// How many times a batch's status is asked for before its undecided records are given
     /// back to be retried. With the back-off (200 ms doubling to 5 s) that is about 2 minutes.
     public static let maxBatchPolls = 30
 
     /// Polls a batch's status with back-off on `clock` (200 ms doubling to 5 s) until every
-    /// record is decided, and at most `maxPolls` times, while `usable()` says the token may still
-    /// be used (held under its lease, not about to expire) and no record's `ends_at` has passed.
+    /// record is decided, and at most `maxPolls` times, each through `gate` (paced with the
+    /// token's other requests, and only while the token may still be used: held under its lease,
+    /// not about to expire), and while no record's `ends_at` has passed.
     /// Returns one outcome per record of `records`, in order; undecided ones are transient
     /// ("undecided"), so they are retried, and the audit says so. Failed polls are logged.
     ///
@@ -17,7 +37,7 @@ extension APIClient {
     /// caller, receiver and `starts_at`.
     public func batchOutcomes(
         batchID: UUID, records: [CallRecord], token: BearerToken, clientAccountID: UUID, clock: any WallClock,
-        maxPolls: Int = APIClient.maxBatchPolls, usable: @Sendable () -> Bool = { true },
+        maxPolls: Int = APIClient.maxBatchPolls, gate: RequestGate = .open,
         logger: Logger = Logger(label: "callwindow.api")
     ) async -> [PushOutcome] {
         var delay: Int64 = 0
@@ -31,7 +51,7 @@ extension APIClient {
                 do { try await clock.sleep(until: clock.now() + delay) } catch { break }
             }
             delay = min(max(200, delay * 2), 5_000)
-            guard usable() else {
+            guard let ticket = await gate.enter() else {
                 logger.notice("batch status no longer polled: its token may not be used any more", metadata: ["batch": "\(batch)"])
                 break
             }
@@ -39,7 +59,9 @@ extension APIClient {
             let status: BatchStatusResponse
             do {
                 status = try await batchStatus(batchID: batchID, token: token, clientAccountID: clientAccountID)
+                gate.leave(ticket, true)
             } catch {
+                gate.leave(ticket, (error as? APIError)?.httpStatus != nil)
                 failures += 1
                 if failures == 1 || failures % 10 == 0 {
                     logger.warning("batch status poll failed", metadata: ["batch": "\(batch)", "failures": "\(failures)", "error": "\(error)"])

@@ -165,15 +165,26 @@ public final class Dispatcher: Service, Sendable {
                     }
                     continue
                 }
+                // Claim only what the tokens in hand send within one claim lease: none without a
+                // token, so due records wait in the queue for an instance that has one.
+                if tokens.capacity == 0 {
+                    switch await acquireForDueWork() {
+                    case .ready: break
+                    case .idle(let until), .databaseDown(let until):
+                        await stop.sleep(until: until, on: clock)
+                        continue
+                    }
+                }
+                let limit = min(options.claimBatch, max(1, Int(min(tokens.capacity * Double(options.leaseMs) / 1_000, 1e9))))
                 let batch: [Delivery]
                 let claimStarted = ContinuousClock.now
                 do {
                     batch = try await database.withConnection { connection in
                         let now = self.clock.now()
                         let claimed = try await self.store.claim(clientAccountID: self.clientAccountID, owner: self.owner, now: now,
-                                                                 limit: self.options.claimBatch, leaseMs: self.options.leaseMs, on: connection)
+                                                                 limit: limit, leaseMs: self.options.leaseMs, on: connection)
                         // A full batch means more is due: the pool sizes itself to all of it.
-                        let more = claimed.count < self.options.claimBatch ? 0
+                        let more = claimed.count < limit ? 0
                             : try await self.store.dueBacklog(clientAccountID: self.clientAccountID, now: now, on: connection)
                         self.tokens.noteBacklog(more + claimed.count * (self.options.maxBatches - 1))
                         return claimed
@@ -208,6 +219,31 @@ public final class Dispatcher: Service, Sendable {
             }
             await group.waitForAll()
         }
+    }
+
+    private enum Readiness { case ready, idle(until: Int64), databaseDown(until: Int64) }
+
+    /// With no token in hand: if work is due, tells the pool how much and lets it acquire a
+    /// token (lease a stored one, or mint within its share of the budget). Says whether to claim
+    /// now, or until when to wait: the next idle poll, or — while no token can be had — the
+    /// pool's next chance to acquire one (at most 5 s: another instance may release one).
+    private func acquireForDueWork() async -> Readiness {
+        let now = clock.now()
+        let due: Int
+        do {
+            due = try await database.withConnection { connection in
+                try await self.store.dueBacklog(clientAccountID: self.clientAccountID, now: now, on: connection)
+            }
+        } catch {
+            logger.error("dispatcher cannot read the queue: database unavailable; retrying", metadata: ["error": "\(error)"])
+            return .databaseDown(until: now + 500)
+        }
+        tokens.noteBacklog(due)
+        guard due > 0 else { return .idle(until: now + options.idlePollMs) }
+        await tokens.maintain()
+        if tokens.capacity > 0 { return .ready }
+        let later = clock.now()
+        return .idle(until: min(later + 5_000, max(later + options.idlePollMs, tokens.acquireBlockedUntil)))
     }
 
     /// Sends one claimed batch and records its results; never throws.
@@ -263,7 +299,11 @@ public final class Dispatcher: Service, Sendable {
                     // The process is stopping: put it back as it was (with any attempts audited).
                     results[index] = DeliveryResult(delivery: delivery, next: .retry, outcome: .released,
                                                     reason: "released at shutdown", retryAt: clock.now(), attempts: tried)
-                case .expired(let reason), .unsent(let reason):
+                case .returned(let reason, let retryAt) where delivery.endsAt > clock.now():
+                    // No token here: back in the queue for an instance that has one.
+                    results[index] = DeliveryResult(delivery: delivery, next: .retry, outcome: .released,
+                                                    reason: reason, retryAt: retryAt, attempts: tried)
+                case .expired(let reason), .unsent(let reason), .returned(let reason, _):
                     results[index] = DeliveryResult(delivery: delivery, next: .expired, outcome: .expired, reason: reason, attempts: tried)
                 case .withdrawn(let reason):
                     // An admission check withdrew it before any further attempt.

@@ -15,6 +15,10 @@ public enum RecordOutcome: Sendable, Hashable, CustomStringConvertible {
     /// The owner's `SendAdmission` withdrew it before an attempt, for `reason` (its campaign was
     /// paused, its receiver removed, …); no attempt after the withdrawal was made.
     case withdrawn(reason: String)
+    /// The pool had no token to send it with and could not get one soon (the mint budget used
+    /// up, every token of the account held elsewhere): it is handed back unsent, to be queued
+    /// again no earlier than `retryAt`, so that an instance with tokens can send it.
+    case returned(reason: String, retryAt: Int64)
 
     public var description: String {
         switch self {
@@ -23,10 +27,11 @@ public enum RecordOutcome: Sendable, Hashable, CustomStringConvertible {
         case .expired(let reason): "expired: \(reason)"
         case .unsent(let reason): "unsent: \(reason)"
         case .withdrawn(let reason): "withdrawn: \(reason)"
+        case .returned(let reason, _): "returned: \(reason)"
         }
     }
 
-    /// `accepted`, `rejected`, `expired`, `unsent` or `withdrawn`.
+    /// `accepted`, `rejected`, `expired`, `unsent`, `withdrawn` or `returned`.
     public var kind: String {
         switch self {
         case .accepted: "accepted"
@@ -34,6 +39,7 @@ public enum RecordOutcome: Sendable, Hashable, CustomStringConvertible {
         case .expired: "expired"
         case .unsent: "unsent"
         case .withdrawn: "withdrawn"
+        case .returned: "returned"
         }
     }
 }

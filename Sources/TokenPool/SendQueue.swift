@@ -49,6 +49,8 @@ public struct SendQueue: Sendable {
     private var timerAt: Int64?
     private var lastMaintenance: Int64 = .min
     private var maintaining = false
+    /// Since when no token has been granted (`nil`: one was, or none was asked for yet).
+    private var noTokenSince: Int64?
     /// When each record was last admitted (the instant its check began).
     private var admittedAt: [Int64]
 
@@ -116,6 +118,7 @@ public struct SendQueue: Sendable {
                 }
                 switch grant(now) {
                 case .send(let fingerprint, let sendID):
+                    noTokenSince = nil
                     var indices: [Int] = []
                     while indices.count < batchSize, let next = ready.first, !needsAdmission(next, now) {
                         ready.removeFirst()
@@ -135,7 +138,17 @@ public struct SendQueue: Sendable {
                 case .noToken:
                     needMaintenance = true
                     // Acquisition is retried no sooner than the machine allows.
-                    let retryAt = max(now + 100, acquireBlockedUntil())
+                    let blockedUntil = acquireBlockedUntil()
+                    let since = noTokenSince ?? now
+                    noTokenSince = since
+                    if now - since >= Self.releaseWithoutTokenMs || blockedUntil > now + Self.releaseWithoutTokenMs {
+                        // Claimed records must not wait here for a token another instance may hold.
+                        returnWaiting(now: now, reason: blockedUntil > now
+                            ? "no token to send it with for the next \((blockedUntil - now + 999) / 1_000) s (mint budget used up, or the account's tokens held elsewhere)"
+                            : "no token to send it with for \(Self.releaseWithoutTokenMs / 1_000) s")
+                        break
+                    }
+                    let retryAt = max(now + 100, blockedUntil)
                     wake = min(wake ?? retryAt, retryAt)
                 }
                 break
@@ -231,6 +244,19 @@ public struct SendQueue: Sendable {
     /// The housekeeping asked for by `.maintain` ended.
     public mutating func maintained() {
         maintaining = false
+    }
+
+    /// Without a token for this long (or when none can be acquired before then), the records
+    /// waiting to be sent are handed back as `returned` (ms).
+    public static let releaseWithoutTokenMs: Int64 = 5_000
+
+    private mutating func returnWaiting(now: Int64, reason: String) {
+        while let index = ready.first {
+            ready.removeFirst()
+            finish(index, .returned(reason: reason, retryAt: now))
+        }
+        for (at, index) in delayed { finish(index, .returned(reason: reason, retryAt: max(at, now))) }
+        delayed.removeAll()
     }
 
     private func needsAdmission(_ index: Int, _ now: Int64) -> Bool {

@@ -22,7 +22,7 @@ extension TokenPool {
         while state.withLock({ $0.machine.tokens.count }) < target, failures < 3 {
             let now = clock.now()
             guard state.withLock({ $0.machine.startAcquisition(now: now) }) else { break }
-            if await !acquire(refreshOf: nil) { failures += 1 }
+            if await !acquire(refreshOf: nil, warmingTo: target) { failures += 1 }
         }
         return state.withLock { $0.machine.tokens.count }
     }
@@ -60,11 +60,12 @@ extension TokenPool {
         try await store.release(clientAccountID: configuration.clientAccountID, fingerprint: fingerprint, owner: configuration.instance)
     }
 
-    /// Leases a stored token, else mints one within the shared budget. The state machine's
+    /// Leases a stored token, else mints one within the shared budget (a growth mint only as
+    /// `mayMint` allows, with `warmingTo` tokens wanted at least). The state machine's
     /// `acquiring` flag is set by the caller (tick or `startAcquisition`); every path out clears it.
     /// Returns whether the pool gained a token.
     @discardableResult
-    func acquire(refreshOf old: String?) async -> Bool {
+    func acquire(refreshOf old: String?, warmingTo: Int = 0) async -> Bool {
         let id = configuration.clientAccountID
         let owner = configuration.instance
         let now = clock.now()
@@ -95,6 +96,10 @@ extension TokenPool {
                     logger.info("watching a stored token's lease before minting", metadata: ["until": "\(wait)"])
                     return false
                 }
+                guard state.withLock({ $0.machine.mayMint(elsewhere: elsewhere.count, now: now, atLeast: warmingTo) }) else {
+                    logger.debug("no mint: the account's tokens cover its demand, or it holds tokens.max", metadata: ["elsewhere": "\(elsewhere.count)"])
+                    return false
+                }
             }
             return try await mint(refreshOf: old, now: now)
         } catch {
@@ -121,7 +126,7 @@ extension TokenPool {
             ledgerID = reserved
         case .refused(nextAt: let nextAt):
             logger.notice("mint budget used up", metadata: ["next_mint_at": "\(nextAt)"])
-            state.withLock { $0.machine.acquireFailed(retryAt: nextAt, refreshOf: old) }
+            state.withLock { $0.machine.mintRefused(nextMintAt: nextAt, now: decideAt, refreshOf: old) }
             return false
         }
         let minted: MintedToken

@@ -42,15 +42,41 @@ extension TokenPool {
         guard let batchID, outcome == .accepted else {
             return .answered(results: indices.map { ($0, outcome) }, attempt: attempt)
         }
-        // Polled with the same token only while the pool may still use it (held, leased, not expiring).
-        let fingerprint = token.fingerprint
+        // Polled with the same token, paced with its other requests, and only while the pool may
+        // still use it (held, leased, not expiring).
         let statuses = await api.batchOutcomes(
             batchID: batchID, records: batch, token: token, clientAccountID: configuration.clientAccountID, clock: clock,
-            usable: { [self] in state.withLock { $0.machine.usableTokens(now: clock.now()).contains(fingerprint) } },
-            logger: logger)
+            gate: gate(for: token.fingerprint), logger: logger)
         // The audit records what became of each record of the batch, not the batch request's 200.
         var decided = attempt
         decided.recordOutcomes = statuses
         return .answered(results: Array(zip(indices, statuses)).map { (index: $0.0, outcome: $0.1) }, attempt: decided)
+    }
+
+    /// The gate of the requests made with `fingerprint` outside `send` (a batch's status polls):
+    /// each waits for the token's pacer, and none is made once the pool may not use the token.
+    func gate(for fingerprint: String) -> RequestGate {
+        RequestGate(
+            enter: { [self] in
+                while !Task.isCancelled {
+                    let now = clock.now()
+                    switch state.withLock({ $0.machine.grant(fingerprint: fingerprint, now: now) }) {
+                    case .send(_, let sendID):
+                        return sendID
+                    case .noToken:
+                        return nil
+                    case .wait(let until):
+                        do { try await clock.sleep(until: until) } catch { return nil }
+                    case .waitForAnswer:
+                        do { try await clock.sleep(until: now + 20) } catch { return nil }
+                    }
+                }
+                return nil
+            },
+            leave: { [self] sendID, answered in
+                _ = state.withLock {
+                    $0.machine.completed(fingerprint: fingerprint, sendID: sendID, outcome: .accepted, answered: answered, now: clock.now())
+                }
+            })
     }
 }

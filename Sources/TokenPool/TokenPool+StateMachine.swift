@@ -163,6 +163,49 @@ public struct TokenPoolStateMachine: Sendable {
         return wake
     }
 
+    /// Whether to mint a token for growth (not a refresh) at `now`, when `elsewhere` valid tokens
+    /// of the account are leased by other instances. The account's tokens, wherever they are
+    /// held, are sized to the account's demand and capped at `maxTokens`: an instance that
+    /// already holds a usable token mints another only while all of the account's tokens
+    /// together send less than the demand (`sending + backlog`) within `growthHorizonMs`, so
+    /// the first instance to see a backlog does not spend the whole mint budget on it. An
+    /// instance without a usable token mints while the account is below `maxTokens`; `wanted`
+    /// (warming the pool up) counts as demand for that many tokens. When
+    /// refused, no acquisition is asked for during `growthRecheckMs`.
+    public mutating func mayMint(elsewhere: Int, now: Int64, atLeast wanted: Int = 0) -> Bool {
+        let mine = tokens.values.filter { isUsable($0, now: now) && !$0.refreshRequested }.count
+        let account = mine + max(0, elsewhere)
+        let perTokenInHorizon = Double(options.requestsPerWindow) * Double(options.growthHorizonMs) / Double(options.windowMs)
+        let needed = max(wanted, Int((Double(demand) / perTokenInHorizon).rounded(.up)))
+        let allowed = account < options.maxTokens && (mine == 0 || account < needed)
+        if !allowed { acquireFailed(retryAt: now + Self.growthRecheckMs) }
+        return allowed
+    }
+
+    /// The mint budget refused a mint at `now`; the next mint is possible at `nextMintAt`. The
+    /// pool asks again no later than `growthRecheckMs` from now all the same: a stored token may
+    /// be leased before then (its holder released it, or died and its lease lapsed). Returns the
+    /// instant of the next acquisition.
+    @discardableResult
+    public mutating func mintRefused(nextMintAt: Int64, now: Int64, refreshOf fingerprint: String? = nil) -> Int64 {
+        let retryAt = min(nextMintAt, now + Self.growthRecheckMs)
+        acquireFailed(retryAt: retryAt, refreshOf: fingerprint)
+        return retryAt
+    }
+
+    /// How long an instance refused a growth mint by `mayMint` waits before asking again, in ms.
+    public static let growthRecheckMs: Int64 = 5_000
+
+    /// Records per second the tokens usable at `now` can send (`recordsPerRequest` per request);
+    /// 0 without a usable token, unbounded when limits are off. The owner claims no more than this
+    /// can send in time.
+    public func capacity(now: Int64, recordsPerRequest: Int) -> Double {
+        let usable = tokens.values.filter { isUsable($0, now: now) }.count
+        guard usable > 0 else { return 0 }
+        guard options.enforceLimits else { return .infinity }
+        return Double(usable) * Double(options.requestsPerWindow) * 1_000 / Double(options.windowMs) * Double(recordsPerRequest)
+    }
+
     /// The shell starts an acquisition (so it is not asked for twice).
     public mutating func acquireStarted() {
         acquiring = true
@@ -272,6 +315,23 @@ public struct TokenPoolStateMachine: Sendable {
         let sendID = tokens[best.fingerprint]!.pacer.grant(now: now)
         inFlight += 1
         return .send(fingerprint: best.fingerprint, sendID: sendID)
+    }
+
+    /// A grant on `fingerprint` only, for a request that must use that token (a batch's status
+    /// poll): paced like every other request of the token. `.noToken` when the token may not be
+    /// used any more (dropped, lease or life too short for a request).
+    public mutating func grant(fingerprint: String, now: Int64) -> Grant {
+        guard let token = tokens[fingerprint], isUsable(token, now: now) else { return .noToken }
+        guard options.enforceLimits else {
+            inFlight += 1
+            return .send(fingerprint: fingerprint, sendID: 0)
+        }
+        guard let at = token.pacer.earliestGrant(now: now) else { return .waitForAnswer }
+        guard at + options.requestTimeoutMs < token.leaseExpiresAt, at + options.requestTimeoutMs < token.expiresAt else { return .noToken }
+        if at > now { return .wait(until: at) }
+        let sendID = tokens[fingerprint]!.pacer.grant(now: now)
+        inFlight += 1
+        return .send(fingerprint: fingerprint, sendID: sendID)
     }
 
     /// A granted send ended at `now`, `answered` by the server or not (a timeout or reset, whose

@@ -95,6 +95,19 @@ public final class TokenPool: Sendable {
         state.withLock { $0.machine.inFlight }
     }
 
+    /// Records per second the tokens held now can send (0 without a usable token, unbounded
+    /// with the limits off): the owner claims no more than that can send in time.
+    public var capacity: Double {
+        let perRequest = configuration.transport == .batch ? 500 : 1
+        return state.withLock { $0.machine.capacity(now: clock.now(), recordsPerRequest: perRequest) }
+    }
+
+    /// The earliest instant the pool may acquire a token again (the mint budget's next mint, a
+    /// lease being watched, a retry after an error); in the past when it may now.
+    public var acquireBlockedUntil: Int64 {
+        state.withLock { $0.machine.acquireBlockedUntil }
+    }
+
     /// Whether the pool is doing I/O now: a request in flight, housekeeping or an acquisition.
     /// A simulation moves its clock only while this is false.
     public var isBusy: Bool {

@@ -3,6 +3,7 @@ import Foundation
 import Planning
 import Sandbox
 import TestSupport
+import Synchronization
 import Testing
 
 /// The client pointed at an in-process sandbox: each kind of answer is classified correctly.
@@ -62,17 +63,22 @@ import Testing
                 CallRecord(caller: "919876543210", receiver: "1415555012\(n)", startsAt: Self.start + 60_000, endsAt: Self.start + 4 * 3_600_000,
                            labelID: Self.label)
             }
-            // An unknown batch: every status poll fails (404).
+            // An unknown batch: every status poll fails (404). Each poll passes the gate (the
+            // token's pacer), and its end is reported as answered.
+            let passes = Mutex((entered: 0, answered: 0, unanswered: 0))
+            let gate = RequestGate(enter: { passes.withLock { $0.entered += 1; return UInt64($0.entered) } },
+                                   leave: { _, answered in passes.withLock { if answered { $0.answered += 1 } else { $0.unanswered += 1 } } })
             let outcomes = try await withSimulatedTime(on: clock, busy: { false }, "the polls of a batch nobody knows") {
-                await api.batchOutcomes(batchID: UUID(), records: records, token: minted.token, clientAccountID: Self.client, clock: clock)
+                await api.batchOutcomes(batchID: UUID(), records: records, token: minted.token, clientAccountID: Self.client, clock: clock, gate: gate)
             }
+            #expect(passes.withLock { $0 } == (entered: 30, answered: 30, unanswered: 0))
             #expect(outcomes.count == 3)
             #expect(outcomes.allSatisfy { if case .transient(let reason) = $0 { reason.hasSuffix("undecided after 30 status polls") } else { false } })
             // 30 polls with back-off to 5 s take about 2 minutes, not the 4 hours until the records' end.
             #expect(clock.now() - Self.start < 180_000)
             // A token the pool may no longer use is not polled with at all.
             let unpolled = await api.batchOutcomes(batchID: UUID(), records: records, token: minted.token, clientAccountID: Self.client,
-                                                   clock: clock, usable: { false })
+                                                   clock: clock, gate: RequestGate(enter: { nil }, leave: { _, _ in }))
             #expect(unpolled.allSatisfy { if case .transient(let reason) = $0 { reason.hasSuffix("after 0 status polls") } else { false } })
         }
     }

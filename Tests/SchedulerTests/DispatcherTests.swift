@@ -1,5 +1,6 @@
 import CallRecordAPI
 import Foundation
+import Ledger
 import Logging
 import Planning
 import Postgres
@@ -12,12 +13,34 @@ import TokenPool
 
 @Suite("Planner and dispatcher against the sandbox and a real database", .timeLimit(.minutes(3)))
 struct DispatcherTests {
-    @Test("every record of a window due now is accepted once, audited, and no token exceeds its rate")
-    func pushesAWindow() async throws {
+    /// What a dispatcher test runs against: a window of `3 × receivers` records due now, planned
+    /// and materialised; the sandbox running on `port`; a pool of database connections; the API
+    /// client; and the account's token ledger.
+    struct Bench: Sendable {
+        let fixture: PlannerFixture
+        let account: SandboxAccount
+        let campaign: Int64
+        let sandbox: SandboxServer
+        let database: PostgresPool
+        let api: APIClient
+        let ledger: TokenStore
+        let clock: any WallClock
+
+        func pool(maxTokens: Int, instance: String) throws -> TokenPool {
+            try TokenPool(configuration: .init(clientAccountID: fixture.client, key: account.key, transport: .v1, instance: instance),
+                          options: TokenPoolOptions(maxTokens: maxTokens), ledger: ledger, api: api, clock: clock)
+        }
+
+        func dispatcher(_ tokens: TokenPool, owner: String) -> Dispatcher {
+            Dispatcher(clientAccountID: fixture.client, database: database, tokens: tokens, store: fixture.planner.deliveries, owner: owner,
+                       options: DispatcherOptions(claimBatch: 100), clock: clock, logger: Logger(label: "test"))
+        }
+    }
+
+    static func withDueWindow(receivers: Int = 100, _ body: @Sendable (Bench) async throws -> Void) async throws {
         let clock = SystemClock()
         try await closing(try await PlannerFixture.make(tokens: 2), connection: { $0.connection }) { fixture throws in
             let account = SandboxAccount(client: fixture.client, label: fixture.label)
-            let key = account.key
             let sandbox = try SandboxServer(configuration: account.configuration(), clock: clock, port: 0)
             // A one-hour window starting in 32 s with a 30 s lead: its deadline is 2 s away, so the
             // push is due at once (slightly late at 160 records/s).
@@ -27,26 +50,30 @@ struct DispatcherTests {
             seed.lead = "30 seconds"
             seed.callReason = "Your parcel arrives today"
             seed.callers = ["4930000001", "4930000002", "4930000003"]
-            seed.receivers = 100
+            seed.receivers = receivers
             let campaign = try await seed.insert(on: fixture.connection)
             let planned = try await fixture.planner.cycle(clientAccountID: fixture.client, now: clock.now(), on: fixture.connection)
-            #expect(planned.recordsCreated == 300)
+            #expect(planned.recordsCreated == 3 * receivers)
 
             try await sandbox.withRunning { port in
                 try await closing(try await TestDatabase.pool(maxConnections: 4)) { database throws in
                     try await APIClient.withClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 2_000, requestTimeoutMs: 3_000)) { api in
                         let cipher = try TokenCipher.fromEnvironment(variable: "K", environment: ["K": TokenCipher.generateKeyBase64()])
-                        let tokens = try TokenPool(
-                            configuration: .init(clientAccountID: fixture.client, key: key, transport: .v1, instance: "dispatcher-test"),
-                            options: TokenPoolOptions(maxTokens: 2), ledger: TokenStore(pool: database, cipher: cipher), api: api, clock: clock)
-                        let dispatcher = Dispatcher(clientAccountID: fixture.client, database: database, tokens: tokens,
-                                                    store: fixture.planner.deliveries, owner: "dispatcher-test", options: DispatcherOptions(claimBatch: 100),
-                                                    clock: clock, logger: Logger(label: "test"))
-                        try await withServices([dispatcher], logger: Logger(label: "test")) {
-                            try await waitUntil(timeout: .seconds(120), "every record accepted") { dispatcher.counts.accepted == 300 }
-                        }
+                        try await body(Bench(fixture: fixture, account: account, campaign: campaign, sandbox: sandbox, database: database,
+                                             api: api, ledger: TokenStore(pool: database, cipher: cipher), clock: clock))
                     }
                 }
+            }
+        }
+    }
+
+    @Test("every record of a window due now is accepted once, audited, and no token exceeds its rate")
+    func pushesAWindow() async throws {
+        try await Self.withDueWindow { bench in
+            let (fixture, campaign, sandbox) = (bench.fixture, bench.campaign, bench.sandbox)
+            let dispatcher = bench.dispatcher(try bench.pool(maxTokens: 2, instance: "dispatcher-test"), owner: "dispatcher-test")
+            try await withServices([dispatcher], logger: Logger(label: "test")) {
+                try await waitUntil(timeout: .seconds(120), "every record accepted") { dispatcher.counts.accepted == 300 }
             }
             let stats = sandbox.stats()
             // Only a lost answer (the client's own timeout on a loaded machine) may apply a record twice.
@@ -66,6 +93,40 @@ struct DispatcherTests {
             #expect(try audit.decode("records", as: Int.self) == 300)
             #expect(try audit.decode("n", as: Int.self) == 300)
             #expect(try audit.decode("fingerprints", as: Bool.self))
+        }
+    }
+
+    @Test("an instance that cannot get a token claims nothing: the due records wait in the queue, and go once a token can be leased")
+    func noTokenNoClaim() async throws {
+        try await Self.withDueWindow(receivers: 50) { bench in
+            let client = bench.fixture.client
+            // Another instance has spent the account's mint budget (10 in 30 minutes).
+            for _ in 0..<10 {
+                let reservation = try await bench.ledger.reserveMint(clientAccountID: client, instance: "elsewhere", now: bench.clock.now(),
+                                                                     windowMs: 1_800_000, decide: { _ in nil })
+                guard case .reserved(id: let id) = reservation else { Issue.record("the mint was refused"); return }
+                try await bench.ledger.finishMint(id: id, fingerprint: nil, expiresAt: nil)
+            }
+            let tokens = try bench.pool(maxTokens: 2, instance: "starved")
+            let dispatcher = bench.dispatcher(tokens, owner: "starved")
+            try await withServices([dispatcher], logger: Logger(label: "test")) {
+                try await waitUntil(timeout: .seconds(30), "the mint budget refused a mint") { tokens.acquireBlockedUntil > 0 }
+                let held = try await bench.fixture.connection.query(
+                    "SELECT count(*) FILTER (WHERE state = 'in_flight') AS n, count(*) FILTER (WHERE state = 'pending') AS p FROM callwindow.deliveries WHERE campaign_id = $1",
+                    bench.campaign)[0]
+                #expect(dispatcher.counts.claimed == 0, "nothing claimed without a token")
+                #expect(try held.decode("n", as: Int.self) == 0)
+                #expect(try held.decode("p", as: Int.self) == 150, "every due record waits in the queue for an instance with a token")
+
+                // A token stored by an instance that died (its lease lapsed) is leased within
+                // seconds, although the budget's next mint is half an hour away, and the window goes.
+                let minted = try await bench.api.mintToken(clientAccountID: client, key: bench.account.key)
+                let now = bench.clock.now()
+                try await bench.ledger.insert(clientAccountID: client, secret: minted.token.secret, fingerprint: minted.token.fingerprint,
+                                              mintedAt: now, expiresAt: now + 3_600_000, owner: "crashed", leaseExpiresAt: now - 1)
+                try await waitUntil(timeout: .seconds(60), "every record accepted") { dispatcher.counts.accepted == 150 }
+            }
+            #expect(tokens.fingerprints.isEmpty, "the lease is released at shutdown")
         }
     }
 }

@@ -15,6 +15,24 @@ private func step(
     return nil
 }
 
+/// Runs the queue's round at `now` to its first `.sleep` or `.finished`, ending each housekeeping
+/// and timer it asks for at once (at most 20 steps).
+private func drive(
+    _ queue: inout SendQueue, now: Int64, blockedUntil: Int64, grant: (Int64) -> TokenPoolStateMachine.Grant
+) -> SendQueue.Action? {
+    for _ in 0..<20 {
+        let action = queue.next(now: now, cancelled: false, acquireBlockedUntil: { blockedUntil }, grant: grant)
+        switch action {
+        case .maintain: queue.maintained()
+        case .sleep: queue.timerFired(); return action
+        case .finished: return action
+        default: continue
+        }
+    }
+    Issue.record("the queue neither slept nor finished")
+    return nil
+}
+
 private let noRetry: @Sendable (PushOutcome, Int, Int64) -> RetryDecision = { outcome, _, _ in
     switch outcome {
     case .accepted: .final(.accepted)
@@ -111,6 +129,28 @@ private let noRetry: @Sendable (PushOutcome, Int, Int64) -> RetryDecision = { ou
         #expect(queue.next(now: 0, cancelled: false, acquireBlockedUntil: { 5_000 }, grant: none) == .maintain(queued: 1))
         #expect(queue.next(now: 0, cancelled: false, acquireBlockedUntil: { 5_000 }, grant: none) == .sleep(until: 5_000))
         #expect(queue.next(now: 0, cancelled: false, acquireBlockedUntil: { 5_000 }, grant: none) == .awaitEvent)
+    }
+
+    @Test func recordsThatCannotGetATokenSoonAreReturnedUnsentNotHeld() {
+        // The budget blocks acquisition for a minute: the records go back at once, the one in
+        // back-off no sooner than its retry, so an instance with tokens can send them.
+        var queue = SendQueue(endsAt: [100_000, 100_000], batchSize: 1, checksAdmission: false, maintenanceIntervalMs: 1_000, admissionMaxAgeMs: 1_000)
+        #expect(step(&queue, now: 0) == .send(indices: [0], fingerprint: "a", sendID: 1, grantedAt: 0))
+        #expect(step(&queue, now: 0) == .send(indices: [1], fingerprint: "a", sendID: 1, grantedAt: 0))
+        queue.answered([(0, .transient(reason: "HTTP 503")), (1, .transient(reason: "HTTP 503"))], at: 10, decide: { _, _, _ in .retry(at: 3_000) })
+        queue.answered([], at: 10, decide: noRetry)
+        let none: (Int64) -> TokenPoolStateMachine.Grant = { _ in .noToken }
+        let reason = "no token to send it with for the next 60 s (mint budget used up, or the account's tokens held elsewhere)"
+        #expect(drive(&queue, now: 10, blockedUntil: .min, grant: none) == .sleep(until: 1_010), "the round of the sends ends")
+        #expect(drive(&queue, now: 3_000, blockedUntil: 63_000, grant: none)
+            == .finished([.returned(reason: reason, retryAt: 3_000), .returned(reason: reason, retryAt: 3_000)]))
+
+        // Without a token for five seconds, although acquisition may be tried again at any moment.
+        var waiting = SendQueue(endsAt: [100_000], batchSize: 1, checksAdmission: false, maintenanceIntervalMs: 60_000, admissionMaxAgeMs: 1_000)
+        #expect(drive(&waiting, now: 0, blockedUntil: .min, grant: none) == .sleep(until: 100))
+        #expect(drive(&waiting, now: 4_999, blockedUntil: .min, grant: none) == .sleep(until: 5_099))
+        #expect(drive(&waiting, now: 5_000, blockedUntil: .min, grant: none)
+            == .finished([.returned(reason: "no token to send it with for 5 s", retryAt: 5_000)]))
     }
 
     @Test func cancelledWithNothingOutEveryUnsettledRecordIsUnsent() {

@@ -304,6 +304,62 @@ func pool(_ options: TokenPoolOptions = TokenPoolOptions(), tokens: [String], no
         #expect(machine.tick(now: 1, queued: 10_000) == [], "at tokens.max")
     }
 
+    @Test func theAccountsTokensWhereverHeldAreSizedToItsDemandAndCappedAtMax() {
+        var options = TokenPoolOptions()
+        options.maxTokens = 4
+        // Holding one token, with two more leased elsewhere: 250 records need three in the
+        // horizon, which the account has, so no growth mint; 301 need a fourth.
+        var holding = pool(options, tokens: ["a"])
+        holding.backlogChanged(250)
+        let covered = holding.mayMint(elsewhere: 2, now: 0)
+        #expect(!covered)
+        #expect(holding.acquireBlockedUntil == TokenPoolStateMachine.growthRecheckMs, "asked again after the recheck interval")
+        holding.backlogChanged(301)
+        let short = holding.mayMint(elsewhere: 2, now: 10_000)
+        #expect(short)
+        // Warming up counts as demand for the tokens wanted.
+        let warming = holding.mayMint(elsewhere: 0, now: 20_000, atLeast: 3)
+        #expect(warming)
+        // Whatever the demand, the account holds at most tokens.max, counted across instances;
+        // an instance with none may mint while the account is below it.
+        holding.backlogChanged(100_000)
+        let capped = holding.mayMint(elsewhere: 3, now: 30_000)
+        #expect(!capped)
+        var empty = TokenPoolStateMachine(options: options)
+        empty.backlogChanged(1)
+        let first = empty.mayMint(elsewhere: 3, now: 0)
+        #expect(first, "an instance without a token gets one while the account is below tokens.max")
+        let none = empty.mayMint(elsewhere: 4, now: 0)
+        #expect(!none)
+        #expect(empty.capacity(now: 0, recordsPerRequest: 1) == 0, "no token: nothing may be claimed")
+        #expect(holding.capacity(now: 0, recordsPerRequest: 1) == 100)
+        #expect(holding.capacity(now: 0, recordsPerRequest: 500) == 50_000)
+    }
+
+    @Test func aRefusedMintIsRetriedWithinSecondsSoAStoredTokenFreedMeanwhileIsLeased() {
+        var machine = TokenPoolStateMachine(options: TokenPoolOptions())
+        #expect(machine.tick(now: 0, queued: 1) == [.acquire])
+        // The budget's next mint is in 20 minutes; the pool looks for a stored token again in 5 s.
+        #expect(machine.mintRefused(nextMintAt: 1_200_000, now: 0) == TokenPoolStateMachine.growthRecheckMs)
+        #expect(machine.tick(now: TokenPoolStateMachine.growthRecheckMs - 1, queued: 1) == [])
+        #expect(machine.tick(now: TokenPoolStateMachine.growthRecheckMs, queued: 1) == [.acquire])
+        #expect(machine.mintRefused(nextMintAt: 6_000, now: 5_000) == 6_000, "a sooner mint is not waited past")
+    }
+
+    @Test func aGrantOnOneTokenIsPacedWithItsOtherRequests() {
+        // 100 per second, no burst: one request per 10 ms per token.
+        var machine = pool(TokenPoolOptions(), tokens: ["a"])
+        guard case .send("a", let poll) = machine.grant(fingerprint: "a", now: 0) else { Issue.record("a grant on a"); return }
+        #expect(machine.inFlight == 1)
+        #expect(machine.grant(now: 0) == .wait(until: 10), "the poll counts against the token's pace")
+        _ = machine.completed(fingerprint: "a", sendID: poll, outcome: .accepted, now: 3)
+        #expect(machine.grant(fingerprint: "a", now: 5) == .wait(until: 10))
+        #expect(machine.grant(fingerprint: "gone", now: 5) == .noToken, "a dropped token is not polled with")
+        var short = TokenPoolStateMachine(options: TokenPoolOptions())
+        short.tokenAdded(fingerprint: "a", expiresAt: 3_600_000, leaseExpiresAt: 1_000, now: 0)
+        #expect(short.grant(fingerprint: "a", now: 0) == .noToken, "nor one whose lease could lapse during the request")
+    }
+
     @Test func aLapsedLeaseDropsTheToken() {
         var machine = TokenPoolStateMachine(options: TokenPoolOptions())
         machine.tokenAdded(fingerprint: "a", expiresAt: 3_600_000, leaseExpiresAt: 15_000, now: 0)

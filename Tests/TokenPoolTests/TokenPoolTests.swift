@@ -194,6 +194,44 @@ final class Attempts: Sendable {
         }
     }
 
+    @Test func theAccountsTokensAreCappedAcrossInstancesAndMoveToDemandWithoutMints() async throws {
+        let fixture = Fixture()
+        let clock = ManualClock(start: 1_900_000_000_000)
+        let ledger = MemoryTokenLedger()
+        let server = try fixture.sandbox(clock: clock)
+        try await server.withRunning { port in
+            try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
+                var options = TokenPoolOptions()
+                options.maxTokens = 4
+                let a = try fixture.pool("A", api: api, ledger: ledger, clock: clock, options: options)
+                let b = try fixture.pool("B", api: api, ledger: ledger, clock: clock, options: options)
+                // Both see the account's large backlog; the first grows to tokens.max, the second
+                // mints nothing: the account holds at most tokens.max, not each instance.
+                a.noteBacklog(10_000)
+                await a.maintain()
+                #expect(a.fingerprints.count == 4)
+                b.noteBacklog(10_000)
+                await b.maintain()
+                #expect(b.fingerprints.isEmpty, "it first watches the leases held elsewhere (their holder may have died)")
+                // They are renewed: their holder lives, and the account already holds tokens.max.
+                clock.advance(by: options.leaseMs / 3 + 1_501)
+                await a.maintain()
+                await b.maintain()
+                #expect(b.fingerprints.isEmpty)
+                #expect(b.capacity == 0, "so it claims nothing")
+                #expect(server.stats().tokensMinted == 4, "4 mints of the budget of 10, not 8")
+                // The first instance stops; the second leases its stored tokens once it looks
+                // again (within seconds, not when the budget's next mint is due), minting none.
+                await a.shutdown()
+                clock.advance(by: TokenPoolStateMachine.growthRecheckMs)
+                await b.maintain()
+                #expect(b.fingerprints.count == 4)
+                #expect(server.stats().tokensMinted == 4)
+                await b.shutdown()
+            }
+        }
+    }
+
     @Test func aRestartedPoolReusesStoredTokensWithoutMinting() async throws {
         let fixture = Fixture()
         let clock = ManualClock(start: 1_900_000_000_000)
