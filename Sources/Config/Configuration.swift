@@ -87,8 +87,10 @@ public struct Configuration: Codable, Sendable, Equatable {
     public struct Scheduler: Codable, Sendable, Equatable {
         /// Deliveries are created for windows whose push starts within this horizon.
         public var horizonSeconds = 7_200
-        /// Planner polling interval when no notification arrives.
-        public var pollSeconds = 5
+        /// The longest an account goes without a planning cycle when no change is notified and
+        /// time crosses no window boundary (a fallback: the planner is driven by NOTIFY and by
+        /// the plan's own next change).
+        public var pollSeconds = 600
         /// Deliveries claimed per batch.
         public var claimBatch = 500
         /// Claimed batches a dispatcher has out at once: 2 lets one be claimed and recorded while

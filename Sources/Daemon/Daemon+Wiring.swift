@@ -30,6 +30,8 @@ extension Daemon {
         let transport = settings.api.transport
         var dispatchers: [Dispatcher] = []
         let deliveries = DeliveryStore(instance: instance, transport: transport)
+        // The leader's LISTEN connection wakes an account's dispatcher when it has work due.
+        let wakes = DueWakes(accounts: credentials.map(\.0))
         for (id, key) in credentials {
             var options = tokenPoolOptions(settings)
             options.enforceLimits = enforceLimits
@@ -41,14 +43,15 @@ extension Daemon {
                 clientAccountID: id, database: pool, tokens: tokens, store: deliveries, owner: instance,
                 options: DispatcherOptions(claimBatch: settings.scheduler.claimBatch, maxBatches: settings.scheduler.concurrentBatches,
                                            leaseMs: Int64(settings.scheduler.leaseSeconds) * 1000, naming: transport == .v1 ? .v1 : .v2),
-                clock: clock, logger: Logger(label: "callwindow.dispatcher")))
+                wake: wakes.signal(for: id), clock: clock, logger: Logger(label: "callwindow.dispatcher")))
         }
         let capacity = Capacity(tokens: settings.tokens.max, transport: transport, utilisation: settings.scheduler.utilisation,
                                 startupMs: Int64(settings.scheduler.pushMarginSeconds) * 1000)
         let planner = Planner(options: PlannerOptions(capacity: capacity, horizonMs: Int64(settings.scheduler.horizonSeconds) * 1000),
                               deliveries: deliveries, logger: Logger(label: "callwindow.planner"))
         let plannerService = Leader(configuration: database, clients: credentials.map(\.0), planner: planner, clock: clock,
-                                            pollInterval: .seconds(settings.scheduler.pollSeconds), logger: Logger(label: "callwindow.planner"))
+                                            pollInterval: .seconds(settings.scheduler.pollSeconds), wakes: wakes,
+                                            logger: Logger(label: "callwindow.planner"))
         return SchedulerServices(planner: plannerService, dispatchers: dispatchers)
     }
 

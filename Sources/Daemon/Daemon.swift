@@ -78,7 +78,7 @@ public struct Daemon: Sendable {
             requestsPerSecondPerToken: Double(perToken.requestsPerWindow) * 1000 / Double(perToken.windowMs), now: { clock.now() })
         let services: [any Service] = scheduler.all + [OperationsServer(
             host: settings.http.host, port: settings.http.port, registry: registry, database: pool, planner: scheduler.planner,
-            plannerStaleAfterMs: Int64(settings.scheduler.pollSeconds) * 3_000 + 30_000, now: { clock.now() },
+            plannerStaleAfterMs: 3 * Leader.heartbeatMs + 30_000, now: { clock.now() },
             dashboard: dashboard, authToken: authToken, logger: Logger(label: "callwindow.http"))]
         logger.info("callwindow run starting", metadata: [
             "instance": "\(instance)", "clients": "\(accounts.count)", "transport": "\(settings.api.transport.rawValue)",

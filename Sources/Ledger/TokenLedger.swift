@@ -43,6 +43,9 @@ public enum MintReservation: Sendable, Hashable {
     case reserved(id: Int64)
     /// The budget is used up until `nextAt` (epoch ms).
     case refused(nextAt: Int64)
+    /// The account already has `live` tokens (valid and not revoked, leased or not, plus mints
+    /// still pending), at least the `maxLiveTokens` asked for: lease one instead.
+    case atCapacity(live: Int)
 }
 
 /// The shared mint ledger and the leased token store of every instance (see the design note).
@@ -51,9 +54,12 @@ public protocol TokenLedger: Sendable {
     /// critical section shared by every caller in every process. `decide` gets the instants of
     /// the mints after `now − windowMs` (failed ones included, and any recorded at a later
     /// instant by a caller whose clock runs ahead) and returns `nil` to allow, or the instant
-    /// the next mint becomes possible.
+    /// the next mint becomes possible. With `maxLiveTokens`, it first refuses (`atCapacity`)
+    /// while the account already has that many live tokens, counted in the same critical
+    /// section, so instances growing at once never exceed it together.
     func reserveMint(
-        clientAccountID: UUID, instance: String, now: Int64, windowMs: Int64, decide: @Sendable ([Int64]) -> Int64?
+        clientAccountID: UUID, instance: String, now: Int64, windowMs: Int64, maxLiveTokens: Int?,
+        decide: @Sendable ([Int64]) -> Int64?
     ) async throws -> MintReservation
 
     /// Records what became of a reserved mint (`fingerprint` nil: it failed); it keeps counting
@@ -99,6 +105,17 @@ public protocol TokenLedger: Sendable {
 }
 
 extension TokenLedger {
+    /// `reserveMint` without a cap on the account's live tokens.
+    public func reserveMint(
+        clientAccountID: UUID, instance: String, now: Int64, windowMs: Int64, decide: @Sendable ([Int64]) -> Int64?
+    ) async throws -> MintReservation {
+        try await reserveMint(clientAccountID: clientAccountID, instance: instance, now: now, windowMs: windowMs,
+                              maxLiveTokens: nil, decide: decide)
+    }
+
+    /// How long a reserved mint that was never finished counts as a live token, in ms.
+    public static var pendingMintMs: Int64 { 60_000 }
+
     /// `lease(…, excluding:)` with nothing excluded.
     public func lease(clientAccountID: UUID, owner: String, now: Int64, leaseMs: Int64, validUntil: Int64) async throws -> StoredToken? {
         try await lease(clientAccountID: clientAccountID, owner: owner, now: now, leaseMs: leaseMs, validUntil: validUntil, excluding: [])

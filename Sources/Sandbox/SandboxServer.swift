@@ -153,6 +153,11 @@ public final class SandboxServer: Sendable {
         state.withLock { $0.startStorm(now: now, milliseconds: milliseconds) }
     }
 
+    /// Ends a storm started with `startStorm` at once (a fault plan's storms are not affected).
+    public func endStorm() {
+        state.withLock { $0.endStorm() }
+    }
+
     /// Makes every token (`fingerprint == nil`) or the tokens with `fingerprint` answer 401 from
     /// now on (`POST /sandbox/revoke`); returns how many were revoked.
     @discardableResult

@@ -273,6 +273,10 @@ struct SandboxState {
         stormUntil = max(stormUntil, now + max(0, milliseconds))
     }
 
+    mutating func endStorm() {
+        stormUntil = .min
+    }
+
     mutating func revoke(fingerprint: String?) -> Int {
         var count = 0
         for entry in tokens.values where !entry.revoked && (fingerprint == nil || entry.fingerprint == fingerprint) {

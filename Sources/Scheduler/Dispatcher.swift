@@ -38,17 +38,23 @@ public struct DispatcherOptions: Sendable {
     public var maxBatches = 1
     /// Claim lease; renewed every third of it while a batch is out. Default 60 s.
     public var leaseMs: Int64 = 60_000
-    /// How often an idle dispatcher looks for due work. Default 100 ms.
+    /// The shortest sleep of a dispatcher that found nothing to claim although work was due
+    /// (another instance claimed it first). Default 100 ms.
     public var idlePollMs: Int64 = 100
+    /// The longest an idle dispatcher sleeps without a wake-up (`DueWakes`) when no delivery of
+    /// its account is due, a fallback in case a notification was lost. Default 10 min.
+    public var idleFallbackMs: Int64 = 600_000
     /// Field naming of the transport, for validation.
     public var naming: FieldNaming = .v1
 
     /// Options with the given values; each parameter defaults to the default documented on its property.
-    public init(claimBatch: Int = 500, maxBatches: Int = 1, leaseMs: Int64 = 60_000, idlePollMs: Int64 = 100, naming: FieldNaming = .v1) {
+    public init(claimBatch: Int = 500, maxBatches: Int = 1, leaseMs: Int64 = 60_000, idlePollMs: Int64 = 100,
+                idleFallbackMs: Int64 = 600_000, naming: FieldNaming = .v1) {
         self.claimBatch = claimBatch
         self.maxBatches = maxBatches
         self.leaseMs = leaseMs
         self.idlePollMs = idlePollMs
+        self.idleFallbackMs = idleFallbackMs
         self.naming = naming
     }
 }
@@ -76,6 +82,9 @@ public struct DispatcherCounters: Sendable, Equatable {
     public var attempts = 0
     /// Failed attempts to write results (each one is retried).
     public var recordFailures = 0
+    /// Round trips to the queue to claim or to look for due work (not result writes): what an
+    /// idle dispatcher costs the database.
+    public var queueReads = 0
     /// Real time spent in claims and result writes, in milliseconds (batches overlap, so this
     /// can exceed the wall time when more than one is out).
     public var databaseMs: Double = 0
@@ -95,13 +104,15 @@ public final class Dispatcher: Service, Sendable {
     private let counters = Mutex(DispatcherCounters())
     private let recorder: ResultRecorder
     private let renewer: LeaseRenewer
+    private let wake: WakeSignal
     /// Claimed records not yet accepted or rejected by the API (nor otherwise finished).
     private let unsettled = SharedCount()
 
     /// A dispatcher for one client account, claiming from `store` on `database` as `owner` and sending
-    /// through `tokens`; nothing runs until `run()`.
+    /// through `tokens`, woken by `wake` when its account has work due; nothing runs until `run()`.
     public init(clientAccountID: UUID, database: PostgresPool, tokens: TokenPool, store: DeliveryStore, owner: String,
-                options: DispatcherOptions = DispatcherOptions(), clock: any WallClock, logger: Logger) {
+                options: DispatcherOptions = DispatcherOptions(), wake: WakeSignal = WakeSignal(), clock: any WallClock, logger: Logger) {
+        self.wake = wake
         self.clientAccountID = clientAccountID
         self.database = database
         self.tokens = tokens
@@ -135,6 +146,7 @@ public final class Dispatcher: Service, Sendable {
             await tokens.shutdown()
         } onGracefulShutdown: {
             stop.fire()
+            self.wake.fire()
         }
     }
 
@@ -146,6 +158,7 @@ public final class Dispatcher: Service, Sendable {
             var out = 0
             var ticking = false
             var databaseDown = false
+            var idle = true
             while !stop.isFired && !Task.isCancelled {
                 // Room for another batch: fewer than `maxBatches` out, or — up to four times
                 // that — less than half a batch still waiting to be sent (the batches out
@@ -165,19 +178,27 @@ public final class Dispatcher: Service, Sendable {
                     }
                     continue
                 }
-                // Claim only what the tokens in hand send within one claim lease: none without a
-                // token, so due records wait in the queue for an instance that has one.
-                if tokens.capacity == 0 {
-                    switch await acquireForDueWork() {
-                    case .ready: break
-                    case .idle(let until), .databaseDown(let until):
+                // Idle, or without a token: ask the queue when work is due, and sleep until then
+                // (or a wake-up). Claim only what the tokens in hand send within one claim lease:
+                // nothing without a token, so due records wait for an instance that has one.
+                if idle || tokens.capacity == 0 {
+                    switch await nextStep(afterEmptyClaim: idle) {
+                    case .claim:
+                        break
+                    case .idle(let until):
+                        idle = false
+                        await wake.sleep(until: until, on: clock)
+                        continue
+                    case .noToken(let until), .databaseDown(let until):
                         await stop.sleep(until: until, on: clock)
                         continue
                     }
+                    idle = false
                 }
                 let limit = min(options.claimBatch, max(1, Int(min(tokens.capacity * Double(options.leaseMs) / 1_000, 1e9))))
                 let batch: [Delivery]
                 let claimStarted = ContinuousClock.now
+                counters.withLock { $0.queueReads += 1 }
                 do {
                     batch = try await database.withConnection { connection in
                         let now = self.clock.now()
@@ -204,7 +225,7 @@ public final class Dispatcher: Service, Sendable {
                 let claimTook = ResultRecorder.milliseconds(since: claimStarted)
                 counters.withLock { $0.databaseMs += claimTook }
                 if batch.isEmpty {
-                    await stop.sleep(until: clock.now() + options.idlePollMs, on: clock)
+                    idle = true
                     continue
                 }
                 counters.withLock { $0.claimed += batch.count }
@@ -221,29 +242,38 @@ public final class Dispatcher: Service, Sendable {
         }
     }
 
-    private enum Readiness { case ready, idle(until: Int64), databaseDown(until: Int64) }
+    private enum Step { case claim, idle(until: Int64), noToken(until: Int64), databaseDown(until: Int64) }
 
-    /// With no token in hand: if work is due, tells the pool how much and lets it acquire a
-    /// token (lease a stored one, or mint within its share of the budget). Says whether to claim
-    /// now, or until when to wait: the next idle poll, or — while no token can be had — the
-    /// pool's next chance to acquire one (at most 5 s: another instance may release one).
-    private func acquireForDueWork() async -> Readiness {
+    /// What to do before claiming: claim; sleep until the account's next due instant (at most
+    /// `idleFallbackMs`; a wake-up ends it sooner); or, with work due and no token, let the pool
+    /// acquire one (lease a stored one, or mint within the account's share of the budget) and,
+    /// while none can be had, wait for the pool's next chance (at most 5 s: another instance
+    /// may release one). `afterEmptyClaim`: work said due was claimed by another instance.
+    private func nextStep(afterEmptyClaim: Bool) async -> Step {
         let now = clock.now()
-        let due: Int
+        let due: (next: Int64?, backlog: Int)
+        counters.withLock { $0.queueReads += 1 }
         do {
             due = try await database.withConnection { connection in
-                try await self.store.dueBacklog(clientAccountID: self.clientAccountID, now: now, on: connection)
+                let next = try await self.store.nextDue(clientAccountID: self.clientAccountID, on: connection)
+                // The backlog is counted only when the pool must grow to it from nothing.
+                guard let next, next <= now, !afterEmptyClaim, self.tokens.capacity == 0 else { return (next, 0) }
+                return (next, try await self.store.dueBacklog(clientAccountID: self.clientAccountID, now: now, on: connection))
             }
         } catch {
             logger.error("dispatcher cannot read the queue: database unavailable; retrying", metadata: ["error": "\(error)"])
             return .databaseDown(until: now + 500)
         }
-        tokens.noteBacklog(due)
-        guard due > 0 else { return .idle(until: now + options.idlePollMs) }
+        guard let next = due.next, next <= now else {
+            return .idle(until: min(due.next ?? .max, now + options.idleFallbackMs))
+        }
+        if afterEmptyClaim { return .idle(until: now + options.idlePollMs) }
+        if tokens.capacity > 0 { return .claim }
+        tokens.noteBacklog(due.backlog)
         await tokens.maintain()
-        if tokens.capacity > 0 { return .ready }
+        if tokens.capacity > 0 { return .claim }
         let later = clock.now()
-        return .idle(until: min(later + 5_000, max(later + options.idlePollMs, tokens.acquireBlockedUntil)))
+        return .noToken(until: min(later + 5_000, max(later + options.idlePollMs, tokens.acquireBlockedUntil)))
     }
 
     /// Sends one claimed batch and records its results; never throws.

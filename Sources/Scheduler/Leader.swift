@@ -7,10 +7,14 @@ import Store
 import Metrics
 import Synchronization
 
-/// Leads the configured client accounts: runs the planner for each at start, whenever a
-/// campaign, set or label changes (LISTEN `callwindow_changes`, one NOTIFY per statement), and
-/// every poll interval as a fallback; and runs the queue's upkeep (`QueueMaintainer`) for each
-/// as its tasks come due.
+/// Leads the configured client accounts: plans each at start and then only when that is worth
+/// doing — a campaign, set or label of the account changed (LISTEN `callwindow_changes`, one
+/// NOTIFY per statement and account), time reached the plan's next change (a window's push
+/// entering the horizon, a window ending), or, as a fallback, `pollInterval` passed — and runs
+/// the queue's upkeep (`QueueMaintainer`) for all of them together, one statement per task, as
+/// its tasks come due. It also listens on `DeliveryStore.dueChannel` and wakes the dispatcher of
+/// an account that has deliveries to claim (`DueWakes`). So an idle daemon's database cost does
+/// not grow with the number of accounts.
 ///
 /// Only one instance leads an account at a time: the leader holds a session advisory lock on
 /// its listening connection, so a crash or a lost connection hands leadership to the next
@@ -24,18 +28,24 @@ public final class Leader: Service, Sendable {
     private let intervals: MaintenanceIntervals
     private let clock: any WallClock
     private let pollIntervalMs: Int64
+    private let wakes: DueWakes?
     private let logger: Logger
     private let lastCycle = Atomic<Int64>(0)
 
     /// The NOTIFY channel the campaign tables' triggers use.
     public static let channel = "callwindow_changes"
 
+    /// How often a leader that has nothing else to do still reaches the database (taking the
+    /// lead of accounts no one leads, and proving it is alive for `/readyz`), in ms.
+    public static let heartbeatMs: Int64 = 10_000
+
     /// A service leading `clients` on its own connection from `configuration`: planning with
-    /// `planner` (`pollInterval`, default 5 s and at least 1 ms, is the fallback cycle) and upkeep
-    /// with `maintainer` (default: through the planner's store) on `intervals`, timed on `clock`.
+    /// `planner` (`pollInterval`, default 10 min and at least 1 ms, is the longest an account
+    /// goes without a cycle) and upkeep with `maintainer` (default: through the planner's store)
+    /// on `intervals`, timed on `clock`; waking the dispatchers of `wakes` when work is due.
     public init(configuration: PostgresConfiguration, clients: [UUID], planner: Planner, maintainer: QueueMaintainer? = nil,
                 intervals: MaintenanceIntervals = MaintenanceIntervals(), clock: any WallClock,
-                pollInterval: Duration = .seconds(5), logger: Logger) {
+                pollInterval: Duration = .seconds(600), wakes: DueWakes? = nil, logger: Logger) {
         self.configuration = configuration
         self.clients = clients
         self.planner = planner
@@ -44,10 +54,12 @@ public final class Leader: Service, Sendable {
         self.clock = clock
         let (seconds, attoseconds) = pollInterval.components
         pollIntervalMs = max(1, seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
+        self.wakes = wakes
         self.logger = logger
     }
 
-    /// Epoch ms (on the injected clock) when the last planning cycle finished; 0 before the first.
+    /// Epoch ms (on the injected clock) when the leader's last round (planning, upkeep or its
+    /// heartbeat) finished on the database; 0 before the first.
     public var lastCycleAt: Int64 { lastCycle.load(ordering: .relaxed) }
 
     /// Advisory lock key of an account's planner leadership.
@@ -108,54 +120,88 @@ public final class Leader: Service, Sendable {
     /// connection breaks.
     private func plan(on connection: PostgresConnection) async throws {
         try await connection.listen(Self.channel)
+        if wakes != nil { try await connection.listen(DeliveryStore.dueChannel) }
         logger.info("planner connected", metadata: ["endpoint": "\(connection.endpoint)"])
+        // Notifications sent while this session was away are lost: every dispatcher looks again.
+        wakes?.fireAll()
         var leading = Set<UUID>()
-        var schedules: [UUID: MaintenanceSchedule] = [:]
-        var setsChanged = true
-        var planDue = true
-        var nextPoll = clock.now()
+        var schedule = MaintenanceSchedule(intervals: intervals)
+        var nextPlan: [UUID: Int64] = [:]     // led account → its next cycle
+        var changed: [UUID: Bool] = [:]       // led account → notified since its last cycle (sets changed?)
+        var nextLeadAttempt = Int64.min
+        let keys = Dictionary(clients.map { (Self.leadershipKey($0), $0) }, uniquingKeysWith: { first, _ in first })
         while !Task.isCancelled {
-            for client in clients where !leading.contains(client) {
-                if try await LeadershipStore.tryLead(key: Self.leadershipKey(client), on: connection) {
+            var now = clock.now()
+            if now >= nextLeadAttempt, leading.count < clients.count {
+                let asked = clients.filter { !leading.contains($0) }.map(Self.leadershipKey)
+                for key in try await LeadershipStore.tryLead(keys: asked, on: connection) {
+                    guard let client = keys[key] else { continue }
                     leading.insert(client)
-                    schedules[client] = MaintenanceSchedule(intervals: intervals)
-                    planDue = true
+                    nextPlan[client] = now
+                    changed[client] = true
                     logger.info("planning client account", metadata: ["client": "\(client.uuidString.lowercased())"])
                 }
+                nextLeadAttempt = now + Self.heartbeatMs
             }
             let led = leading.sorted { $0.uuidString < $1.uuidString }
-            if planDue || clock.now() >= nextPoll {
-                for client in led {
-                    try await planCycle(client, setsChanged: setsChanged, on: connection)
-                }
-                lastCycle.store(clock.now(), ordering: .relaxed)
-                nextPoll = clock.now() + pollIntervalMs
-                planDue = false
-                setsChanged = false
+            for client in led where (nextPlan[client] ?? .min) <= now || changed[client] != nil {
+                let notified = changed.removeValue(forKey: client)
+                let next = try await planCycle(client, notified: notified, on: connection)
+                now = clock.now()
+                nextPlan[client] = min(next ?? .max, now + fallback(for: client))
             }
-            for client in led {
-                let tasks = schedules[client, default: MaintenanceSchedule(intervals: intervals)].takeDue(now: clock.now())
-                if !tasks.isEmpty { try await maintain(client, tasks, on: connection) }
-            }
-            // Wait for a change, the poll or the next upkeep task (on the injected clock); take
-            // every notification already received with it (one transaction's arrive together).
-            let wake = min(nextPoll, schedules.values.map(\.nextDue).min() ?? nextPoll)
-            if let first = try await nextChange(on: connection, until: wake) {
-                var tables: Set<String> = [first.payload]
-                while let more = try await connection.nextNotification(timeout: .zero) { tables.insert(more.payload) }
-                setsChanged = !tables.isDisjoint(with: ["campaign_callers", "campaign_receivers", "campaign_pairs", "do_not_contact"])
-                planDue = true
+            let tasks = schedule.takeDue(now: clock.now())
+            if !tasks.isEmpty, !led.isEmpty { try await maintain(led, tasks, on: connection) }
+            lastCycle.store(clock.now(), ordering: .relaxed)
+            // Wait for a notification, the next cycle, upkeep task or heartbeat (on the injected
+            // clock); take every notification already received with it.
+            var wake = clock.now() + Self.heartbeatMs
+            if leading.count < clients.count { wake = min(wake, nextLeadAttempt) }
+            if !led.isEmpty { wake = min(wake, schedule.nextDue) }
+            for client in led { wake = min(wake, nextPlan[client] ?? wake) }
+            var notification = try await nextChange(on: connection, until: wake)
+            while let received = notification {
+                route(received, leading: leading, changed: &changed)
+                notification = try await connection.nextNotification(timeout: .zero)
             }
         }
     }
 
-    /// One planning cycle for `client`, with its metrics and a log line when it changed deliveries.
-    private func planCycle(_ client: UUID, setsChanged: Bool, on connection: PostgresConnection) async throws {
-        let report = try await planner.cycle(clientAccountID: client, now: clock.now(), setsChanged: setsChanged, on: connection)
+    /// What a notification asks for: a due account's dispatcher is woken; a changed account is
+    /// planned (with its sets, when one of them changed). A change without an account (a schema
+    /// older than 008) plans every led account.
+    private func route(_ notification: PostgresNotification, leading: Set<UUID>, changed: inout [UUID: Bool]) {
+        if notification.channel == DeliveryStore.dueChannel {
+            if let account = UUID(uuidString: notification.payload) { wakes?.fire(account) }
+            return
+        }
+        let parts = notification.payload.split(separator: ":", maxSplits: 1).map(String.init)
+        let table = parts.first ?? ""
+        let sets = ["campaign_callers", "campaign_receivers", "campaign_pairs", "do_not_contact"].contains(table)
+        let accounts = parts.count == 2 ? UUID(uuidString: parts[1]).map { [$0] } ?? [] : Array(leading)
+        for account in accounts where leading.contains(account) {
+            changed[account] = (changed[account] ?? false) || sets
+        }
+    }
+
+    /// The fallback interval of `account`: `pollInterval`, less up to a tenth of it that is fixed
+    /// per account, so that a thousand accounts planned together at start do not stay in step.
+    private func fallback(for account: UUID) -> Int64 {
+        let spread = max(1, pollIntervalMs / 10)
+        return pollIntervalMs - Int64(UInt64(bitPattern: Self.leadershipKey(account)) % UInt64(spread))
+    }
+
+    /// One planning cycle for `client`, with its metrics and a log line when it changed
+    /// deliveries; `notified` when a change notification asked for it (`true`: a set changed).
+    /// Wakes the account's dispatchers when it created deliveries or a change may have made some
+    /// claimable (a campaign resumed). Returns the plan's next change by time alone.
+    private func planCycle(_ client: UUID, notified: Bool?, on connection: PostgresConnection) async throws -> Int64? {
+        let report = try await planner.cycle(clientAccountID: client, now: clock.now(), setsChanged: notified ?? false, on: connection)
         let account = client.uuidString.lowercased()
         Gauge(label: "callwindow_late_windows", dimensions: [("client", account)]).record(report.lateWindows)
-        let depth = try await planner.deliveries.queueDepth(clientAccountID: client, on: connection)
-        Gauge(label: "callwindow_queue_depth", dimensions: [("client", account)]).record(depth)
+        if report.recordsCreated > 0 || notified != nil {
+            try await planner.deliveries.notifyDue(clientAccountIDs: [client], on: connection)
+        }
         if report.recordsCreated > 0 || report.recordsCancelled > 0 || report.recordsSuppressed > 0 {
             logger.info("planned", metadata: [
                 "client": "\(account)", "created": "\(report.recordsCreated)", "cancelled": "\(report.recordsCancelled)",
@@ -163,16 +209,25 @@ public final class Leader: Service, Sendable {
                 "late_windows": "\(report.lateWindows)",
             ])
         }
+        return report.nextChangeAt
     }
 
-    /// The upkeep `tasks` due for `client`, with their metrics and a log line when they changed deliveries.
-    private func maintain(_ client: UUID, _ tasks: [MaintenanceTask], on connection: PostgresConnection) async throws {
-        let report = try await maintainer.perform(tasks, clientAccountID: client, now: clock.now(), on: connection)
-        let account = client.uuidString.lowercased()
-        Counter(label: "callwindow_expired_records_total", dimensions: [("client", account)]).increment(by: report.recordsExpired)
+    /// The upkeep `tasks` due, for every led account at once, with their metrics (the queue
+    /// depth with each expiry round) and a log line when they changed deliveries.
+    private func maintain(_ clients: [UUID], _ tasks: [MaintenanceTask], on connection: PostgresConnection) async throws {
+        let report = try await maintainer.perform(tasks, clientAccountIDs: clients, now: clock.now(), on: connection)
+        for (client, expired) in report.recordsExpiredByAccount {
+            Counter(label: "callwindow_expired_records_total", dimensions: [("client", client.uuidString.lowercased())]).increment(by: expired)
+        }
+        if tasks.contains(.expireRecords) {
+            let depths = try await planner.deliveries.queueDepths(clientAccountIDs: clients, on: connection)
+            for client in clients {
+                Gauge(label: "callwindow_queue_depth", dimensions: [("client", client.uuidString.lowercased())]).record(depths[client] ?? 0)
+            }
+        }
         if report.recordsExpired > 0 || report.leasesRescued > 0 {
             logger.info("maintained", metadata: [
-                "client": "\(account)", "expired": "\(report.recordsExpired)", "rescued": "\(report.leasesRescued)",
+                "accounts": "\(clients.count)", "expired": "\(report.recordsExpired)", "rescued": "\(report.leasesRescued)",
             ])
         }
     }

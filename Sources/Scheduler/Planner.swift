@@ -57,6 +57,10 @@ public struct PlanningCycle: Sendable, Equatable {
     /// Windows still to push that cannot finish by their deadline (beyond the start-up margin for windows
     /// already being pushed).
     public var lateWindows = 0
+    /// The next instant the plan changes by the passage of time alone (a planned window's push
+    /// enters the horizon, or a live window ends); `nil` when none will. Until then, and unless a
+    /// campaign, set or label changes, another cycle would do nothing.
+    public var nextChangeAt: Int64?
     /// An empty report: every count zero.
     public init() {}
 }
@@ -156,6 +160,13 @@ public struct Planner: Sendable {
                 window.lateByMs > (pushing ? options.capacity.startupMs : 0)
             }.map(\.0)
             report.lateWindows += late.count
+            if !entry.held {
+                for (window, pushing) in zip(planned, entry.pushing) {
+                    let enters = window.pushAt - options.horizonMs
+                    let next = !pushing && enters > now ? min(enters, window.endsAt) : window.endsAt
+                    report.nextChangeAt = min(report.nextChangeAt ?? next, next)
+                }
+            }
             var problems = entry.problems
             if let worst = late.map(\.lateByMs).max() {
                 problems.append("\(late.count) of \(planned.count) windows still to push cannot finish by their deadline at "

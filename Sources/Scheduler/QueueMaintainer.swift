@@ -79,6 +79,8 @@ public struct MaintenanceReport: Sendable, Equatable {
     public var windowsExpired = 0
     /// Pending deliveries that expired because their window ended.
     public var recordsExpired = 0
+    /// `recordsExpired` per client account (accounts with none are absent).
+    public var recordsExpiredByAccount: [UUID: Int] = [:]
     /// In-flight deliveries whose lease had run out, returned to the queue.
     public var leasesRescued = 0
     /// Finished deliveries of ended windows deleted.
@@ -89,7 +91,7 @@ public struct MaintenanceReport: Sendable, Equatable {
     public init() {}
 }
 
-/// Runs upkeep tasks for one client account through `DeliveryStore`.
+/// Runs upkeep tasks for client accounts through `DeliveryStore`.
 public struct QueueMaintainer: Sendable {
     /// Where deliveries, windows and audit partitions live.
     public var deliveries: DeliveryStore
@@ -106,19 +108,31 @@ public struct QueueMaintainer: Sendable {
     public func perform(
         _ tasks: [MaintenanceTask], clientAccountID: UUID, now: Int64, on connection: PostgresConnection
     ) async throws -> MaintenanceReport {
+        try await perform(tasks, clientAccountIDs: [clientAccountID], now: now, on: connection)
+    }
+
+    /// Runs `tasks` (in the order given) for every account of `clientAccountIDs` at `now`: one
+    /// statement per task whatever the number of accounts, so idle upkeep costs the same for
+    /// one account as for a thousand.
+    public func perform(
+        _ tasks: [MaintenanceTask], clientAccountIDs: [UUID], now: Int64, on connection: PostgresConnection
+    ) async throws -> MaintenanceReport {
         var report = MaintenanceReport()
+        guard !clientAccountIDs.isEmpty else { return report }
         for task in tasks {
             switch task {
             case .auditPartitions:
                 report.partitionsCreated += try await deliveries.ensureAuditPartitions(now: now, monthsAhead: auditMonthsAhead, on: connection)
             case .expireWindows:
-                report.windowsExpired += try await deliveries.expireWindows(clientAccountID: clientAccountID, now: now, on: connection)
+                report.windowsExpired += try await deliveries.expireWindows(clientAccountIDs: clientAccountIDs, now: now, on: connection)
             case .expireRecords:
-                report.recordsExpired += try await deliveries.expire(clientAccountID: clientAccountID, now: now, on: connection)
+                let expired = try await deliveries.expire(clientAccountIDs: clientAccountIDs, now: now, on: connection)
+                report.recordsExpiredByAccount.merge(expired, uniquingKeysWith: +)
+                report.recordsExpired += expired.values.reduce(0, +)
             case .rescueLeases:
-                report.leasesRescued += try await deliveries.rescue(clientAccountID: clientAccountID, now: now, on: connection)
+                report.leasesRescued += try await deliveries.rescue(clientAccountIDs: clientAccountIDs, now: now, on: connection)
             case .cleanUp:
-                report.deliveriesCleaned += try await deliveries.cleanUp(clientAccountID: clientAccountID, now: now, on: connection)
+                report.deliveriesCleaned += try await deliveries.cleanUp(clientAccountIDs: clientAccountIDs, now: now, on: connection)
             }
         }
         return report

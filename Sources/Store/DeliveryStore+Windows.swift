@@ -175,11 +175,17 @@ extension DeliveryStore {
     /// records count as expired, and each gets a `window_outcomes` row.
     @discardableResult
     public func expireWindows(clientAccountID: UUID, now: Int64, on connection: PostgresConnection) async throws -> Int {
+        try await expireWindows(clientAccountIDs: [clientAccountID], now: now, on: connection)
+    }
+
+    /// `expireWindows` for every account of `clientAccountIDs` in one statement.
+    @discardableResult
+    public func expireWindows(clientAccountIDs: [UUID], now: Int64, on connection: PostgresConnection) async throws -> Int {
         try await connection.query(
             """
             WITH expired AS (
               UPDATE callwindow.windows SET state = 'expired', records = planned_records, expired = expired + planned_records
-              WHERE client_account_id = $1 AND state = 'planned' AND ends_at <= callwindow.at_ms($2)
+              WHERE client_account_id = ANY($1::uuid[]) AND state = 'planned' AND ends_at <= callwindow.at_ms($2)
               RETURNING *
             ), trail AS (
               INSERT INTO callwindow.window_outcomes (at, client_account_id, campaign_id, window_id, starts_at, ends_at, outcome, records, reason, instance)
@@ -188,6 +194,6 @@ extension DeliveryStore {
               FROM expired
             )
             SELECT count(*) AS n FROM expired
-            """, clientAccountID, now, instance)[0].decode("n", as: Int.self)
+            """, clientAccountIDs, now, instance)[0].decode("n", as: Int.self)
     }
 }

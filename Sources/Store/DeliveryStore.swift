@@ -157,13 +157,8 @@ public struct DeliveryStore: Sendable {
             """
             WITH due AS (
               SELECT d.id FROM callwindow.deliveries d
-              WHERE d.client_account_id = $1 AND d.state = 'pending'
+              WHERE d.client_account_id = $1 AND \(Self.claimable)
                 AND d.push_at <= callwindow.at_ms($2) AND d.next_attempt_at <= callwindow.at_ms($2)
-                AND EXISTS (SELECT 1 FROM callwindow.campaigns c
-                            JOIN callwindow.labels l ON l.client_account_id = c.client_account_id AND l.id = c.label_id
-                            WHERE c.id = d.campaign_id AND c.status = 'active' AND l.label_type = 'dynamic')
-                AND NOT EXISTS (SELECT 1 FROM callwindow.do_not_contact n
-                                WHERE n.client_account_id = d.client_account_id AND n.phone = d.receiver)
               ORDER BY d.deadline, d.priority DESC, d.id
               LIMIT $3
               FOR UPDATE SKIP LOCKED
@@ -185,6 +180,41 @@ public struct DeliveryStore: Sendable {
                 startsAt: try row.decode("starts_ms"), endsAt: try row.decode("ends_ms"), deadline: try row.decode("deadline_ms"),
                 pushAt: try row.decode("push_ms"), attempts: try row.decode("attempts"), leaseToken: try row.decode("lease_token"))
         }.sorted { ($0.deadline, $0.id) < ($1.deadline, $1.id) }
+    }
+
+    /// What makes a delivery `d` claimable, due or not: pending, its campaign active with a
+    /// dynamic label, its receiver not on the account's do-not-contact list.
+    static let claimable = """
+        d.state = 'pending'
+        AND EXISTS (SELECT 1 FROM callwindow.campaigns c
+                    JOIN callwindow.labels l ON l.client_account_id = c.client_account_id AND l.id = c.label_id
+                    WHERE c.id = d.campaign_id AND c.status = 'active' AND l.label_type = 'dynamic')
+        AND NOT EXISTS (SELECT 1 FROM callwindow.do_not_contact n
+                        WHERE n.client_account_id = d.client_account_id AND n.phone = d.receiver)
+        """
+
+    /// The NOTIFY channel on which an account's id says it has deliveries to claim (created,
+    /// rescued, or returned to the queue); each daemon's leader listens and wakes the account's
+    /// dispatcher.
+    public static let dueChannel = "callwindow_due"
+
+    /// The earliest instant a delivery of `clientAccountID` becomes claimable (its `push_at`
+    /// and retry time both reached), or `nil` when none waits: how long an idle dispatcher may
+    /// sleep.
+    public func nextDue(clientAccountID: UUID, on connection: PostgresConnection) async throws -> Int64? {
+        try await connection.query(
+            """
+            SELECT callwindow.ms_of(min(greatest(d.push_at, d.next_attempt_at))) AS at FROM callwindow.deliveries d
+            WHERE d.client_account_id = $1 AND \(Self.claimable)
+            """, clientAccountID)[0].decode("at", as: Int64?.self)
+    }
+
+    /// Tells the dispatchers of `clientAccountIDs` (in every daemon) that they have deliveries
+    /// to claim (NOTIFY on `dueChannel`, delivered when the surrounding transaction commits).
+    public func notifyDue(clientAccountIDs: [UUID], on connection: PostgresConnection) async throws {
+        guard !clientAccountIDs.isEmpty else { return }
+        _ = try await connection.query(
+            "SELECT count(pg_notify($2, a::text)) AS n FROM unnest($1::uuid[]) AS a", clientAccountIDs, Self.dueChannel)
     }
 
     /// Due records of an account waiting to be claimed (active campaigns only), counted up to
@@ -250,6 +280,9 @@ public struct DeliveryStore: Sendable {
                 results.map(\.delivery.id), results.map(\.delivery.leaseToken), results.map(\.next.rawValue),
                 results.map(\.outcome.rawValue), results.map { Self.storable($0.reason) }, results.map { $0.retryAt ?? now }, owner, now)
             try await insertAudit(results, now: now, on: connection)
+            // Records back in the queue may be claimed by any instance: wake their dispatchers.
+            let requeued = Set(results.filter { $0.next == .retry }.map(\.delivery.clientAccountID))
+            try await notifyDue(clientAccountIDs: requeued.sorted { $0.uuidString < $1.uuidString }, on: connection)
             return try applied[0].decode("applied", as: Int.self)
         }
     }
@@ -310,19 +343,38 @@ public struct DeliveryStore: Sendable {
     /// crashed instance's work is resumed. Returns how many were rescued.
     @discardableResult
     public func rescue(clientAccountID: UUID, now: Int64, on connection: PostgresConnection) async throws -> Int {
-        try await connection.execute(
+        try await rescue(clientAccountIDs: [clientAccountID], now: now, on: connection)
+    }
+
+    /// `rescue` for every account of `clientAccountIDs` in one statement; each account with
+    /// rescued deliveries is notified on `dueChannel`, so its dispatchers wake.
+    @discardableResult
+    public func rescue(clientAccountIDs: [UUID], now: Int64, on connection: PostgresConnection) async throws -> Int {
+        try await connection.query(
             """
-            UPDATE callwindow.deliveries SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL
-            WHERE client_account_id = $1 AND state = 'in_flight' AND lease_expires_at < callwindow.at_ms($2)
-            """, clientAccountID, now)
+            WITH rescued AS (
+              UPDATE callwindow.deliveries SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL
+              WHERE client_account_id = ANY($1::uuid[]) AND state = 'in_flight' AND lease_expires_at < callwindow.at_ms($2)
+              RETURNING client_account_id
+            )
+            SELECT (SELECT count(*) FROM rescued) AS n,
+                   (SELECT count(pg_notify($3, a::text)) FROM (SELECT DISTINCT client_account_id AS a FROM rescued) accounts) AS notified
+            """, clientAccountIDs, now, Self.dueChannel)[0].decode("n", as: Int.self)
     }
 
     /// Pending deliveries of an account whose `ends_at` passed become `expired`, each with an
     /// audit row. Returns how many expired.
     @discardableResult
     public func expire(clientAccountID: UUID, now: Int64, on connection: PostgresConnection) async throws -> Int {
-        try await finish(.endedPendingOfAccount(clientAccountID), state: .expired,
-                         reason: "ends_at passed before the record could be pushed", now: now, on: connection)
+        try await expire(clientAccountIDs: [clientAccountID], now: now, on: connection).values.reduce(0, +)
+    }
+
+    /// `expire` for every account of `clientAccountIDs` in one statement; how many expired per
+    /// account (accounts with none are absent).
+    @discardableResult
+    public func expire(clientAccountIDs: [UUID], now: Int64, on connection: PostgresConnection) async throws -> [UUID: Int] {
+        try await finishByAccount(.endedPendingOfAccounts(clientAccountIDs), state: .expired,
+                                  reason: "ends_at passed before the record could be pushed", now: now, on: connection)
     }
 
     /// Cancels the pending deliveries of a window, each with an audit row.
@@ -357,8 +409,8 @@ public struct DeliveryStore: Sendable {
     /// Which deliveries `finish` ends: each case is one fixed condition on `$1` (its id) and
     /// `$2` (now); no caller supplies SQL.
     enum FinishScope {
-        /// An account's pending deliveries whose `ends_at` has passed.
-        case endedPendingOfAccount(UUID)
+        /// The pending deliveries of a set of accounts whose `ends_at` has passed.
+        case endedPendingOfAccounts([UUID])
         /// A window's pending deliveries.
         case pendingOfWindow(Int64)
         /// A campaign's pending deliveries.
@@ -373,8 +425,8 @@ public struct DeliveryStore: Sendable {
 
         var condition: String {
             switch self {
-            case .endedPendingOfAccount:
-                "d.client_account_id = $1 AND d.state = 'pending' AND d.ends_at <= callwindow.at_ms($2)"
+            case .endedPendingOfAccounts:
+                "d.client_account_id = ANY($1::uuid[]) AND d.state = 'pending' AND d.ends_at <= callwindow.at_ms($2)"
             case .pendingOfWindow:
                 "d.window_id = $1 AND d.state = 'pending'"
             case .pendingOfCampaign:
@@ -401,7 +453,8 @@ public struct DeliveryStore: Sendable {
 
         var id: any PostgresEncodable {
             switch self {
-            case .endedPendingOfAccount(let account), .listedOfAccount(let account): account
+            case .endedPendingOfAccounts(let accounts): accounts
+            case .listedOfAccount(let account): account
             case .pendingOfWindow(let id), .pendingOfCampaign(let id), .removedFromCampaign(let id), .listedOfWindow(let id): id
             }
         }
@@ -411,6 +464,12 @@ public struct DeliveryStore: Sendable {
     /// window counters, in one statement.
     func finish(_ scope: FinishScope, state: DeliveryState, reason: String,
                         now: Int64, on connection: PostgresConnection) async throws -> Int {
+        try await finishByAccount(scope, state: state, reason: reason, now: now, on: connection).values.reduce(0, +)
+    }
+
+    /// `finish`, counted per client account (accounts with none finished are absent).
+    func finishByAccount(_ scope: FinishScope, state: DeliveryState, reason: String,
+                         now: Int64, on connection: PostgresConnection) async throws -> [UUID: Int] {
         let condition = scope.condition
         let parameters: [any PostgresEncodable] = [scope.id, now]
         let rows = try await connection.query(
@@ -434,26 +493,46 @@ public struct DeliveryStore: Sendable {
               FROM (SELECT window_id, count(*) AS n FROM finished GROUP BY window_id) f
               WHERE w.id = f.window_id
             )
-            SELECT count(*) AS n FROM finished
+            SELECT client_account_id AS a, count(*) AS n FROM finished GROUP BY 1
             """, parameters: parameters + [state.rawValue, reason, transport.rawValue, instance])
-        return try rows[0].decode("n", as: Int.self)
+        var counts: [UUID: Int] = [:]
+        for row in rows { counts[try row.decode("a", as: UUID.self)] = try row.decode("n", as: Int.self) }
+        return counts
     }
 
     /// Deliveries of an account still to push: pending or in flight.
     public func queueDepth(clientAccountID: UUID, on connection: PostgresConnection) async throws -> Int {
-        try await connection.query(
-            "SELECT count(*) AS n FROM callwindow.deliveries WHERE client_account_id = $1 AND state IN ('pending', 'in_flight')",
-            clientAccountID)[0].decode("n", as: Int.self)
+        try await queueDepths(clientAccountIDs: [clientAccountID], on: connection)[clientAccountID] ?? 0
+    }
+
+    /// `queueDepth` of every account of `clientAccountIDs`, in one statement (accounts with an
+    /// empty queue are absent).
+    public func queueDepths(clientAccountIDs: [UUID], on connection: PostgresConnection) async throws -> [UUID: Int] {
+        let rows = try await connection.query(
+            """
+            SELECT client_account_id AS a, count(*) AS n FROM callwindow.deliveries
+            WHERE client_account_id = ANY($1::uuid[]) AND state IN ('pending', 'in_flight') GROUP BY 1
+            """, clientAccountIDs)
+        var depths: [UUID: Int] = [:]
+        for row in rows { depths[try row.decode("a", as: UUID.self)] = try row.decode("n", as: Int.self) }
+        return depths
     }
 
     /// Final deliveries leave the queue once their window has ended (the audit keeps them).
     @discardableResult
     public func cleanUp(clientAccountID: UUID, now: Int64, on connection: PostgresConnection) async throws -> Int {
+        try await cleanUp(clientAccountIDs: [clientAccountID], now: now, on: connection)
+    }
+
+    /// `cleanUp` for every account of `clientAccountIDs` in one statement.
+    @discardableResult
+    public func cleanUp(clientAccountIDs: [UUID], now: Int64, on connection: PostgresConnection) async throws -> Int {
         try await connection.execute(
             """
             DELETE FROM callwindow.deliveries
-            WHERE client_account_id = $1 AND state IN ('accepted', 'rejected', 'expired', 'cancelled') AND ends_at <= callwindow.at_ms($2)
-            """, clientAccountID, now)
+            WHERE client_account_id = ANY($1::uuid[]) AND state IN ('accepted', 'rejected', 'expired', 'cancelled')
+              AND ends_at <= callwindow.at_ms($2)
+            """, clientAccountIDs, now)
     }
 
     /// Creates this month's audit partition and the next `monthsAhead` ones.

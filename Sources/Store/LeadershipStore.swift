@@ -7,4 +7,14 @@ public enum LeadershipStore {
     public static func tryLead(key: Int64, on connection: PostgresConnection) async throws -> Bool {
         try await connection.query("SELECT pg_try_advisory_lock($1) AS ok", key)[0].decode("ok", as: Bool.self)
     }
+
+    /// `tryLead` for every key of `keys` in one statement; returns the keys now held.
+    public static func tryLead(keys: [Int64], on connection: PostgresConnection) async throws -> Set<Int64> {
+        guard !keys.isEmpty else { return [] }
+        let rows = try await connection.query(
+            "SELECT k, pg_try_advisory_lock(k) AS ok FROM unnest($1::int8[]) AS k", keys)
+        var held = Set<Int64>()
+        for row in rows where try row.decode("ok", as: Bool.self) { held.insert(try row.decode("k", as: Int64.self)) }
+        return held
+    }
 }

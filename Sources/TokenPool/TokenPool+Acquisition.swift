@@ -114,8 +114,10 @@ extension TokenPool {
     private func mint(refreshOf old: String?, now decideAt: Int64) async throws -> Bool {
         let id = configuration.clientAccountID
         let budget = self.budget
+        // A growth mint is capped at tokens.max live tokens for the account (a refresh replaces one).
         let reservation = try await store.reserveMint(
-            clientAccountID: id, instance: configuration.instance, now: decideAt, windowMs: options.mintWindowMs
+            clientAccountID: id, instance: configuration.instance, now: decideAt, windowMs: options.mintWindowMs,
+            maxLiveTokens: old == nil ? options.maxTokens : nil
         ) { recent in
             if case .refused(let nextAt) = budget.decide(recentMints: recent, now: decideAt) { return nextAt }
             return nil
@@ -127,6 +129,10 @@ extension TokenPool {
         case .refused(nextAt: let nextAt):
             logger.notice("mint budget used up", metadata: ["next_mint_at": "\(nextAt)"])
             state.withLock { $0.machine.mintRefused(nextMintAt: nextAt, now: decideAt, refreshOf: old) }
+            return false
+        case .atCapacity(live: let live):
+            logger.debug("no mint: the account already has tokens.max tokens", metadata: ["live": "\(live)"])
+            state.withLock { $0.machine.mintRefused(nextMintAt: .max, now: decideAt, refreshOf: old) }
             return false
         }
         let minted: MintedToken

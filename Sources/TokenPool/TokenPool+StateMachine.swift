@@ -57,6 +57,14 @@ public struct TokenPoolStateMachine: Sendable {
 
     /// What the shell must do about tokens.
     public enum TokenAction: Sendable, Hashable {
+        /// The token the action is about (`nil` for `acquire`).
+        public var fingerprint: String? {
+            switch self {
+            case .acquire: nil
+            case .refresh(let fingerprint), .drop(let fingerprint, _): fingerprint
+            }
+        }
+
         /// Lease a stored token or mint one (within the budget).
         case acquire
         /// Mint a replacement for `fingerprint`, which expires soon (refresh).
@@ -84,6 +92,8 @@ public struct TokenPoolStateMachine: Sendable {
     /// Records waiting beyond those handed to the pool (the owner's queue), from `backlogChanged`.
     public private(set) var backlog = 0
     private var roundRobin: UInt64 = 0
+    /// The last instant the pool granted a send, gained a token or had demand.
+    private var lastActiveAt: Int64 = .min
     /// Stored tokens leased elsewhere that the pool watches before minting, by fingerprint: the
     /// lease expiry first seen, and until when a live holder would have renewed it.
     private var awaitedLeases: [String: (expiry: Int64, observedUntil: Int64)] = [:]
@@ -117,6 +127,7 @@ public struct TokenPoolStateMachine: Sendable {
             pacer = existing.pacer
         }
         tokens[fingerprint] = Token(fingerprint: fingerprint, expiresAt: expiresAt, leaseExpiresAt: leaseExpiresAt, pacer: pacer)
+        lastActiveAt = max(lastActiveAt, now)
         return true
     }
 
@@ -288,6 +299,7 @@ public struct TokenPoolStateMachine: Sendable {
             guard !usable.isEmpty else { return .noToken }
             roundRobin &+= 1
             inFlight += 1
+            lastActiveAt = now
             return .send(fingerprint: usable[Int(roundRobin % UInt64(usable.count))], sendID: 0)
         }
         // Soonest free first; among equals, tokens not being replaced (so an old token drains
@@ -314,6 +326,7 @@ public struct TokenPoolStateMachine: Sendable {
         if best.at > now { return .wait(until: best.at) }
         let sendID = tokens[best.fingerprint]!.pacer.grant(now: now)
         inFlight += 1
+        lastActiveAt = now
         return .send(fingerprint: best.fingerprint, sendID: sendID)
     }
 
@@ -366,10 +379,21 @@ public struct TokenPoolStateMachine: Sendable {
     }
 
     /// Housekeeping at `now`, given `queued` records waiting to be sent: tokens to drop (expired,
-    /// lease about to lapse), refreshes that are due, and whether to acquire another token (none
-    /// usable, or the queue exceeds what the tokens send within `growthHorizonMs`).
+    /// lease about to lapse, or every one once the pool has been idle for `idleReleaseMs`),
+    /// refreshes that are due, and whether to acquire another token (none usable, or the queue
+    /// exceeds what the tokens send within `growthHorizonMs`).
     public mutating func tick(now: Int64, queued: Int) -> [TokenAction] {
         var actions: [TokenAction] = []
+        if queued > 0 || inFlight > 0 || acquiring { lastActiveAt = max(lastActiveAt, now) }
+        if !tokens.isEmpty, lastActiveAt != .min, now - lastActiveAt >= options.idleReleaseMs {
+            // Idle for `idleReleaseMs`: give the leases back (no renewals, no refresh mints);
+            // the tokens stay stored, and the next work leases them again.
+            for fingerprint in tokens.keys.sorted() {
+                actions.append(.drop(fingerprint: fingerprint, reason: "idle: the lease is released, the token stays stored"))
+            }
+            tokens = [:]
+            return actions
+        }
         for token in tokens.values.sorted(by: { $0.fingerprint < $1.fingerprint }) {
             if now + options.requestTimeoutMs >= token.expiresAt {
                 actions.append(.drop(fingerprint: token.fingerprint, reason: "the token expires"))

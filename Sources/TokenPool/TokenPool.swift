@@ -122,11 +122,17 @@ public final class TokenPool: Sendable {
         while !Task.isCancelled {
             await maintain(queued: nil)
             let now = clock.now()
-            var wake = now + min(maintenanceIntervalMs, options.leaseMs / 5)
+            // Holding nothing and asked for nothing, there is nothing to renew or refresh: an idle
+            // account's pool wakes once a minute (work that comes asks for tokens itself).
+            let idle = state.withLock { $0.machine.tokens.isEmpty && $0.machine.demand == 0 }
+            var wake = now + (idle ? Self.idleWakeMs : min(maintenanceIntervalMs, options.leaseMs / 5))
             if let due = state.withLock({ $0.machine.nextTickDue(now: now) }) { wake = min(wake, max(due, now + 1)) }
             do { try await clock.sleep(until: wake) } catch { return }
         }
     }
+
+    /// How often `run()` looks at a pool that holds no token and has no demand, in ms.
+    public static let idleWakeMs: Int64 = 60_000
 
     /// Releases every lease this pool holds (tokens stay stored for a restart or another instance).
     public func shutdown() async {

@@ -39,6 +39,10 @@ public struct TokenPoolOptions: Sendable, Hashable {
     /// Demand that justifies another token: the pool grows while the queued records exceed what
     /// its tokens send in this many ms. Default 1,000.
     public var growthHorizonMs: Int64
+    /// A pool that has sent nothing and been asked for nothing for this long releases its
+    /// leases: its tokens stay stored and are leased again (without a mint) when work comes,
+    /// so an idle account costs no lease renewals. Default 60,000.
+    public var idleReleaseMs: Int64 = 60_000
 
     /// Real-time defaults (100 requests/s per token).
     public init(

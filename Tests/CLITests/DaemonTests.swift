@@ -243,7 +243,7 @@ struct DaemonTests {
         }
     }
 
-    @Test("two daemons on one database: every record once, zero 429s, no token above its rate or shared, mints within budget")
+    @Test("two daemons on one database: every record once, zero 429s, no token above its rate or shared, tokens.max for the account")
     func twoDaemons() async throws {
         try await closing(try await Self.database("two"), connection: { $0.1 }) { resource throws in
             let (url, connection) = resource
@@ -289,12 +289,13 @@ struct DaemonTests {
             let users = try await connection.query(
                 "SELECT token_fingerprint, count(DISTINCT instance) AS n FROM callwindow.push_attempts WHERE campaign_id = $1 GROUP BY 1", campaign)
             #expect(try users.allSatisfy { try $0.decode("n", as: Int.self) == 1 })
-            #expect(Set(try users.map { try $0.decode("token_fingerprint", as: String.self) }).count >= 2)
-            let instances = try await connection.query(
-                "SELECT count(DISTINCT instance) AS n FROM callwindow.push_attempts WHERE campaign_id = $1", campaign)[0].decode("n", as: Int.self)
-            #expect(instances == 2, "both daemons pushed")
+            // tokens.max is the account's, whichever daemon holds them: the 3,000 records justify all
+            // three, and no more are minted for the second daemon (which claims nothing while it
+            // holds none, so it never sits on records it cannot send).
+            let used = Set(try users.map { try $0.decode("token_fingerprint", as: String.self) })
+            #expect(used.count >= 2 && used.count <= 3, "\(used.count) tokens pushed")
             let mints = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
-            #expect(mints <= 6, "each instance minted at most tokens.max")
+            #expect(mints <= 3, "the account minted at most tokens.max across both daemons")
         }
     }
 }

@@ -82,6 +82,39 @@ struct TokenLedgerConformanceTests {
         await close()
     }
 
+    @Test("concurrent growth mints never give the account more than maxLiveTokens; stored, pending and revoked tokens are counted right",
+          arguments: LedgerKind.allCases)
+    func liveTokenCap(kind: LedgerKind) async throws {
+        let (ledger, close) = try await kind.make()
+        let client = UUID()
+        let now = Self.now
+        // One stored token (unleased), one expired, one revoked: one counts.
+        try await ledger.insert(clientAccountID: client, secret: "secret-token-1", fingerprint: "aaaaaaaaaaaa", mintedAt: now,
+                                expiresAt: now + 3_600_000, owner: "A", leaseExpiresAt: now + 15_000)
+        try await ledger.release(clientAccountID: client, fingerprint: "aaaaaaaaaaaa", owner: "A")
+        try await ledger.insert(clientAccountID: client, secret: "secret-token-2", fingerprint: "bbbbbbbbbbbb", mintedAt: now - 3_600_000,
+                                expiresAt: now - 1, owner: "A", leaseExpiresAt: now - 1)
+        try await ledger.insert(clientAccountID: client, secret: "secret-token-3", fingerprint: "cccccccccccc", mintedAt: now,
+                                expiresAt: now + 3_600_000, owner: "A", leaseExpiresAt: now + 15_000)
+        try await ledger.revoke(clientAccountID: client, fingerprint: "cccccccccccc", now: now)
+        // Ten instances grow at once with a cap of 3: two mints are reserved (pending ones count), eight refused.
+        let results = try await withThrowingTaskGroup(of: MintReservation.self) { group in
+            for caller in 0..<10 {
+                group.addTask {
+                    try await ledger.reserveMint(clientAccountID: client, instance: "grower-\(caller)", now: now, windowMs: Self.window,
+                                                 maxLiveTokens: 3) { _ in nil }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.filter { if case .reserved = $0 { true } else { false } }.count == 2)
+        #expect(results.filter { $0 == .atCapacity(live: 3) }.count == 8)
+        // Without a cap (a refresh), the budget alone decides.
+        let refresh = try await ledger.reserveMint(clientAccountID: client, instance: "refresh", now: now, windowMs: Self.window) { _ in nil }
+        if case .reserved = refresh {} else { Issue.record("a refresh is not capped: \(refresh)") }
+        await close()
+    }
+
     @Test("a lease is taken over only after it lapsed; renewal by its owner only; release frees it; revoked is never leased",
           arguments: LedgerKind.allCases)
     func leases(kind: LedgerKind) async throws {

@@ -184,8 +184,9 @@ struct IntentDispatchTests {
             _ = try await fixture.planner.cycle(clientAccountID: fixture.client, now: clock.now(), on: fixture.connection)
 
             try await withAccountSandbox(account, clock: clock) { sandbox, port in
-                // The API refuses everything for 8 s: every record is in retry back-off, in memory.
-                sandbox.startStorm(milliseconds: 8_000)
+                // The API refuses every push until the changes below are made: every record is in
+                // retry back-off, in memory. (Ended by the test, not by a real-time limit.)
+                sandbox.startStorm(milliseconds: 120_000)
                 try await closing(try await TestDatabase.pool(maxConnections: 4)) { database throws in
                     try await APIClient.withClient(options: .init(baseURL: "http://127.0.0.1:\(port)", connectTimeoutMs: 2_000, requestTimeoutMs: 3_000)) { api in
                         let cipher = try TokenCipher.fromEnvironment(variable: "K", environment: ["K": TokenCipher.generateKeyBase64()])
@@ -197,7 +198,7 @@ struct IntentDispatchTests {
                                                     store: fixture.planner.deliveries, owner: "intent-test",
                                                     options: DispatcherOptions(claimBatch: 100), clock: clock, logger: Logger(label: "test"))
                         try await withServices([dispatcher], logger: Logger(label: "test")) {
-                            try await waitUntil(timeout: .seconds(30), "all 30 records refused once by the storm") { sandbox.stats().stormRefusals >= 30 }
+                            try await waitUntil(timeout: .seconds(60), "all 30 records refused once by the storm") { sandbox.stats().stormRefusals >= 30 }
                             // While they wait to retry: pause one campaign, cancel one, and in the third
                             // delete a receiver; and list receiver 2 on the account's do-not-contact list,
                             // which every campaign honours (all three have that receiver).
@@ -210,6 +211,9 @@ struct IntentDispatchTests {
                                 try await connection.execute(
                                     "INSERT INTO callwindow.do_not_contact (client_account_id, phone) VALUES ($1, '4915100000002')", fixture.client)
                             }
+                            // The API comes back once every admission check can see the changes.
+                            try await Task.sleep(for: .milliseconds(TokenPool.admissionMaxAgeMs + 200))
+                            sandbox.endStorm()
                             do {
                                 try await waitUntil(timeout: .seconds(120), "every record settled after the storm") {
                                     let counts = dispatcher.counts

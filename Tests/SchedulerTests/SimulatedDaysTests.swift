@@ -70,11 +70,14 @@ struct SimulatedDaysTests {
                         options: TokenPoolOptions(maxTokens: 2, leaseMs: 200_000, requestTimeoutMs: 60_000),
                         ledger: TokenStore(pool: database, cipher: cipher), api: api, clock: clock,
                         logger: logger)
+                    // Wired as the daemon wires them: the leader wakes the dispatcher when deliveries are due.
+                    let wakes = DueWakes(accounts: [fixture.client])
                     let dispatcher = Dispatcher(clientAccountID: fixture.client, database: database, tokens: tokens,
                                                 store: fixture.planner.deliveries, owner: "simulated",
-                                                options: DispatcherOptions(claimBatch: 100, maxBatches: 2), clock: clock, logger: logger)
+                                                options: DispatcherOptions(claimBatch: 100, maxBatches: 2), wake: wakes.signal(for: fixture.client),
+                                                clock: clock, logger: logger)
                     let planner = Leader(configuration: configuration, clients: [fixture.client], planner: fixture.planner,
-                                                 clock: clock, pollInterval: .seconds(5), logger: logger)
+                                         clock: clock, wakes: wakes, logger: logger)
                     // Graceful shutdown ends every sleep on the clock: nothing needs time to move.
                     try await withServices([planner, dispatcher], logger: logger) {
                         // Simulated time moves only here, and only when the services have settled: no

@@ -264,4 +264,27 @@ struct SchemaTests {
             #expect(try left[0].decode("n", as: Int.self) == 0)
         }
     }
+
+    @Test("a change notification names its table and client account, one per statement and account")
+    func changeNotificationsNameTheAccount() async throws {
+        try await closing(try await migratedConnection()) { listener throws in
+            try await listener.listen("callwindow_changes")
+            try await closing(try await migratedConnection()) { connection throws in
+                let fixture = try await Fixture.make(connection)
+                try await connection.execute(
+                    "INSERT INTO callwindow.campaign_receivers (campaign_id, phone) VALUES ($1, '919876543210'), ($1, '919876543212')", fixture.campaign)
+                try await connection.execute(
+                    "INSERT INTO callwindow.do_not_contact (client_account_id, phone, reason) VALUES ($1, '919876543212', 'opted out')", fixture.client)
+                try await connection.execute("DELETE FROM callwindow.campaign_receivers WHERE campaign_id = $1", fixture.campaign)
+                let account = fixture.client.uuidString.lowercased()
+                let expected = ["labels", "campaigns", "campaign_receivers", "do_not_contact", "campaign_receivers"].map { "\($0):\(account)" }
+                var received: [String] = []
+                // Other tests notify for their own accounts meanwhile: only this account's count.
+                while received.count < expected.count, let notification = try await listener.nextNotification(timeout: .seconds(10)) {
+                    if notification.payload.hasSuffix(account) { received.append(notification.payload) }
+                }
+                #expect(received == expected)
+            }
+        }
+    }
 }

@@ -280,7 +280,10 @@ func pool(_ options: TokenPoolOptions = TokenPoolOptions(), tokens: [String], no
 
 @Suite struct TokenLifecycleTests {
     @Test func refreshIsDueFiveMinutesBeforeExpiryAndTheOldTokenServesUntilThen() {
-        var machine = TokenPoolStateMachine(options: TokenPoolOptions())
+        // A pool that never goes idle (an idle one releases its tokens instead of refreshing them).
+        var options = TokenPoolOptions()
+        options.idleReleaseMs = .max
+        var machine = TokenPoolStateMachine(options: options)
         machine.tokenAdded(fingerprint: "a", expiresAt: 3_600_000, leaseExpiresAt: 3_600_000, now: 0)
         #expect(machine.nextTickDue(now: 0) == 3_300_000)
         #expect(machine.tick(now: 3_299_999, queued: 0) == [])
@@ -358,6 +361,21 @@ func pool(_ options: TokenPoolOptions = TokenPoolOptions(), tokens: [String], no
         var short = TokenPoolStateMachine(options: TokenPoolOptions())
         short.tokenAdded(fingerprint: "a", expiresAt: 3_600_000, leaseExpiresAt: 1_000, now: 0)
         #expect(short.grant(fingerprint: "a", now: 0) == .noToken, "nor one whose lease could lapse during the request")
+    }
+
+    @Test func anIdlePoolReleasesItsLeasesAfterAMinuteAndABusyOneNever() {
+        var machine = pool(TokenPoolOptions(), tokens: ["a", "b"])
+        #expect(machine.tick(now: 59_999, queued: 0) == [], "added at 0: not idle for a minute yet")
+        guard case .send(let fingerprint, let id) = machine.grant(now: 30_000) else { Issue.record("a grant"); return }
+        _ = machine.completed(fingerprint: fingerprint, sendID: id, outcome: .accepted, now: 30_010)
+        #expect(machine.tick(now: 89_999, queued: 0) == [], "a send at 30 s keeps it busy until 90 s")
+        #expect(machine.tick(now: 80_000, queued: 5) == [], "demand keeps it busy")
+        let idle = machine.tick(now: 140_000, queued: 0)
+        #expect(idle == [.drop(fingerprint: "a", reason: "idle: the lease is released, the token stays stored"),
+                         .drop(fingerprint: "b", reason: "idle: the lease is released, the token stays stored")])
+        #expect(machine.tokens.isEmpty)
+        #expect(machine.leasesToRenew(now: 200_000) == [], "nothing left to renew")
+        #expect(machine.tick(now: 200_000, queued: 0) == [], "and nothing to acquire while idle")
     }
 
     @Test func aLapsedLeaseDropsTheToken() {

@@ -186,6 +186,7 @@ final class Attempts: Sendable {
                 #expect(stats.mintsRefused == 0, "the shared ledger refuses before the API does")
                 #expect(stats.rateLimited == 0)
                 for (_, token) in stats.tokens { #expect(token.peak1s <= 100) }
+                print("DEBUG simulated", clock.now() - now, "tokens", usedA.count, usedB.count, "attempts", attemptsA.all.count, attemptsB.all.count)
                 let minted = try await ledger.recentMints(clientAccountID: fixture.client, now: clock.now(), windowMs: 1_800_000)
                 #expect(minted.count <= 10)
                 await a.shutdown()
