@@ -82,7 +82,7 @@ public struct OperationsServer: Service {
             }
             let last = plannerLastCycleAt()
             if last == 0 || now() - last > plannerStaleAfterMs {
-                problems.append("planner has not completed a cycle recently")
+                problems.append("the planner has not reached the database recently")
             }
             let body = problems.isEmpty ? "ready\n" : problems.joined(separator: "; ") + "\n"
             return Response(status: problems.isEmpty ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: body)))

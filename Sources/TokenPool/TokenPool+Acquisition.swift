@@ -17,21 +17,26 @@ extension TokenPool {
     /// bench and for warm starts; `send` grows the pool on demand by itself.
     @discardableResult
     public func prepare(tokens count: Int) async -> Int {
+        await prepare(tokens: count, capped: true)
+    }
+
+    private func prepare(tokens count: Int, capped: Bool) async -> Int {
         let target = min(count, options.maxTokens)
         var failures = 0
         while state.withLock({ $0.machine.tokens.count }) < target, failures < 3 {
             let now = clock.now()
             guard state.withLock({ $0.machine.startAcquisition(now: now) }) else { break }
-            if await !acquire(refreshOf: nil, warmingTo: target) { failures += 1 }
+            if await !acquire(refreshOf: nil, warmingTo: target, capped: capped) { failures += 1 }
         }
         return state.withLock { $0.machine.tokens.count }
     }
 
     /// Runs `body` with one of the pool's tokens, leasing or minting one (within the shared
-    /// budget) if the pool holds none — for occasional calls such as listing labels. The token
-    /// stays in the pool; its secret never leaves `body`.
+    /// budget) if the pool holds none — for occasional calls such as listing labels, which must
+    /// work while a daemon holds the account's `tokens.max`: this mint is not capped by them,
+    /// only by the budget. The token stays in the pool; its secret never leaves `body`.
     public func withToken<T: Sendable>(_ body: (BearerToken) async throws -> T) async throws -> T {
-        if state.withLock({ $0.secrets.isEmpty }) { await prepare(tokens: 1) }
+        if state.withLock({ $0.secrets.isEmpty }) { await prepare(tokens: 1, capped: false) }
         guard let token = state.withLock({ $0.secrets.values.first }) else {
             throw TokenPoolError(.noToken, "no token could be leased or minted for client account \(configuration.clientAccountID) (mint budget used up, or the API refused the key)")
         }
@@ -65,7 +70,7 @@ extension TokenPool {
     /// `acquiring` flag is set by the caller (tick or `startAcquisition`); every path out clears it.
     /// Returns whether the pool gained a token.
     @discardableResult
-    func acquire(refreshOf old: String?, warmingTo: Int = 0) async -> Bool {
+    func acquire(refreshOf old: String?, warmingTo: Int = 0, capped: Bool = true) async -> Bool {
         let id = configuration.clientAccountID
         let owner = configuration.instance
         let now = clock.now()
@@ -82,8 +87,9 @@ extension TokenPool {
                 return true
             }
             // A stored token leased elsewhere may belong to a process that died: the machine
-            // decides whether to watch its lease (it may lapse) or mint now.
-            if old == nil {
+            // decides whether to watch its lease (it may lapse) or mint now. An occasional call
+            // (uncapped) does not wait: the tokens leased elsewhere are busy serving the account.
+            if old == nil, capped {
                 let elsewhere = try await store.leasedElsewhere(clientAccountID: id, owner: owner, now: now, validUntil: validUntil)
                 let wait = state.withLock { state -> Int64? in
                     guard let wait = state.machine.leasedElsewhere(elsewhere, now: now, observationMs: options.leaseMs / 3 + 1_500) else {
@@ -96,12 +102,12 @@ extension TokenPool {
                     logger.info("watching a stored token's lease before minting", metadata: ["until": "\(wait)"])
                     return false
                 }
-                guard state.withLock({ $0.machine.mayMint(elsewhere: elsewhere.count, now: now, atLeast: warmingTo) }) else {
+                guard !capped || state.withLock({ $0.machine.mayMint(elsewhere: elsewhere.count, now: now, atLeast: warmingTo) }) else {
                     logger.debug("no mint: the account's tokens cover its demand, or it holds tokens.max", metadata: ["elsewhere": "\(elsewhere.count)"])
                     return false
                 }
             }
-            return try await mint(refreshOf: old, now: now)
+            return try await mint(refreshOf: old, now: now, capped: capped)
         } catch {
             let retryAt = state.withLock { $0.machine.acquireErrored(now: clock.now(), refreshOf: old) }
             logger.warning("token acquisition failed", metadata: ["error": "\(error)", "retry_at": "\(retryAt)"])
@@ -111,13 +117,13 @@ extension TokenPool {
 
     /// Reserves a mint in the shared ledger (the budget decides from the account's recent mints),
     /// mints, and stores the token sealed, leased to this process.
-    private func mint(refreshOf old: String?, now decideAt: Int64) async throws -> Bool {
+    private func mint(refreshOf old: String?, now decideAt: Int64, capped: Bool) async throws -> Bool {
         let id = configuration.clientAccountID
         let budget = self.budget
         // A growth mint is capped at tokens.max live tokens for the account (a refresh replaces one).
         let reservation = try await store.reserveMint(
             clientAccountID: id, instance: configuration.instance, now: decideAt, windowMs: options.mintWindowMs,
-            maxLiveTokens: old == nil ? options.maxTokens : nil
+            maxLiveTokens: old == nil && capped ? options.maxTokens : nil
         ) { recent in
             if case .refused(let nextAt) = budget.decide(recentMints: recent, now: decideAt) { return nextAt }
             return nil

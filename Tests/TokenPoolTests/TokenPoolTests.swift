@@ -233,6 +233,28 @@ final class Attempts: Sendable {
         }
     }
 
+    @Test func anOccasionalCallGetsATokenWhileAnotherInstanceHoldsTokensMax() async throws {
+        let fixture = Fixture()
+        let clock = ManualClock(start: 1_900_000_000_000)
+        let ledger = MemoryTokenLedger()
+        let server = try fixture.sandbox(clock: clock)
+        try await server.withRunning { port in
+            try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
+                var options = TokenPoolOptions()
+                options.maxTokens = 2
+                let daemon = try fixture.pool("daemon", api: api, ledger: ledger, clock: clock, options: options)
+                #expect(await daemon.prepare(tokens: 2) == 2)
+                // `labels sync` in another process: neither the cap nor the leases held elsewhere stop it.
+                let sync = try fixture.pool("labels-sync", api: api, ledger: ledger, clock: clock, options: options)
+                let labels = try await sync.withToken { token in try await api.labels(clientAccountID: fixture.client, token: token) }
+                #expect(!labels.isEmpty)
+                #expect(Set(sync.fingerprints).isDisjoint(with: daemon.fingerprints))
+                await sync.shutdown()
+                await daemon.shutdown()
+            }
+        }
+    }
+
     @Test func aRestartedPoolReusesStoredTokensWithoutMinting() async throws {
         let fixture = Fixture()
         let clock = ManualClock(start: 1_900_000_000_000)
