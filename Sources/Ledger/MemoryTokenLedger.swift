@@ -21,6 +21,7 @@ public final class MemoryTokenLedger: TokenLedger {
         var owner: String?
         var leaseExpiresAt: Int64?
         var revokedAt: Int64?
+        var quietAfter: Int64?
     }
 
     private struct Key: Hashable {
@@ -93,11 +94,13 @@ public final class MemoryTokenLedger: TokenLedger {
             guard let (key, _) = free.min(by: { a, b in
                 a.value.expiresAt != b.value.expiresAt ? a.value.expiresAt > b.value.expiresAt : a.key.fingerprint < b.key.fingerprint
             }) else { return nil }
+            guard let before = state.tokens[key] else { return nil }
+            // The previous holder's last instant: its release, or its lease's lapse.
+            let quiet = [before.quietAfter, before.leaseExpiresAt].compactMap { $0 }.max()
             state.tokens[key]?.owner = owner
             state.tokens[key]?.leaseExpiresAt = now + leaseMs
-            guard let token = state.tokens[key] else { return nil }
-            return StoredToken(secret: token.secret, fingerprint: key.fingerprint, mintedAt: token.mintedAt,
-                               expiresAt: token.expiresAt, leaseExpiresAt: now + leaseMs)
+            return StoredToken(secret: before.secret, fingerprint: key.fingerprint, mintedAt: before.mintedAt,
+                               expiresAt: before.expiresAt, leaseExpiresAt: now + leaseMs, quietSince: quiet)
         }
     }
 
@@ -125,12 +128,13 @@ public final class MemoryTokenLedger: TokenLedger {
         }
     }
 
-    public func release(clientAccountID: UUID, fingerprint: String, owner: String) async throws {
+    public func release(clientAccountID: UUID, fingerprint: String, owner: String, now: Int64) async throws {
         state.withLock { state in
             let key = Key(client: clientAccountID, fingerprint: fingerprint)
             guard state.tokens[key]?.owner == owner else { return }
             state.tokens[key]?.owner = nil
             state.tokens[key]?.leaseExpiresAt = nil
+            state.tokens[key]?.quietAfter = now
         }
     }
 

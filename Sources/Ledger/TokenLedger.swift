@@ -23,14 +23,19 @@ public struct StoredToken: Sendable, CustomStringConvertible {
     public var expiresAt: Int64
     /// When the lease the caller now holds ends (epoch ms).
     public var leaseExpiresAt: Int64
+    /// After this instant its previous holder sent nothing with it (it released the lease then,
+    /// or its lease lapsed then); `nil` when no one held it before. The new holder waits one rate
+    /// window past it, so the two holders together never exceed the API's rate.
+    public var quietSince: Int64?
 
     /// A stored token.
-    public init(secret: String, fingerprint: String, mintedAt: Int64, expiresAt: Int64, leaseExpiresAt: Int64) {
+    public init(secret: String, fingerprint: String, mintedAt: Int64, expiresAt: Int64, leaseExpiresAt: Int64, quietSince: Int64? = nil) {
         self.secret = secret
         self.fingerprint = fingerprint
         self.mintedAt = mintedAt
         self.expiresAt = expiresAt
         self.leaseExpiresAt = leaseExpiresAt
+        self.quietSince = quietSince
     }
 
     public var description: String { "stored token \(fingerprint)" }
@@ -94,7 +99,7 @@ public protocol TokenLedger: Sendable {
     func leasedElsewhere(clientAccountID: UUID, owner: String, now: Int64, validUntil: Int64) async throws -> [(fingerprint: String, leaseExpiresAt: Int64)]
 
     /// Gives up `owner`'s lease on `fingerprint` (another owner may take it at once).
-    func release(clientAccountID: UUID, fingerprint: String, owner: String) async throws
+    func release(clientAccountID: UUID, fingerprint: String, owner: String, now: Int64) async throws
 
     /// Marks `fingerprint` revoked (the API answered 401): it is never leased again.
     func revoke(clientAccountID: UUID, fingerprint: String, now: Int64) async throws

@@ -184,7 +184,7 @@ public struct TokenStore: TokenLedger {
         let rows = try await pool.query(
             """
             WITH free AS MATERIALIZED (
-              SELECT fingerprint FROM callwindow.tokens
+              SELECT fingerprint, greatest(quiet_after, lease_expires_at) AS quiet FROM callwindow.tokens
               WHERE client_account_id = $1 AND revoked_at IS NULL AND expires_at > $5
                 AND (lease_expires_at IS NULL OR lease_expires_at <= $4)
                 AND NOT (fingerprint = ANY($6))
@@ -196,7 +196,7 @@ public struct TokenStore: TokenLedger {
             FROM free
             WHERE t.client_account_id = $1 AND t.fingerprint = free.fingerprint
               AND (t.lease_expires_at IS NULL OR t.lease_expires_at <= $4)
-            RETURNING t.fingerprint, t.ciphertext, t.minted_at, t.expires_at, t.lease_expires_at
+            RETURNING t.fingerprint, t.ciphertext, t.minted_at, t.expires_at, t.lease_expires_at, free.quiet
             """,
             clientAccountID, owner, Self.date(now + leaseMs), Self.date(now), Self.date(validUntil), excluding
         )
@@ -207,7 +207,8 @@ public struct TokenStore: TokenLedger {
             secret: secret, fingerprint: fingerprint,
             mintedAt: Self.ms(try row.decode("minted_at", as: Date.self)),
             expiresAt: Self.ms(try row.decode("expires_at", as: Date.self)),
-            leaseExpiresAt: Self.ms(try row.decode("lease_expires_at", as: Date.self))
+            leaseExpiresAt: Self.ms(try row.decode("lease_expires_at", as: Date.self)),
+            quietSince: try row.decode("quiet", as: Date?.self).map(Self.ms)
         )
     }
 
@@ -243,14 +244,15 @@ public struct TokenStore: TokenLedger {
         ).map { (try $0.decode("fingerprint", as: String.self), Self.ms(try $0.decode("lease_expires_at", as: Date.self))) }
     }
 
-    /// Gives up `owner`'s lease on `fingerprint` (another process may take it at once).
-    public func release(clientAccountID: UUID, fingerprint: String, owner: String) async throws {
+    /// Gives up `owner`'s lease on `fingerprint` at `now` (another process may take it at once,
+    /// and waits one rate window past `now` before sending with it).
+    public func release(clientAccountID: UUID, fingerprint: String, owner: String, now: Int64) async throws {
         try await pool.execute(
             """
-            UPDATE callwindow.tokens SET lease_owner = NULL, lease_expires_at = NULL
+            UPDATE callwindow.tokens SET lease_owner = NULL, lease_expires_at = NULL, quiet_after = $4
             WHERE client_account_id = $1 AND fingerprint = $2 AND lease_owner = $3
             """,
-            clientAccountID, fingerprint, owner
+            clientAccountID, fingerprint, owner, Self.date(now)
         )
     }
 

@@ -43,6 +43,11 @@ public struct TokenPacer: Sendable {
         return earliest
     }
 
+    /// No grant before `instant` (a token taken over from another holder).
+    public mutating func hold(until instant: Int64) {
+        blockedUntil = max(blockedUntil, instant)
+    }
+
     /// Records a grant at `now` (which must be ≥ `earliestGrant(now:)`); returns the send's id
     /// for `completed(send:at:)`.
     public mutating func grant(now: Int64) -> UInt64 {

@@ -62,7 +62,8 @@ extension TokenPool {
     }
 
     func release(_ fingerprint: String) async throws {
-        try await store.release(clientAccountID: configuration.clientAccountID, fingerprint: fingerprint, owner: configuration.instance)
+        try await store.release(clientAccountID: configuration.clientAccountID, fingerprint: fingerprint, owner: configuration.instance,
+                                now: clock.now())
     }
 
     /// Leases a stored token, else mints one within the shared budget (a growth mint only as
@@ -80,7 +81,8 @@ extension TokenPool {
             if let stored = try await store.lease(
                 clientAccountID: id, owner: owner, now: now, leaseMs: options.leaseMs, validUntil: validUntil, excluding: held
             ) {
-                guard await add(BearerToken(stored.secret), expiresAt: stored.expiresAt, leaseExpiresAt: stored.leaseExpiresAt, now: now) else {
+                guard await add(BearerToken(stored.secret), expiresAt: stored.expiresAt, leaseExpiresAt: stored.leaseExpiresAt,
+                                quietSince: stored.quietSince, now: now) else {
                     return false
                 }
                 logger.info("token leased from the store", metadata: ["token": "\(stored.fingerprint)"])
@@ -164,9 +166,10 @@ extension TokenPool {
 
     /// Hands a leased or minted token to the machine; a pool closed meanwhile refuses it, and its
     /// lease is released at once. Returns whether the pool took it.
-    private func add(_ token: BearerToken, expiresAt: Int64, leaseExpiresAt: Int64, now: Int64) async -> Bool {
+    private func add(_ token: BearerToken, expiresAt: Int64, leaseExpiresAt: Int64, quietSince: Int64? = nil, now: Int64) async -> Bool {
         let taken = state.withLock { state in
-            guard state.machine.tokenAdded(fingerprint: token.fingerprint, expiresAt: expiresAt, leaseExpiresAt: leaseExpiresAt, now: now) else {
+            guard state.machine.tokenAdded(fingerprint: token.fingerprint, expiresAt: expiresAt, leaseExpiresAt: leaseExpiresAt,
+                                           quietSince: quietSince, now: now) else {
                 return false
             }
             state.secrets[token.fingerprint] = token

@@ -114,10 +114,14 @@ public struct TokenPoolStateMachine: Sendable {
 
     // MARK: Events
 
-    /// A token was leased or minted and is now held until `leaseExpiresAt`. Returns `false` when
-    /// the pool closed meanwhile: it does not take the token, and the shell releases its lease.
+    /// A token was leased or minted and is now held until `leaseExpiresAt`; `quietSince`, for a
+    /// token another holder used, is the instant after which that holder sent nothing: no grant
+    /// comes before one window past it. Returns `false` when the pool closed meanwhile: it does
+    /// not take the token, and the shell releases its lease.
     @discardableResult
-    public mutating func tokenAdded(fingerprint: String, expiresAt: Int64, leaseExpiresAt: Int64, now: Int64) -> Bool {
+    public mutating func tokenAdded(
+        fingerprint: String, expiresAt: Int64, leaseExpiresAt: Int64, quietSince: Int64? = nil, now: Int64
+    ) -> Bool {
         acquiring = false
         if closed { return false }
         var pacer = TokenPacer(limit: options.requestsPerWindow, windowMs: options.windowMs)
@@ -125,6 +129,9 @@ public struct TokenPoolStateMachine: Sendable {
         if let existing = tokens[fingerprint] {
             // The same token again (e.g. re-leased): keep its pacing history.
             pacer = existing.pacer
+        } else if let quietSince, options.enforceLimits {
+            // Handed over by another holder: its sends may still be in the server's window.
+            pacer.hold(until: quietSince + options.windowMs)
         }
         tokens[fingerprint] = Token(fingerprint: fingerprint, expiresAt: expiresAt, leaseExpiresAt: leaseExpiresAt, pacer: pacer)
         lastActiveAt = max(lastActiveAt, now)

@@ -91,7 +91,7 @@ struct TokenLedgerConformanceTests {
         // One stored token (unleased), one expired, one revoked: one counts.
         try await ledger.insert(clientAccountID: client, secret: "secret-token-1", fingerprint: "aaaaaaaaaaaa", mintedAt: now,
                                 expiresAt: now + 3_600_000, owner: "A", leaseExpiresAt: now + 15_000)
-        try await ledger.release(clientAccountID: client, fingerprint: "aaaaaaaaaaaa", owner: "A")
+        try await ledger.release(clientAccountID: client, fingerprint: "aaaaaaaaaaaa", owner: "A", now: now)
         try await ledger.insert(clientAccountID: client, secret: "secret-token-2", fingerprint: "bbbbbbbbbbbb", mintedAt: now - 3_600_000,
                                 expiresAt: now - 1, owner: "A", leaseExpiresAt: now - 1)
         try await ledger.insert(clientAccountID: client, secret: "secret-token-3", fingerprint: "cccccccccccc", mintedAt: now,
@@ -140,15 +140,17 @@ struct TokenLedgerConformanceTests {
         #expect(taken?.fingerprint == "aaaaaaaaaaaa")
         #expect(taken?.leaseExpiresAt == now + 40_000)
         #expect(taken?.expiresAt == now + 3_600_000)
+        #expect(taken?.quietSince == now + 25_000, "A could send until its lease lapsed")
         #expect(try await ledger.renew(clientAccountID: client, fingerprints: ["aaaaaaaaaaaa"], owner: "A", now: now + 26_000, leaseMs: 15_000) == [],
                 "a lapsed lease is lost")
-        try await ledger.release(clientAccountID: client, fingerprint: "aaaaaaaaaaaa", owner: "A")
+        try await ledger.release(clientAccountID: client, fingerprint: "aaaaaaaaaaaa", owner: "A", now: now)
         #expect(try await ledger.lease(clientAccountID: client, owner: "A", now: now + 26_500, leaseMs: 15_000, validUntil: now + 60_000) == nil,
                 "a release by another owner changes nothing")
-        try await ledger.release(clientAccountID: client, fingerprint: "aaaaaaaaaaaa", owner: "B")
+        try await ledger.release(clientAccountID: client, fingerprint: "aaaaaaaaaaaa", owner: "B", now: now + 26_800)
         #expect(try await ledger.lease(clientAccountID: client, owner: "A", now: now + 27_000, leaseMs: 15_000, validUntil: now + 3_600_000) == nil,
                 "too short-lived for what is asked")
-        #expect(try await ledger.lease(clientAccountID: client, owner: "A", now: now + 27_000, leaseMs: 15_000, validUntil: now + 60_000) != nil)
+        let again = try await ledger.lease(clientAccountID: client, owner: "A", now: now + 27_000, leaseMs: 15_000, validUntil: now + 60_000)
+        #expect(again?.quietSince == now + 26_800, "B sent nothing after its release")
         try await ledger.revoke(clientAccountID: client, fingerprint: "aaaaaaaaaaaa", now: now + 28_000)
         #expect(try await ledger.lease(clientAccountID: client, owner: "B", now: now + 100_000, leaseMs: 15_000, validUntil: now + 200_000) == nil)
         #expect(try await ledger.renew(clientAccountID: client, fingerprints: ["aaaaaaaaaaaa"], owner: "A", now: now + 28_001, leaseMs: 15_000) == [])

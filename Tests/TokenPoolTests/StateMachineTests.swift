@@ -349,6 +349,18 @@ func pool(_ options: TokenPoolOptions = TokenPoolOptions(), tokens: [String], no
         #expect(machine.mintRefused(nextMintAt: 6_000, now: 5_000) == 6_000, "a sooner mint is not waited past")
     }
 
+    @Test func aTokenTakenOverFromAnotherHolderWaitsOneWindowPastItsLastSend() {
+        var machine = TokenPoolStateMachine(options: TokenPoolOptions())
+        // The previous holder released it at 10,000: its last sends may sit in (9,000, 10,000].
+        machine.tokenAdded(fingerprint: "a", expiresAt: 3_600_000, leaseExpiresAt: 60_000, quietSince: 10_000, now: 10_200)
+        #expect(machine.grant(now: 10_200) == .wait(until: 11_000))
+        guard case .send = machine.grant(now: 11_000) else { Issue.record("granted once the window passed"); return }
+        // A token no one held before (just minted) goes at once.
+        var fresh = TokenPoolStateMachine(options: TokenPoolOptions())
+        fresh.tokenAdded(fingerprint: "b", expiresAt: 3_600_000, leaseExpiresAt: 60_000, now: 10_200)
+        guard case .send = fresh.grant(now: 10_200) else { Issue.record("a fresh token goes at once"); return }
+    }
+
     @Test func aGrantOnOneTokenIsPacedWithItsOtherRequests() {
         // 100 per second, no burst: one request per 10 ms per token.
         var machine = pool(TokenPoolOptions(), tokens: ["a"])
