@@ -37,7 +37,14 @@ public struct Daemon: Sendable {
         guard !settings.clients.isEmpty else {
             throw CallWindowError("no client accounts configured: add one under clients: in the configuration file")
         }
-        let pool = PostgresPool(configuration: database, maxConnections: settings.database.poolSize)
+        // A statement that hangs (a lock never granted, a server in trouble) is cancelled rather
+        // than holding a connection forever: 2 minutes for the queue's statements, 10 for the
+        // leader's (materialising a window of a million records is one statement).
+        var queueDatabase = database
+        queueDatabase.statementTimeoutMs = 120_000
+        var leaderDatabase = database
+        leaderDatabase.statementTimeoutMs = 600_000
+        let pool = PostgresPool(configuration: queueDatabase, maxConnections: settings.database.poolSize)
         guard try await SchemaCheck.isMigrated(pool) else {
             await pool.close()
             throw CallWindowError("the database has no (or an old) CallWindow schema: run callwindow migrate first")
@@ -48,7 +55,7 @@ public struct Daemon: Sendable {
             let credentials = try Self.credentials(settings)
             let instance = Self.instanceName()
             let scheduler = try Self.schedulerServices(
-                settings: settings, database: database, pool: pool, api: api, cipher: cipher,
+                settings: settings, database: leaderDatabase, pool: pool, api: api, cipher: cipher,
                 instance: instance, credentials: credentials, clock: clock)
             try await serve(scheduler, pool: pool, instance: instance, accounts: credentials.map(\.0), clock: clock)
             // Results already received are written even after the grace period (up to 10 s

@@ -13,6 +13,18 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     public var connectTimeoutSeconds: Int = 10
     /// Reported to the server as `application_name` (unless the string sets its own).
     public var applicationName: String = "callwindow"
+    /// A statement running longer than this is cancelled by the server (`statement_timeout`,
+    /// through libpq's `options`, unless the string sets its own options); `nil`: the server's.
+    public var statementTimeoutMs: Int?
+
+    /// TCP keepalives and `tcp_user_timeout` that every connection asks for (unless the string
+    /// sets its own): a connection whose peer vanished without a FIN or RST (a host or network
+    /// gone) fails within about a minute instead of hanging, so a leader that lost the
+    /// database gives up its lead in bounded time.
+    static let keepalives: [(String, String)] = [
+        ("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"), ("keepalives_count", "3"),
+        ("tcp_user_timeout", "60000"),
+    ]
 
     /// Wraps a connection string; fails with a clear message when libpq cannot parse it.
     public init(_ conninfo: String) throws(PostgresError) {

@@ -238,8 +238,13 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     private func open(_ configuration: PostgresConfiguration) throws(PostgresError) {
-        let keywords = ["connect_timeout", "application_name", "client_encoding", "dbname"]
-        let values = [String(configuration.connectTimeoutSeconds), configuration.applicationName, "UTF8", configuration.conninfo]
+        // Later entries win: the connection string (expanded from `dbname`) overrides these defaults.
+        var defaults = [("connect_timeout", String(configuration.connectTimeoutSeconds)),
+                        ("application_name", configuration.applicationName), ("client_encoding", "UTF8")]
+        defaults += PostgresConfiguration.keepalives
+        if let timeout = configuration.statementTimeoutMs { defaults.append(("options", "-c statement_timeout=\(timeout)")) }
+        let keywords = defaults.map(\.0) + ["dbname"]
+        let values = defaults.map(\.1) + [configuration.conninfo]
         let handle = withCStringArray(keywords) { keywordPointers in
             withCStringArray(values) { valuePointers in
                 PQconnectdbParams(keywordPointers, valuePointers, 1)

@@ -204,4 +204,21 @@ struct ConnectionTests {
         await pool.close()
         await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
     }
+
+    @Test("a statement timeout set on the configuration applies to its connections; the URL's own options win")
+    func statementTimeout() async throws {
+        var configuration = try TestDatabase.configuration()
+        configuration.statementTimeoutMs = 1_500
+        try await closing(try await PostgresConnection.connect(configuration)) { connection throws in
+            #expect(try await connection.query("SHOW statement_timeout")[0].decode("statement_timeout", as: String.self) == "1500ms")
+            await #expect(throws: PostgresError.self) { try await connection.query("SELECT pg_sleep(5)") }
+        }
+        // scripts/test hands a postgres:// URL; its own options come as a query parameter.
+        let url = try TestDatabase.configuration().conninfoForTests
+        var own = try PostgresConfiguration(url + (url.contains("?") ? "&" : "?") + "options=-c%20statement_timeout%3D2500")
+        own.statementTimeoutMs = 1_500
+        try await closing(try await PostgresConnection.connect(own)) { connection throws in
+            #expect(try await connection.query("SHOW statement_timeout")[0].decode("statement_timeout", as: String.self) == "2500ms")
+        }
+    }
 }
