@@ -33,7 +33,9 @@ public struct Daemon: Sendable {
     /// Runs until a signal's graceful shutdown has drained every service. Throws
     /// `CallWindowError` when it cannot start (no clients, no schema, a missing credential).
     public func run() async throws {
-        let clock = SystemClock()
+        // Every instance's time is the database's: leases, rescue, token expiry and the mint
+        // ledger then agree across hosts whose clocks differ.
+        let clock = CalibratedClock(raw: SystemClock())
         guard !settings.clients.isEmpty else {
             throw CallWindowError("no client accounts configured: add one under clients: in the configuration file")
         }
@@ -49,6 +51,10 @@ public struct Daemon: Sendable {
             await pool.close()
             throw CallWindowError("the database has no (or an old) CallWindow schema: run callwindow migrate first")
         }
+        let calibration = ClockCalibration(clock: clock, database: pool, logger: logger)
+        if await calibration.calibrate() {
+            logger.info("clock calibrated to the database", metadata: ["offset_ms": "\(clock.offset)"])
+        }
         let api = Self.apiClient(settings)
         do {
             let cipher = try TokenCipher.fromEnvironment(variable: settings.tokens.keyEnv)
@@ -57,7 +63,8 @@ public struct Daemon: Sendable {
             let scheduler = try Self.schedulerServices(
                 settings: settings, database: leaderDatabase, pool: pool, api: api, cipher: cipher,
                 instance: instance, credentials: credentials, clock: clock)
-            try await serve(scheduler, pool: pool, instance: instance, accounts: credentials.map(\.0), clock: clock)
+            try await serve(scheduler, pool: pool, instance: instance, accounts: credentials.map(\.0), clock: clock,
+                            calibration: calibration)
             // Results already received are written even after the grace period (up to 10 s
             // more); any the database could not take make the exit status say so.
             let unwritten = scheduler.dispatchers.reduce(0) { $0 + $1.unwrittenResults }
@@ -75,7 +82,8 @@ public struct Daemon: Sendable {
         logger.info("callwindow run stopped")
     }
 
-    private func serve(_ scheduler: SchedulerServices, pool: PostgresPool, instance: String, accounts: [UUID], clock: SystemClock) async throws {
+    private func serve(_ scheduler: SchedulerServices, pool: PostgresPool, instance: String, accounts: [UUID], clock: any WallClock,
+                       calibration: ClockCalibration) async throws {
         let authToken = try DashboardAuth.token(http: settings.http)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -83,7 +91,7 @@ public struct Daemon: Sendable {
         let dashboard = Dashboard(
             database: pool, accounts: accounts,
             requestsPerSecondPerToken: Double(perToken.requestsPerWindow) * 1000 / Double(perToken.windowMs), now: { clock.now() })
-        let services: [any Service] = scheduler.all + [OperationsServer(
+        let services: [any Service] = scheduler.all + [calibration, OperationsServer(
             host: settings.http.host, port: settings.http.port, registry: registry, database: pool, planner: scheduler.planner,
             plannerStaleAfterMs: 3 * Leader.heartbeatMs + 30_000, now: { clock.now() },
             dashboard: dashboard, authToken: authToken, logger: Logger(label: "callwindow.http"))]

@@ -1,4 +1,5 @@
 import Foundation
+import Planning
 import Postgres
 import Store
 import TestSupport
@@ -284,6 +285,28 @@ struct SchemaTests {
                     if notification.payload.hasSuffix(account) { received.append(notification.payload) }
                 }
                 #expect(received == expected)
+            }
+        }
+    }
+
+    @Test("a host clock 20 s off reads the database's time once calibrated")
+    func clockCalibration() async throws {
+        struct Skewed: WallClock {
+            let skew: Int64
+            func now() -> Int64 { SystemClock().now() + skew }
+            func sleep(until deadline: Int64) async throws { try await SystemClock().sleep(until: deadline - skew) }
+            func sleepIgnoringCancellation(until deadline: Int64) async { await SystemClock().sleepIgnoringCancellation(until: deadline - skew) }
+        }
+        try await closing(try await TestDatabase.pool(maxConnections: 2)) { pool throws in
+            for skew: Int64 in [-20_000, 20_000] {
+                let clock = CalibratedClock(raw: Skewed(skew: skew))
+                var samples: [CalibratedClock.Sample] = []
+                for _ in 0..<3 { samples.append(try await ClockStore.sample(clock.raw, on: pool)) }
+                clock.calibrate(samples)
+                // The database runs on this host: its clock is the system's, within the readings' round trips.
+                let database = try await ClockStore.sample(SystemClock(), on: pool)
+                #expect(abs(clock.now() - database.reference) < 1_000, "skew \(skew): offset \(clock.offset)")
+                #expect(abs(clock.offset + skew) < 1_000)
             }
         }
     }
