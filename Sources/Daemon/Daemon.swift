@@ -91,10 +91,19 @@ public struct Daemon: Sendable {
         let dashboard = Dashboard(
             database: pool, accounts: accounts,
             requestsPerSecondPerToken: Double(perToken.requestsPerWindow) * 1000 / Double(perToken.windowMs), now: { clock.now() })
-        let services: [any Service] = scheduler.all + [calibration, OperationsServer(
-            host: settings.http.host, port: settings.http.port, registry: registry, database: pool, planner: scheduler.planner,
-            plannerStaleAfterMs: 3 * Leader.heartbeatMs + 30_000, now: { clock.now() },
-            dashboard: dashboard, authToken: authToken, logger: Logger(label: "callwindow.http"))]
+        let staleAfterMs = 3 * Leader.heartbeatMs + 30_000
+        let planner = scheduler.planner
+        let readiness = Readiness(database: pool, plannerLastCycleAt: { planner.lastCycleAt }, staleAfterMs: staleAfterMs, now: { clock.now() })
+        let services: [any Service] = scheduler.all + [
+            calibration,
+            OperationsServer(
+                host: settings.http.host, port: settings.http.port, registry: registry, database: pool, planner: planner,
+                plannerStaleAfterMs: staleAfterMs, now: { clock.now() },
+                dashboard: dashboard, authToken: authToken, logger: Logger(label: "callwindow.http")),
+            OperationsSampler(
+                registry: registry, database: pool, accounts: accounts, readiness: readiness, mintBudget: settings.tokens.mintBudget,
+                mintWindowMs: Int64(settings.tokens.mintWindowSeconds) * 1_000, clock: clock, logger: Logger(label: "callwindow.metrics")),
+        ]
         logger.info("callwindow run starting", metadata: [
             "instance": "\(instance)", "clients": "\(accounts.count)", "transport": "\(settings.api.transport.rawValue)",
             "database": "\(database.endpoint)",

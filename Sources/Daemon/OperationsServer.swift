@@ -73,17 +73,9 @@ public struct OperationsServer: Service {
                      body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
         router.get("/healthz") { _, _ in "ok\n" }
+        let readiness = Readiness(database: database, plannerLastCycleAt: plannerLastCycleAt, staleAfterMs: plannerStaleAfterMs, now: now)
         router.get("/readyz") { _, _ -> Response in
-            var problems: [String] = []
-            do {
-                try await SchemaCheck.ping(database)
-            } catch {
-                problems.append("database unreachable")
-            }
-            let last = plannerLastCycleAt()
-            if last == 0 || now() - last > plannerStaleAfterMs {
-                problems.append("the planner has not reached the database recently")
-            }
+            let problems = await readiness.problems()
             let body = problems.isEmpty ? "ready\n" : problems.joined(separator: "; ") + "\n"
             return Response(status: problems.isEmpty ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: body)))
         }

@@ -168,3 +168,28 @@ public struct DashboardStore: Sendable {
         }
     }
 }
+
+/// What the alerting gauges read for one account (`OperationsSampler`).
+public struct AlertFigures: Sendable, Equatable {
+    /// Mints in the shared budget's window before `now`, by every instance (the token ledger).
+    public var mints: Int
+    /// Deliveries pending or in flight whose push time has come.
+    public var due: Int
+}
+
+extension DashboardStore {
+    /// The mints of `clientAccountID` in the `mintWindowMs` before `now` and its deliveries
+    /// pending or in flight whose push time is at or before `now`: one statement.
+    public func alertFigures(_ clientAccountID: UUID, mintWindowMs: Int64, now: Int64, on connection: PostgresConnection) async throws -> AlertFigures {
+        let row = try await connection.query(
+            """
+            SELECT (SELECT count(*) FROM callwindow.token_mints
+                    WHERE client_account_id = $1 AND minted_at > callwindow.at_ms($2 - $3)
+                      AND minted_at <= callwindow.at_ms($2)) AS mints,
+                   (SELECT count(*) FROM callwindow.deliveries
+                    WHERE client_account_id = $1 AND state IN ('pending', 'in_flight')
+                      AND push_at <= callwindow.at_ms($2)) AS due
+            """, clientAccountID, now, mintWindowMs)[0]
+        return AlertFigures(mints: try row.decode("mints"), due: try row.decode("due"))
+    }
+}

@@ -1,0 +1,121 @@
+public import Foundation
+public import Logging
+public import Planning
+public import Postgres
+public import Prometheus
+public import ServiceLifecycle
+import Store
+
+/// What `/readyz` checks: the database answers and the planner completed a cycle recently.
+/// `callwindow_ready` samples the same check.
+public struct Readiness: Sendable {
+    let database: PostgresPool
+    /// Epoch ms of the planner's last completed cycle (0 before the first).
+    let plannerLastCycleAt: @Sendable () -> Int64
+    /// The planner counts as alive if its last cycle ended within this many milliseconds.
+    let staleAfterMs: Int64
+    let now: @Sendable () -> Int64
+
+    /// A check of `database` and of the planner's last cycle, stale after `staleAfterMs`.
+    public init(database: PostgresPool, plannerLastCycleAt: @escaping @Sendable () -> Int64, staleAfterMs: Int64,
+                now: @escaping @Sendable () -> Int64) {
+        self.database = database
+        self.plannerLastCycleAt = plannerLastCycleAt
+        self.staleAfterMs = staleAfterMs
+        self.now = now
+    }
+
+    /// What is wrong, in words; empty when ready.
+    public func problems() async -> [String] {
+        var problems: [String] = []
+        do {
+            try await SchemaCheck.ping(database)
+        } catch {
+            problems.append("database unreachable")
+        }
+        let last = plannerLastCycleAt()
+        if last == 0 || now() - last > staleAfterMs {
+            problems.append("the planner has not reached the database recently")
+        }
+        return problems
+    }
+}
+
+/// Samples, every `intervalMs` on the injected clock, the figures the alerting rules
+/// (`config/alerts.yml`) need and no other service computes: `callwindow_ready` (1 when
+/// `/readyz` would answer 200, else 0), and per account `callwindow_token_mints_window` (mints in
+/// the shared budget's window, by every instance, from the token ledger),
+/// `callwindow_token_mint_budget` and `callwindow_queue_due` (records pending or in flight whose
+/// push time has come). One statement per account per sample.
+public struct OperationsSampler: Service {
+    let registry: PrometheusCollectorRegistry
+    let database: PostgresPool
+    let accounts: [UUID]
+    let readiness: Readiness
+    let mintBudget: Int
+    let mintWindowMs: Int64
+    let intervalMs: Int64
+    let clock: any WallClock
+    let logger: Logger
+    let store = DashboardStore()
+
+    /// A sampler of `accounts` into `registry`.
+    public init(registry: PrometheusCollectorRegistry, database: PostgresPool, accounts: [UUID], readiness: Readiness, mintBudget: Int,
+                mintWindowMs: Int64, intervalMs: Int64 = 10_000, clock: any WallClock, logger: Logger) {
+        self.registry = registry
+        self.database = database
+        self.accounts = accounts
+        self.readiness = readiness
+        self.mintBudget = mintBudget
+        self.mintWindowMs = mintWindowMs
+        self.intervalMs = intervalMs
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Samples until the service group shuts down.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await sample()
+                do {
+                    try await clock.sleep(until: clock.now() + intervalMs)
+                } catch {
+                    return
+                }
+            }
+        }
+    }
+
+    /// The gauges' names and help texts.
+    static var ready: MetricNameDescriptor { gauge("callwindow_ready", "1 when /readyz would answer 200, else 0") }
+    static var tokenMintsWindow: MetricNameDescriptor { gauge("callwindow_token_mints_window", "mints in the shared budget's window, by every instance") }
+    static var tokenMintBudget: MetricNameDescriptor { gauge("callwindow_token_mint_budget", "the configured mint budget") }
+    static var queueDue: MetricNameDescriptor { gauge("callwindow_queue_due", "deliveries pending or in flight whose push time has come") }
+    static func gauge(_ name: String, _ help: String) -> MetricNameDescriptor { MetricNameDescriptor(metricName: name, unitName: "", helpText: help) }
+
+    /// One sample of every gauge. A database error leaves the account gauges at their last
+    /// value (readiness then reports the database) and is logged.
+    func sample() async {
+        let ready = await readiness.problems().isEmpty
+        registry.makeGauge(descriptor: Self.ready).set(to: ready ? 1 : 0)
+        let now = clock.now()
+        do {
+            let figures = try await database.withConnection { connection in
+                var figures: [AlertFigures] = []
+                for account in accounts {
+                    figures.append(try await store.alertFigures(account, mintWindowMs: mintWindowMs, now: now, on: connection))
+                }
+                return figures
+            }
+            for (account, figure) in zip(accounts, figures) {
+                let labels = [("client", account.uuidString.lowercased())]
+                registry.makeGauge(descriptor: Self.tokenMintsWindow, labels: labels).set(to: Double(figure.mints))
+                registry.makeGauge(descriptor: Self.tokenMintBudget, labels: labels).set(to: Double(mintBudget))
+                registry.makeGauge(descriptor: Self.queueDue, labels: labels).set(to: Double(figure.due))
+            }
+        } catch {
+            logger.warning("cannot sample the alerting gauges", metadata: ["error": "\(error)"])
+        }
+    }
+}
