@@ -37,11 +37,25 @@ public enum DashboardAuth {
         return difference == 0
     }
 
+    /// The token an `Authorization` header presents: a bearer token, or a basic-auth password
+    /// (any user name). Browsers send basic auth on every request once a person typed it,
+    /// including the live script's; Prometheus sends the bearer token.
+    static func presented(_ header: String?) -> String? {
+        guard let header else { return nil }
+        if header.hasPrefix("Bearer ") { return String(header.dropFirst("Bearer ".count)) }
+        guard header.hasPrefix("Basic "),
+              let decoded = Data(base64Encoded: header.dropFirst("Basic ".count).trimmingCharacters(in: .whitespaces)),
+              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
+        return String(text[text.index(after: colon)...])
+    }
+
     /// Paths anyone may read: they reveal nothing.
     static let openPaths: Set<String> = ["/healthz", "/readyz"]
 }
 
-/// Answers 401 to a request without `Authorization: Bearer <token>`, except on the open paths.
+/// Answers 401 to a request without the token (`Authorization: Bearer <token>`, or basic auth
+/// with the token as password), except on the open paths. The 401 offers both schemes, so a
+/// browser asks for the password.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
 
@@ -49,12 +63,13 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         if DashboardAuth.openPaths.contains(request.uri.path) {
             return try await next(request, context)
         }
-        let header = request.headers[.authorization] ?? ""
-        let prefix = "Bearer "
-        if header.hasPrefix(prefix), DashboardAuth.matches(String(header.dropFirst(prefix.count)), token) {
+        if let presented = DashboardAuth.presented(request.headers[.authorization]), DashboardAuth.matches(presented, token) {
             return try await next(request, context)
         }
-        return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer realm=\"callwindow\"", .contentType: "text/plain; charset=utf-8"],
-                        body: .init(byteBuffer: ByteBuffer(string: "a bearer token is required (Authorization: Bearer …)\n")))
+        var headers: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
+        headers.append(HTTPField(name: .wwwAuthenticate, value: "Basic realm=\"callwindow\", charset=\"UTF-8\""))
+        headers.append(HTTPField(name: .wwwAuthenticate, value: "Bearer realm=\"callwindow\""))
+        return Response(status: .unauthorized, headers: headers, body: .init(byteBuffer: ByteBuffer(
+            string: "the token is required: Authorization: Bearer <token>, or basic auth with the token as password\n")))
     }
 }

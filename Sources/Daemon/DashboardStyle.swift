@@ -58,12 +58,16 @@ enum DashboardStyle {
         return rules
     }
 
-    /// Polls `/live.json` every 2 s and updates the elements marked `data-live`.
+    /// Polls `/live.json` every 2 s, updates the elements marked `data-live` and counts its
+    /// refreshes in `<html data-live-refreshes>`. The URL is built from `location.origin`: a
+    /// page opened with credentials in its URL cannot fetch a relative one, and the browser
+    /// sends its basic-auth credentials on same-origin requests by itself.
     static let script = """
     (function () {
       "use strict";
+      var refreshes = 0;
       function refresh() {
-        fetch("/live.json", { credentials: "same-origin", cache: "no-store" })
+        fetch(location.origin + "/live.json", { credentials: "same-origin", cache: "no-store" })
           .then(function (response) { return response.ok ? response.json() : null; })
           .then(function (live) {
             if (!live) { return; }
@@ -73,6 +77,8 @@ enum DashboardStyle {
             });
             var stamp = document.getElementById("live-at");
             if (stamp) { stamp.textContent = live.at; }
+            refreshes += 1;
+            document.documentElement.setAttribute("data-live-refreshes", String(refreshes));
           })
           .catch(function () {});
       }

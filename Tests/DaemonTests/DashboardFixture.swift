@@ -93,7 +93,8 @@ struct Answer {
 }
 
 /// An operations server with the dashboard on 127.0.0.1, a free port, reading the test database
-/// at the fixed instant `now`, running while `body` runs; `body` gets a GET function.
+/// at the fixed instant `now`, running while `body` runs; `body` gets a GET function whose
+/// `token` is sent as a bearer token, or as the whole `Authorization` value when it holds a space.
 func withDashboardServer<T>(
     accounts: [UUID], now: Int64 = readAt, authToken: String? = nil,
     _ body: (_ get: (_ path: String, _ token: String?) async throws -> Answer) async throws -> T
@@ -110,7 +111,7 @@ func withDashboardServer<T>(
             let base = "http://127.0.0.1:\(port.withLock { $0 })"
             return try await body { path, token in
                 var request = HTTPClientRequest(url: base + path)
-                if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+                if let token { request.headers.add(name: "Authorization", value: token.contains(" ") ? token : "Bearer \(token)") }
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
                 let buffer = try await response.body.collect(upTo: 32 << 20)
                 return Answer(status: Int(response.status.code), body: String(buffer: buffer),

@@ -137,9 +137,10 @@ struct DashboardServerTests {
         }
     }
 
-    @Test("with a bearer token every page, the live endpoint and /metrics need it; /healthz and /readyz stay open")
+    @Test("with a token every page, the live endpoint and /metrics need it, as bearer token or basic-auth password; /healthz and /readyz stay open")
     func bearerToken() async throws {
         let token = "test-bearer-token-\(UUID().uuidString)"
+        func basic(_ credentials: String) -> String { "Basic " + Data(credentials.utf8).base64EncodedString() }
         try await withMigratedDatabase { connection in
             let fixture = try await DashboardFixture.make(connection)
             try await withDashboardServer(accounts: [fixture.client], authToken: token) { get in
@@ -147,9 +148,18 @@ struct DashboardServerTests {
                     let without = try await get(path, nil)
                     #expect(without.status == 401, "\(path)")
                     #expect(!without.body.contains(token))
+                    // A browser asks for basic auth only when the 401 offers it.
+                    #expect(without.headers.contains { $0.0.lowercased() == "www-authenticate" && $0.1.hasPrefix("Basic realm=") }, "\(path)")
                     #expect(try await get(path, "wrong-\(token)").status == 401, "\(path)")
                     #expect(try await get(path, token).status == 200, "\(path)")
+                    // What a browser sends: any user name, the token as password (the live script's requests too).
+                    #expect(try await get(path, basic("operator:\(token)")).status == 200, "\(path)")
+                    #expect(try await get(path, basic("\(token):wrong")).status == 401, "\(path)")
+                    #expect(try await get(path, basic(token)).status == 401, "\(path)")
                 }
+                #expect(DashboardAuth.presented(basic("a:b:c")) == "b:c")
+                #expect(DashboardAuth.presented("Basic not-base64!") == nil)
+                #expect(try await get("/dashboard.js", token).body.contains("fetch(location.origin + \"/live.json\""))
                 #expect(try await get("/healthz", nil).status == 200)
                 #expect(try await get("/readyz", nil).status == 200)
             }
