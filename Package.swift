@@ -121,6 +121,7 @@ let package = Package(
             name: "Daemon",
             dependencies: [
                 "Config", "Planning", "Postgres", "Store", "CallRecordAPI", "TokenPool", "Scheduler",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),

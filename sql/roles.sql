@@ -10,7 +10,7 @@
 -- database, whatever it held before (all in one transaction, so a running daemon never sees a
 -- gap). Roles are cluster-wide; privileges are per database, so apply it in each database.
 --
--- Four NOLOGIN group roles; grant them to your login roles:
+-- Five NOLOGIN group roles; grant them to your login roles:
 --
 --   CREATE ROLE scheduler LOGIN PASSWORD '…' IN ROLE callwindow_app;
 --
@@ -27,12 +27,17 @@
 --                      Of callwindow.tokens it sees every column but the ciphertext.
 --   callwindow_admin   may run callwindow.erase_phone (`callwindow erase`), which replaces one
 --                      person's phone number with a keyed pseudonym; nothing else.
+--   callwindow_operator may run callwindow.operator_set_status, the dashboard's pause, resume and
+--                      cancel buttons (http.actions: true); nothing else. The daemon's login role
+--                      gets it only where an administrator decides the dashboard may change
+--                      campaigns: GRANT callwindow_operator TO scheduler; (this file never does).
 --
 -- `callwindow audit prune` drops whole months of the audit trail, which needs ownership of
 -- the partitions: it stays with the schema owner (run it with the owner's URL, e.g. from the
 -- administrator's cron). Its function is not executable by PUBLIC.
 --
--- Other names: psql -v app_role=NAME -v author_role=NAME -v reader_role=NAME -v admin_role=NAME -f sql/roles.sql
+-- Other names: psql -v app_role=NAME -v author_role=NAME -v reader_role=NAME -v admin_role=NAME
+--              -v operator_role=NAME -f sql/roles.sql
 --
 -- The schema owner should be a dedicated role without SUPERUSER: the partition function runs
 -- with its rights.
@@ -54,6 +59,10 @@
 \else
   \set admin_role callwindow_admin
 \endif
+\if :{?operator_role}
+\else
+  \set operator_role callwindow_operator
+\endif
 
 BEGIN;
 
@@ -61,7 +70,8 @@ BEGIN;
 SELECT set_config('callwindow_roles.app', :'app_role', true),
        set_config('callwindow_roles.author', :'author_role', true),
        set_config('callwindow_roles.reader', :'reader_role', true),
-       set_config('callwindow_roles.admin', :'admin_role', true);
+       set_config('callwindow_roles.admin', :'admin_role', true),
+       set_config('callwindow_roles.operator', :'operator_role', true);
 
 DO $roles$
 DECLARE
@@ -71,7 +81,8 @@ BEGIN
     RAISE EXCEPTION 'schema callwindow is missing or incomplete: run "callwindow migrate" before sql/roles.sql';
   END IF;
   FOREACH name IN ARRAY ARRAY[current_setting('callwindow_roles.app'), current_setting('callwindow_roles.author'),
-                              current_setting('callwindow_roles.reader'), current_setting('callwindow_roles.admin')] LOOP
+                              current_setting('callwindow_roles.reader'), current_setting('callwindow_roles.admin'),
+                              current_setting('callwindow_roles.operator')] LOOP
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = name) THEN
       BEGIN
         EXECUTE format('CREATE ROLE %I NOLOGIN', name);
@@ -142,5 +153,12 @@ ALTER FUNCTION callwindow.erase_phone(uuid, text, text, timestamptz, text)
 REVOKE ALL ON FUNCTION callwindow.erase_phone(uuid, text, text, timestamptz, text) FROM PUBLIC;
 SELECT format('GRANT USAGE ON SCHEMA callwindow TO %I', :'admin_role') \gexec
 SELECT format('GRANT EXECUTE ON FUNCTION callwindow.erase_phone(uuid, text, text, timestamptz, text) TO %I', :'admin_role') \gexec
+
+-- The dashboard's actions: run as the owner, callable only by the owner and the operator role.
+ALTER FUNCTION callwindow.operator_set_status(bigint, text)
+  SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION callwindow.operator_set_status(bigint, text) FROM PUBLIC;
+SELECT format('GRANT USAGE ON SCHEMA callwindow TO %I', :'operator_role') \gexec
+SELECT format('GRANT EXECUTE ON FUNCTION callwindow.operator_set_status(bigint, text) TO %I', :'operator_role') \gexec
 
 COMMIT;

@@ -120,7 +120,10 @@ public struct Configuration: Codable, Sendable, Equatable {
         /// The environment variable holding the bearer token every page and /metrics then
         /// require; empty means none (allowed only on a loopback host).
         public var authTokenEnv = ""
-        enum CodingKeys: String, CodingKey { case host, port, authTokenEnv = "auth_token_env" }
+        /// Whether the dashboard shows pause, resume and cancel buttons (they work only where the
+        /// daemon's database role was granted `callwindow_operator`).
+        public var actions = false
+        enum CodingKeys: String, CodingKey { case host, port, authTokenEnv = "auth_token_env", actions }
 
         /// Whether `host` only accepts connections from this machine.
         public static func isLoopback(_ host: String) -> Bool {

@@ -90,7 +90,8 @@ public struct Daemon: Sendable {
         let perToken = Self.tokenPoolOptions(settings)
         let dashboard = Dashboard(
             database: pool, accounts: accounts,
-            requestsPerSecondPerToken: Double(perToken.requestsPerWindow) * 1000 / Double(perToken.windowMs), now: { clock.now() })
+            requestsPerSecondPerToken: Double(perToken.requestsPerWindow) * 1000 / Double(perToken.windowMs), actions: settings.http.actions,
+            now: { clock.now() })
         let staleAfterMs = 3 * Leader.heartbeatMs + 30_000
         let planner = scheduler.planner
         let readiness = Readiness(database: pool, plannerLastCycleAt: { planner.lastCycleAt }, staleAfterMs: staleAfterMs, now: { clock.now() })

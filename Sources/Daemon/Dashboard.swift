@@ -1,6 +1,7 @@
 public import Foundation
 public import Hummingbird
 import HTTPTypes
+import Planning
 public import Postgres
 import Store
 
@@ -12,14 +13,20 @@ public struct Dashboard: Sendable {
     let accounts: [UUID]
     let requestsPerSecondPerToken: Double
     let now: @Sendable () -> Int64
+    /// Whether the campaign pages offer pause, resume and cancel (`http.actions`).
+    let actions: Bool
     let store = DashboardStore()
     let live: LiveCache
+    let actionGuard = ActionGuard()
 
-    /// A dashboard of the configured `accounts`, reading `database`, timed by `now` (epoch ms).
-    public init(database: PostgresPool, accounts: [UUID], requestsPerSecondPerToken: Double, now: @escaping @Sendable () -> Int64) {
+    /// A dashboard of the configured `accounts`, reading `database`, timed by `now` (epoch ms);
+    /// with `actions`, campaign pages offer pause, resume and cancel.
+    public init(database: PostgresPool, accounts: [UUID], requestsPerSecondPerToken: Double, actions: Bool = false,
+                now: @escaping @Sendable () -> Int64) {
         self.database = database
         self.accounts = accounts
         self.requestsPerSecondPerToken = requestsPerSecondPerToken
+        self.actions = actions
         self.now = now
         live = LiveCache()
     }
@@ -36,7 +43,8 @@ public struct Dashboard: Sendable {
             let now = self.now()
             let page = try await self.database.withConnection { connection -> String? in
                 guard let campaign = try await self.store.campaign(id, on: connection) else { return nil }
-                return DashboardPages.campaign(campaign, windows: try await self.store.windows(of: id, on: connection), now: now)
+                let offered = self.actions ? OperatorAction.offered(for: CampaignStatus(rawValue: campaign.status)) : nil
+                return DashboardPages.campaign(campaign, windows: try await self.store.windows(of: id, on: connection), actions: offered, now: now)
             }
             return page.map(Self.html) ?? self.notFound("campaign \(id) does not exist")
         }
@@ -87,6 +95,7 @@ public struct Dashboard: Sendable {
             return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(string: body)))
         }
+        if actions { registerActions(on: router) }
         router.get("/dashboard.css") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: DashboardStyle.css)))
         }
@@ -127,8 +136,14 @@ public struct Dashboard: Sendable {
     }
 
     func notFound(_ message: String) -> Response {
-        Response(status: .notFound, headers: [.contentType: "text/html; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: DashboardPages.layout(title: "Not found", now: now(), "<h1>Not found</h1><p>\(HTMLText.escape(message))</p>"))))
+        problem(.notFound, "Not found", message)
+    }
+
+    /// An error page: `title` and `message`, escaped, with `status`.
+    func problem(_ status: HTTPResponse.Status, _ title: String, _ message: String) -> Response {
+        let page = DashboardPages.layout(title: title, now: now(), "<h1>\(HTMLText.escape(title))</h1><p>\(HTMLText.escape(message))</p>")
+        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(string: page)))
     }
 }
 

@@ -3,12 +3,19 @@ import Planning
 import Store
 
 extension DashboardPages {
-    static func campaign(_ c: CampaignProgress, windows: [WindowProgress], now: Int64) -> String {
+    /// A campaign's page; `actions` (nil without `http.actions`) are offered as buttons that lead
+    /// to a confirmation page.
+    static func campaign(_ c: CampaignProgress, windows: [WindowProgress], actions: [OperatorAction]? = nil, now: Int64) -> String {
         var html = "<p class=\"muted\"><a href=\"/\">Overview</a> › campaign #\(c.campaignID)</p>"
         html += "<h1>#\(c.campaignID) \(HTMLText.escape(c.name))</h1>"
         html += "<p>\(HTMLText.escape(c.status)) · \(c.windows) windows · \(c.records) records · next push "
         html += "\(c.nextPushAt.map { HTMLText.escape(HTMLText.relative($0 - now)) } ?? "—") · "
         html += "<a href=\"/audit?campaign=\(c.campaignID)\">audit trail</a></p>"
+        if let actions, !actions.isEmpty {
+            html += "<div class=\"actions\">" + actions.map {
+                "<form method=\"get\" action=\"/campaigns/\(c.campaignID)/confirm/\($0.rawValue)\"><button type=\"submit\">\(HTMLText.escape($0.verb))…</button></form>"
+            }.joined() + "</div>"
+        }
         html += progressBar(c) + legendList()
         for problem in c.problems { html += "<p class=\"problem\">\(HTMLText.escape(problem))</p>" }
         html += "<h2>Timeline</h2>"
@@ -27,6 +34,17 @@ extension DashboardPages {
         }
         html += "</tbody></table></div>"
         return layout(title: c.name, now: now, html)
+    }
+
+    /// The confirmation step of an action: a plain form that POSTs it with its check token.
+    static func confirm(_ c: CampaignProgress, _ action: OperatorAction, token: String, now: Int64) -> String {
+        var html = "<p class=\"muted\"><a href=\"/\">Overview</a> › <a href=\"/campaigns/\(c.campaignID)\">#\(c.campaignID) \(HTMLText.escape(c.name))</a></p>"
+        html += "<h1>\(HTMLText.escape(action.verb)) campaign #\(c.campaignID) \(HTMLText.escape(c.name))?</h1>"
+        html += "<p>It is \(HTMLText.escape(c.status)) now. \(HTMLText.escape(action.consequence))</p>"
+        html += "<form class=\"actions\" method=\"post\" action=\"/campaigns/\(c.campaignID)/actions/\(action.rawValue)\">"
+        html += "<input type=\"hidden\" name=\"csrf\" value=\"\(HTMLText.escape(token))\">"
+        html += "<button type=\"submit\">\(HTMLText.escape(action.verb)) campaign #\(c.campaignID)</button> <a href=\"/campaigns/\(c.campaignID)\">Back, change nothing</a></form>"
+        return layout(title: "\(action.verb) #\(c.campaignID)", now: now, html)
     }
 
     static func window(_ c: CampaignProgress, _ w: WindowProgress, queued: [DeliveryState: Int], audit: [AuditEntry],

@@ -50,6 +50,9 @@ enum DashboardStyle {
         form.filters input,form.filters select{font:inherit;padding:.25rem .4rem;max-width:100%}
         .empty{padding:1rem;border:1px dashed \(TimelinePalette.grid);border-radius:8px}
         .spark{width:100%;max-width:260px;height:36px;display:block}
+        .actions{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;margin:.6rem 0}
+        .actions form{margin:0}
+        button{font:inherit;padding:.3rem .9rem;border:1px solid \(TimelinePalette.muted);border-radius:6px;background:#fff;color:\(TimelinePalette.text);cursor:pointer}
 
         """
         for segment in segments {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Postgres
 import TestSupport
 import Testing
@@ -20,6 +23,8 @@ struct RolesFixture {
     let app: String
     let author: String
     let reader: String
+    /// The dashboard's actions; no login role is granted it by the fixture.
+    var operatorRole: String { "cwt_operator_\(suffix)" }
     /// Login roles granted exactly one group each.
     let appLogin: String
     let authorLogin: String
@@ -72,7 +77,7 @@ struct RolesFixture {
     func applyRoles() async throws -> ProcessResult {
         try await run(try Self.psql(), [
             "-X", "-q", "-d", adminURL, "-v", "ON_ERROR_STOP=1",
-            "-v", "app_role=\(app)", "-v", "author_role=\(author)", "-v", "reader_role=\(reader)",
+            "-v", "app_role=\(app)", "-v", "author_role=\(author)", "-v", "reader_role=\(reader)", "-v", "operator_role=\(operatorRole)",
             "-f", TestDatabase.sqlDirectory.appendingPathComponent("roles.sql").path,
         ])
     }
@@ -93,7 +98,7 @@ struct RolesFixture {
     func close() async {
         guard let root = try? await PostgresConnection.connect(try TestDatabase.configuration()) else { return }
         _ = try? await root.execute("DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
-        for role in logins + groups + [owner] {
+        for role in logins + groups + [operatorRole, owner] {
             _ = try? await root.execute("DROP ROLE IF EXISTS \(role)")
         }
         await root.close()
@@ -191,6 +196,68 @@ struct RolesTests {
                         #expect(pruned.stdout.contains("dropped"))
                     }
                 }
+            }
+        }
+    }
+
+    @Test("the dashboard's pause as the app role: a clear 403 page until an administrator grants callwindow_operator, then it pauses; the app role still cannot write campaigns")
+    func dashboardActionsNeedTheOperatorGrant() async throws {
+        try await RolesFixture.with { fixture in
+            let sandbox = try await RunningSandbox.start()
+            defer { sandbox.process.signal(SIGKILL) }
+            let config = try DaemonTests.configFile(
+                port: sandbox.port, api: ", transport: v1", "tokens: {max: 1}\nscheduler: {poll_seconds: 1}\nhttp: {port: 0, actions: true}")
+            let environment = DaemonTests.environment(fixture.url(fixture.appLogin))
+            let sync = try await run(callwindowBinary, ["labels", "sync", "--config", config], environment: environment)
+            #expect(sync.status == 0, "labels sync as the app role: \(sync.stderr)")
+            let author = try await PostgresConnection.connect(try PostgresConfiguration(fixture.url(fixture.authorLogin)))
+            let campaign = try await DaemonTests.campaignDueNow(receivers: 5, lead: "38 seconds", on: author)
+            await author.close()
+            try await closing(try await PostgresConnection.connect(fixture.admin)) { admin throws in
+                func status() async throws -> String {
+                    try await admin.query("SELECT status FROM callwindow.campaigns WHERE id = $1", campaign)[0].decode("status")
+                }
+                let daemon = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: environment)
+                defer { daemon.signal(SIGKILL) }
+                var base = ""
+                try await waitUntil(timeout: .seconds(60), "the dashboard to listen (stderr: \(daemon.stderr.suffix(2000)))") {
+                    guard let line = daemon.stderr.split(separator: "\n").first(where: { $0.contains("operations endpoint listening") }),
+                          let url = line.split(separator: " ").first(where: { $0.hasPrefix("url=") }) else { return false }
+                    base = String(url.dropFirst(4))
+                    return true
+                }
+                let (confirmData, _) = try await URLSession.shared.data(from: try #require(URL(string: "\(base)/campaigns/\(campaign)/confirm/pause")))
+                let confirm = String(decoding: confirmData, as: UTF8.self)
+                let csrf = try #require(confirm.firstMatch(of: #/name="csrf" value="([0-9a-f]{64})"/#).map { String($0.1) }, "page: \(confirm)")
+                func pause() async throws -> (Int, String) {
+                    var request = URLRequest(url: try #require(URL(string: "\(base)/campaigns/\(campaign)/actions/pause")))
+                    request.httpMethod = "POST"
+                    request.setValue(base, forHTTPHeaderField: "Origin")
+                    request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
+                    request.httpBody = Data("csrf=\(csrf)".utf8)
+                    let (data, response) = try await URLSession.shared.data(for: request)
+                    return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+                }
+                let refused = try await pause()
+                #expect(refused.0 == 403, "answer: \(refused.1)")
+                #expect(refused.1.contains("GRANT callwindow_operator TO the daemon&#39;s login role"), "answer: \(refused.1)")
+                #expect(!refused.1.contains(RolesFixture.password(fixture.appLogin)))
+                #expect(try await status() == "active")
+
+                try await admin.execute("GRANT \(fixture.operatorRole) TO \(fixture.appLogin)")
+                // 303 to the campaign page, which URLSession follows.
+                let paused = try await pause()
+                #expect(paused.0 == 200, "answer: \(paused.1)")
+                #expect(paused.1.contains("/confirm/resume"))
+                #expect(try await status() == "paused")
+                // The grant lets the app role call the function, not write the table.
+                try await closing(try await PostgresConnection.connect(try PostgresConfiguration(fixture.url(fixture.appLogin)))) { app throws in
+                    await Self.expectDenied("UPDATE callwindow.campaigns SET status = 'active' WHERE id = \(campaign)", on: app, as: "the app role with the operator grant")
+                }
+                #expect(try await status() == "paused")
+                daemon.signal(SIGTERM)
+                let ended = await daemon.wait()
+                #expect(ended.status == 0, "daemon stderr: \(ended.stderr.suffix(3000))")
             }
         }
     }

@@ -99,24 +99,41 @@ func withDashboardServer<T>(
     accounts: [UUID], now: Int64 = readAt, authToken: String? = nil,
     _ body: (_ get: (_ path: String, _ token: String?) async throws -> Answer) async throws -> T
 ) async throws -> T {
+    try await withDashboard(accounts: accounts, now: now, authToken: authToken) { base in
+        try await body { path, token in
+            try await send(base + path, headers: token.map { ["Authorization": $0.contains(" ") ? $0 : "Bearer \($0)"] } ?? [:])
+        }
+    }
+}
+
+/// The server of `withDashboardServer` (with `actions`, its buttons); `body` gets its base URL.
+func withDashboard<T>(
+    accounts: [UUID], now: Int64 = readAt, authToken: String? = nil, actions: Bool = false, _ body: (_ base: String) async throws -> T
+) async throws -> T {
     try await closing(try await TestDatabase.pool(maxConnections: 4)) { pool in
         let port = Mutex(0)
         let server = OperationsServer(
             host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry(), database: pool, plannerLastCycleAt: { now },
             plannerStaleAfterMs: 60_000, now: { now },
-            dashboard: Dashboard(database: pool, accounts: accounts, requestsPerSecondPerToken: 100, now: { now }),
+            dashboard: Dashboard(database: pool, accounts: accounts, requestsPerSecondPerToken: 100, actions: actions, now: { now }),
             authToken: authToken, onListening: { bound in port.withLock { $0 = bound } }, logger: Logger(label: "test.http"))
         return try await withServices([server], logger: Logger(label: "test.services")) {
             try await waitUntil("the operations server listens") { port.withLock { $0 } != 0 }
-            let base = "http://127.0.0.1:\(port.withLock { $0 })"
-            return try await body { path, token in
-                var request = HTTPClientRequest(url: base + path)
-                if let token { request.headers.add(name: "Authorization", value: token.contains(" ") ? token : "Bearer \(token)") }
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-                let buffer = try await response.body.collect(upTo: 32 << 20)
-                return Answer(status: Int(response.status.code), body: String(buffer: buffer),
-                              headers: response.headers.map { ($0.name, $0.value) })
-            }
+            return try await body("http://127.0.0.1:\(port.withLock { $0 })")
         }
     }
+}
+
+/// A client that does not follow redirects (it lives as long as the test process).
+let directClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(redirectConfiguration: .disallow))
+
+/// One HTTP request (30 s limit); redirects are not followed.
+func send(_ url: String, method: HTTPMethod = .GET, headers: [String: String] = [:], body: String? = nil) async throws -> Answer {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    for (name, value) in headers { request.headers.add(name: name, value: value) }
+    if let body { request.body = .bytes(ByteBuffer(string: body)) }
+    let response = try await directClient.execute(request, timeout: .seconds(30))
+    let buffer = try await response.body.collect(upTo: 32 << 20)
+    return Answer(status: Int(response.status.code), body: String(buffer: buffer), headers: response.headers.map { ($0.name, $0.value) })
 }
