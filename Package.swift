@@ -139,6 +139,7 @@ let package = Package(
             name: "Benchmarks",
             dependencies: [
                 "Daemon", "Config", "Planning", "Postgres", "Store", "CallRecordAPI", "TokenPool", "Scheduler", "Sandbox", "Processes",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,6 @@
 import Config
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Store
 public import Logging
@@ -65,6 +66,7 @@ public struct OperationsServer: Service {
             throw CallWindowError("refusing to serve on \(host): http.host is not a loopback address and no bearer token is set (http.auth_token_env)")
         }
         let router = Router()
+        router.add(middleware: ServerTimingMiddleware())
         if let authToken, !authToken.isEmpty {
             router.add(middleware: BearerTokenMiddleware(token: authToken))
         }
@@ -101,5 +103,21 @@ public struct OperationsServer: Service {
 
     struct ListenError: Error, CustomStringConvertible {
         let description: String
+    }
+}
+
+/// Adds `Server-Timing: app;dur=<ms>` to every response: the time the server spent on it until the
+/// response (its headers) was ready. A duration metric, read from the monotonic clock; `bench
+/// dashboard` reports it, and a browser's developer tools show it.
+struct ServerTimingMiddleware<Context: RequestContext>: RouterMiddleware {
+    static var name: HTTPField.Name { HTTPField.Name("Server-Timing")! }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        var response = try await next(request, context)
+        let elapsed = ContinuousClock.now - start
+        let ms = Double(elapsed.components.seconds) * 1_000 + Double(elapsed.components.attoseconds) / 1e15
+        response.headers[Self.name] = String(format: "app;dur=%.3f", ms)
+        return response
     }
 }

@@ -119,3 +119,107 @@ public enum BenchStore {
         return try await connection.copyFrom("COPY bench_copy (id, caller, receiver, reason) FROM STDIN", rows: rows)
     }
 }
+
+/// The dataset of `callwindow bench dashboard`, generated with set-based statements.
+extension BenchStore {
+    /// What the dashboard bench reads back to choose its pages.
+    public struct DashboardSample: Sendable {
+        /// A campaign in the middle of the generated ones.
+        public var campaignID: Int64
+        /// One of its windows that has audit rows.
+        public var windowID: Int64
+        /// A receiver that has audit rows.
+        public var receiver: String
+        /// Rows in `callwindow.push_attempts`.
+        public var auditRows: Int64
+        /// Its partitions that hold rows.
+        public var partitions: Int
+    }
+
+    /// Inserts `campaigns` campaigns of `clientAccountID` (label `labelID`), each with one caller and
+    /// `windowsPerCampaign` stored one-hour windows a day apart, the first half of them in the
+    /// past and materialised with counters, the rest planned; creates the audit partitions from
+    /// two months before `now`'s month to the next month. Returns the windows inserted.
+    public static func insertDashboardCampaigns(clientAccountID: UUID, labelID: UUID, campaigns: Int, windowsPerCampaign: Int,
+                                                now: Int64, on pool: PostgresPool) async throws -> Int {
+        try await pool.transaction { connection in
+            // The audit partitions of the two months before `now`'s, `now`'s and the next.
+            _ = try await connection.query(
+                "SELECT callwindow.ensure_push_attempt_partitions(date_trunc('month', callwindow.at_ms($1)) - interval '2 months', 3)", now)
+            try await connection.execute(
+                """
+                INSERT INTO callwindow.campaigns (client_account_id, name, label_id, starts_at, ends_at, lead, call_reason)
+                SELECT $1::uuid, 'bench campaign ' || g, $2::uuid,
+                       date_trunc('hour', callwindow.at_ms($3)) - ($4::int4 / 2) * interval '1 day',
+                       date_trunc('hour', callwindow.at_ms($3)) + ($4::int4 - $4::int4 / 2) * interval '1 day',
+                       interval '10 minutes', 'Your parcel arrives today'
+                FROM generate_series(1, $5::int4) g
+                """, clientAccountID.uuidString, labelID.uuidString, now, Int32(windowsPerCampaign), Int32(campaigns))
+            try await connection.execute(
+                """
+                INSERT INTO callwindow.campaign_callers (campaign_id, phone)
+                SELECT id, '4930901820' FROM callwindow.campaigns WHERE client_account_id = $1::uuid
+                """, clientAccountID.uuidString)
+            return try await connection.execute(
+                """
+                INSERT INTO callwindow.windows (client_account_id, campaign_id, starts_at, ends_at, deadline, push_at, state,
+                                                records, accepted, rejected, expired, planned_at, materialized_at)
+                SELECT c.client_account_id, c.id, s, s + interval '1 hour', s - interval '10 minutes', s - interval '20 minutes',
+                       CASE WHEN s < callwindow.at_ms($2) THEN 'materialized' ELSE 'planned' END,
+                       CASE WHEN s < callwindow.at_ms($2) THEN 300 ELSE 0 END,
+                       CASE WHEN s < callwindow.at_ms($2) THEN 290 ELSE 0 END,
+                       CASE WHEN s < callwindow.at_ms($2) THEN 7 ELSE 0 END,
+                       CASE WHEN s < callwindow.at_ms($2) THEN 3 ELSE 0 END,
+                       c.starts_at - interval '1 day', CASE WHEN s < callwindow.at_ms($2) THEN s - interval '30 minutes' END
+                FROM callwindow.campaigns c, generate_series(0, $3::int4 - 1) d,
+                     LATERAL (SELECT c.starts_at + d * interval '1 day' AS s) w
+                WHERE c.client_account_id = $1::uuid
+                """, clientAccountID.uuidString, now, Int32(windowsPerCampaign))
+        }
+    }
+
+    /// Appends audit rows `first ..< first + count` of `total`, spread evenly over `from ..< until`
+    /// (epoch ms) and over the account's windows: 97 % accepted, 2 % answered 429, 1 % rejected.
+    public static func insertDashboardAudit(clientAccountID: UUID, labelID: UUID, first: Int64, count: Int64, total: Int64,
+                                            from: Int64, until: Int64, on pool: PostgresPool) async throws {
+        try await pool.execute(
+            """
+            WITH ids AS (
+              SELECT array_agg(id ORDER BY id) AS w FROM callwindow.windows WHERE client_account_id = $1::uuid
+            )
+            INSERT INTO callwindow.push_attempts (attempted_at, client_account_id, campaign_id, window_id, delivery_id, caller, receiver,
+              starts_at, ends_at, label_id, label_name, call_reason, transport, token_fingerprint, http_status, outcome, reason,
+              latency_ms, instance)
+            SELECT callwindow.at_ms($5 + (($6 - $5) * g) / $4), w.client_account_id, w.campaign_id, w.id, g, '4930901820',
+                   (4915100000000 + g % 1000003)::text, w.starts_at, w.ends_at, $7::uuid, 'Bench', 'Your parcel arrives today', 'v1',
+                   'a1b2c3d4e5f6',
+                   CASE WHEN g % 100 = 7 THEN 400 WHEN g % 50 = 3 THEN 429 ELSE 200 END,
+                   CASE WHEN g % 100 = 7 THEN 'rejected' WHEN g % 50 = 3 THEN 'rate_limited' ELSE 'accepted' END,
+                   CASE WHEN g % 100 = 7 THEN 'Not a Truecaller user' WHEN g % 50 = 3 THEN 'rate limited' END,
+                   20 + (g % 40)::int4, 'bench'
+            FROM ids CROSS JOIN generate_series($2::int8, $2::int8 + $3::int8 - 1) g
+            JOIN callwindow.windows w ON w.id = ids.w[1 + (g % cardinality(ids.w))]
+            """, clientAccountID.uuidString, first, count, total, from, until, labelID.uuidString)
+    }
+
+    /// Refreshes the planner statistics and picks the pages the bench reads.
+    public static func dashboardSample(clientAccountID: UUID, on pool: PostgresPool) async throws -> DashboardSample {
+        try await pool.execute("ANALYZE callwindow.campaigns, callwindow.windows, callwindow.push_attempts")
+        let row = try await pool.query(
+            """
+            WITH c AS (
+              SELECT id FROM callwindow.campaigns WHERE client_account_id = $1::uuid ORDER BY id
+              OFFSET (SELECT count(*) / 2 FROM callwindow.campaigns WHERE client_account_id = $1::uuid) LIMIT 1
+            )
+            SELECT c.id AS campaign, a.window_id, a.receiver,
+                   (SELECT count(*) FROM callwindow.push_attempts) AS rows,
+                   (SELECT count(DISTINCT tableoid) FROM callwindow.push_attempts) AS partitions
+            FROM c, LATERAL (SELECT window_id, receiver FROM callwindow.push_attempts p WHERE p.campaign_id = c.id
+                             ORDER BY attempted_at DESC LIMIT 1) a
+            """, clientAccountID.uuidString)
+        guard let first = row.first else { throw StoreError(.invalidData, "the dashboard dataset has no audit rows") }
+        return DashboardSample(campaignID: try first.decode("campaign"), windowID: try first.decode("window_id"),
+                               receiver: try first.decode("receiver"), auditRows: try first.decode("rows"),
+                               partitions: try first.decode("partitions"))
+    }
+}
