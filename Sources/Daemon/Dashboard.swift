@@ -115,9 +115,9 @@ public struct Dashboard: Sendable {
         }
     }
 
-    /// The filter a request asks for. Without a campaign and a start, the last 24 hours: the
-    /// audit table has no index on `attempted_at` alone, so the range keeps the scan to the
-    /// partitions it selects.
+    /// The filter a request asks for. Without a campaign and a start, the last 24 hours (read
+    /// newest first through `push_attempts_attempted_at_idx`; a receiver through
+    /// `push_attempts_receiver_idx`), so a bare /audit never walks months of rows.
     static func filter(_ request: Request, now: Int64) -> AuditFilter {
         func text(_ key: String) -> String? {
             guard let value = request.uri.queryParameters.get(key)?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
