@@ -95,15 +95,18 @@ public struct Daemon: Sendable {
         let staleAfterMs = 3 * Leader.heartbeatMs + 30_000
         let planner = scheduler.planner
         let readiness = Readiness(database: pool, plannerLastCycleAt: { planner.lastCycleAt }, staleAfterMs: staleAfterMs, now: { clock.now() })
+        // The operations server stays last: a group shuts its services down in reverse order,
+        // and Hummingbird stops its server on SIGTERM by itself, which is only expected of the
+        // first service told to stop.
         let services: [any Service] = scheduler.all + [
             calibration,
+            OperationsSampler(
+                registry: registry, database: pool, accounts: accounts, readiness: readiness, mintBudget: settings.tokens.mintBudget,
+                mintWindowMs: Int64(settings.tokens.mintWindowSeconds) * 1_000, clock: clock, logger: Logger(label: "callwindow.metrics")),
             OperationsServer(
                 host: settings.http.host, port: settings.http.port, registry: registry, database: pool, planner: planner,
                 plannerStaleAfterMs: staleAfterMs, now: { clock.now() },
                 dashboard: dashboard, authToken: authToken, logger: Logger(label: "callwindow.http")),
-            OperationsSampler(
-                registry: registry, database: pool, accounts: accounts, readiness: readiness, mintBudget: settings.tokens.mintBudget,
-                mintWindowMs: Int64(settings.tokens.mintWindowSeconds) * 1_000, clock: clock, logger: Logger(label: "callwindow.metrics")),
         ]
         logger.info("callwindow run starting", metadata: [
             "instance": "\(instance)", "clients": "\(accounts.count)", "transport": "\(settings.api.transport.rawValue)",

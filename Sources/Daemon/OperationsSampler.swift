@@ -73,13 +73,16 @@ public struct OperationsSampler: Service {
         self.logger = logger
     }
 
-    /// Samples until the service group shuts down.
+    /// Samples until the service group shuts down. A sample under way is never cancelled (a
+    /// database call torn in the middle could cost a connection the result writers need while
+    /// they drain): the loop checks for the shutdown between samples and each second of its wait.
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await sample()
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            await sample()
+            let next = clock.now() + intervalMs
+            while !Task.isShuttingDownGracefully && !Task.isCancelled && clock.now() < next {
                 do {
-                    try await clock.sleep(until: clock.now() + intervalMs)
+                    try await clock.sleep(until: min(next, clock.now() + 1_000))
                 } catch {
                     return
                 }
