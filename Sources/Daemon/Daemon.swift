@@ -47,9 +47,9 @@ public struct Daemon: Sendable {
         var leaderDatabase = database
         leaderDatabase.statementTimeoutMs = 600_000
         let pool = PostgresPool(configuration: queueDatabase, maxConnections: settings.database.poolSize)
-        guard try await SchemaCheck.isMigrated(pool) else {
+        if let refusal = SchemaCheck.refusal(applied: try await SchemaCheck.appliedVersion(pool)) {
             await pool.close()
-            throw CallWindowError("the database has no (or an old) CallWindow schema: run callwindow migrate first")
+            throw CallWindowError(refusal)
         }
         let calibration = ClockCalibration(clock: clock, database: pool, logger: logger)
         if await calibration.calibrate() {

@@ -157,7 +157,7 @@ struct DaemonTests {
         }
     }
 
-    @Test("missing credentials and a missing token key are clear start-up errors")
+    @Test("missing credentials, a missing token key and a schema newer or older than the build are clear start-up errors")
     func startupErrors() async throws {
         let (url, connection) = try await Self.database("runerr")
         await connection.close()
@@ -175,6 +175,20 @@ struct DaemonTests {
         let badConfig = try await run(callwindowBinary, ["run", "--config", "/nonexistent.yaml"])
         #expect(badConfig.status != 0)
         #expect(badConfig.stderr.contains("/nonexistent.yaml"))
+
+        // A schema a newer CallWindow migrated (a migration this build does not know) is refused
+        // before anything runs, and so is one older than this build needs.
+        let key = ["CALLWINDOW_TOKEN_KEY": "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=", "NOPE_KEY_ID": UUID().uuidString, "NOPE_API_KEY": "k"]
+        try await closing(try await PostgresConnection.connect(try PostgresConfiguration(url))) { connection throws in
+            try await connection.execute("INSERT INTO callwindow.schema_migrations (version, name, checksum) VALUES (999, '999_future.sql', 'x')")
+            let newer = try await run(callwindowBinary, ["run", "--config", configFile.path, "--database-url", url], environment: key)
+            #expect(newer.status != 0)
+            #expect(newer.stderr.contains("at migration 999, newer than this build knows"), "\(newer.stderr)")
+            try await connection.execute("DELETE FROM callwindow.schema_migrations WHERE version >= 9")
+            let older = try await run(callwindowBinary, ["run", "--config", configFile.path, "--database-url", url], environment: key)
+            #expect(older.status != 0)
+            #expect(older.stderr.contains("older than this build needs"), "\(older.stderr)")
+        }
     }
 
     @Test("labels sync fetches every label through the API and upserts them; labels gone from the API are removed")

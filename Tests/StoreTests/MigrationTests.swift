@@ -78,4 +78,15 @@ struct MigrationTests {
             #expect(error?.code == .migrationUnknown)
         }
     }
+
+    @Test("the schema version the code expects is the newest migration file, and the daemon's refusals name what to do")
+    func expectedVersion() throws {
+        let directory = URL(fileURLWithPath: ProcessInfo.processInfo.environment["CALLWINDOW_SQL_DIR"] ?? "sql")
+        let newest = try Migration.load(from: directory).map(\.version).max()
+        #expect(newest == SchemaCheck.expectedVersion, "bump SchemaCheck.expectedVersion with each new migration")
+        #expect(SchemaCheck.refusal(applied: SchemaCheck.expectedVersion) == nil)
+        #expect(SchemaCheck.refusal(applied: nil)?.contains("run callwindow migrate") == true)
+        #expect(SchemaCheck.refusal(applied: SchemaCheck.expectedVersion - 1)?.contains("run callwindow migrate first") == true)
+        #expect(SchemaCheck.refusal(applied: SchemaCheck.expectedVersion + 1)?.contains("newer than this build knows") == true)
+    }
 }
