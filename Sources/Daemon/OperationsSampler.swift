@@ -46,7 +46,8 @@ public struct Readiness: Sendable {
 /// `/readyz` would answer 200, else 0), and per account `callwindow_token_mints_window` (mints in
 /// the shared budget's window, by every instance, from the token ledger),
 /// `callwindow_token_mint_budget` and `callwindow_queue_due` (records pending or in flight whose
-/// push time has come). One statement per account per sample.
+/// push time has come). Two statements per sample (the readiness ping and one for every
+/// account together), whatever the number of accounts.
 public struct OperationsSampler: Service {
     let registry: PrometheusCollectorRegistry
     let database: PostgresPool
@@ -105,13 +106,10 @@ public struct OperationsSampler: Service {
         let now = clock.now()
         do {
             let figures = try await database.withConnection { connection in
-                var figures: [AlertFigures] = []
-                for account in accounts {
-                    figures.append(try await store.alertFigures(account, mintWindowMs: mintWindowMs, now: now, on: connection))
-                }
-                return figures
+                try await store.alertFigures(accounts, mintWindowMs: mintWindowMs, now: now, on: connection)
             }
-            for (account, figure) in zip(accounts, figures) {
+            for account in accounts {
+                let figure = figures[account] ?? AlertFigures(mints: 0, due: 0)
                 let labels = [("client", account.uuidString.lowercased())]
                 registry.makeGauge(descriptor: Self.tokenMintsWindow, labels: labels).set(to: Double(figure.mints))
                 registry.makeGauge(descriptor: Self.tokenMintBudget, labels: labels).set(to: Double(mintBudget))

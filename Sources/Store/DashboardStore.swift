@@ -175,21 +175,35 @@ public struct AlertFigures: Sendable, Equatable {
     public var mints: Int
     /// Deliveries pending or in flight whose push time has come.
     public var due: Int
+
+    /// Figures of one account.
+    public init(mints: Int, due: Int) {
+        self.mints = mints
+        self.due = due
+    }
 }
 
 extension DashboardStore {
-    /// The mints of `clientAccountID` in the `mintWindowMs` before `now` and its deliveries
-    /// pending or in flight whose push time is at or before `now`: one statement.
-    public func alertFigures(_ clientAccountID: UUID, mintWindowMs: Int64, now: Int64, on connection: PostgresConnection) async throws -> AlertFigures {
-        let row = try await connection.query(
+    /// For every account of `clientAccountIDs`: its mints in the `mintWindowMs` before `now`
+    /// and its deliveries pending or in flight whose push time is at or before `now`. One
+    /// statement whatever the number of accounts (idle cost must not grow with them).
+    public func alertFigures(_ clientAccountIDs: [UUID], mintWindowMs: Int64, now: Int64,
+                             on connection: PostgresConnection) async throws -> [UUID: AlertFigures] {
+        let rows = try await connection.query(
             """
-            SELECT (SELECT count(*) FROM callwindow.token_mints
-                    WHERE client_account_id = $1 AND minted_at > callwindow.at_ms($2 - $3)
+            SELECT a,
+                   (SELECT count(*) FROM callwindow.token_mints
+                    WHERE client_account_id = a AND minted_at > callwindow.at_ms($2 - $3)
                       AND minted_at <= callwindow.at_ms($2)) AS mints,
                    (SELECT count(*) FROM callwindow.deliveries
-                    WHERE client_account_id = $1 AND state IN ('pending', 'in_flight')
+                    WHERE client_account_id = a AND state IN ('pending', 'in_flight')
                       AND push_at <= callwindow.at_ms($2)) AS due
-            """, clientAccountID, now, mintWindowMs)[0]
-        return AlertFigures(mints: try row.decode("mints"), due: try row.decode("due"))
+            FROM unnest($1::uuid[]) AS a
+            """, clientAccountIDs, now, mintWindowMs)
+        var figures: [UUID: AlertFigures] = [:]
+        for row in rows {
+            figures[try row.decode("a", as: UUID.self)] = AlertFigures(mints: try row.decode("mints"), due: try row.decode("due"))
+        }
+        return figures
     }
 }
