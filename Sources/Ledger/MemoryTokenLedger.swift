@@ -41,14 +41,14 @@ public final class MemoryTokenLedger: TokenLedger {
     public init() {}
 
     public func reserveMint(
-        clientAccountID: UUID, instance: String, now: Int64, windowMs: Int64, maxLiveTokens: Int?,
+        clientAccountID: UUID, instance: String, now: Int64, windowMs: Int64, cap: TokenCap?,
         decide: @Sendable ([Int64]) -> Int64?
     ) async throws -> MintReservation {
         state.withLock { state in
-            if let maxLiveTokens {
-                let stored = state.tokens.filter { $0.key.client == clientAccountID && $0.value.revokedAt == nil && $0.value.expiresAt > now }.count
+            if let cap {
+                let stored = state.tokens.filter { $0.key.client == clientAccountID && $0.value.revokedAt == nil && $0.value.expiresAt > cap.validUntil }.count
                 let pending = state.mints.values.filter { $0.client == clientAccountID && !$0.finished && $0.at > now - Self.pendingMintMs }.count
-                if stored + pending >= maxLiveTokens { return .atCapacity(live: stored + pending) }
+                if stored + pending >= cap.max { return .atCapacity(live: stored + pending) }
             }
             let recent = state.mints.values.filter { $0.client == clientAccountID && $0.at > now - windowMs }.map(\.at).sorted()
             if let nextAt = decide(recent) { return .refused(nextAt: nextAt) }

@@ -48,9 +48,25 @@ public enum MintReservation: Sendable, Hashable {
     case reserved(id: Int64)
     /// The budget is used up until `nextAt` (epoch ms).
     case refused(nextAt: Int64)
-    /// The account already has `live` tokens (valid and not revoked, leased or not, plus mints
-    /// still pending), at least the `maxLiveTokens` asked for: lease one instead.
+    /// The account already has `live` tokens (not revoked and valid past the cap's `validUntil`,
+    /// leased or not, plus mints still pending), at least the cap's `max`: lease one instead.
     case atCapacity(live: Int)
+}
+
+/// A cap on an account's live tokens for a growth mint: at most `max` tokens that are valid past
+/// `validUntil` (the instant a token must outlive to be leased: one about to expire does not
+/// count, it is being replaced).
+public struct TokenCap: Sendable, Hashable {
+    /// Live tokens allowed.
+    public var max: Int
+    /// A token counts while it expires after this instant (epoch ms).
+    public var validUntil: Int64
+
+    /// A cap of `max` tokens valid past `validUntil`.
+    public init(max: Int, validUntil: Int64) {
+        self.max = max
+        self.validUntil = validUntil
+    }
 }
 
 /// The shared mint ledger and the leased token store of every instance (see the design note).
@@ -59,11 +75,11 @@ public protocol TokenLedger: Sendable {
     /// critical section shared by every caller in every process. `decide` gets the instants of
     /// the mints after `now − windowMs` (failed ones included, and any recorded at a later
     /// instant by a caller whose clock runs ahead) and returns `nil` to allow, or the instant
-    /// the next mint becomes possible. With `maxLiveTokens`, it first refuses (`atCapacity`)
-    /// while the account already has that many live tokens, counted in the same critical
-    /// section, so instances growing at once never exceed it together.
+    /// the next mint becomes possible. With a `cap`, it first refuses (`atCapacity`) while the
+    /// account already has that many live tokens, counted in the same critical section, so
+    /// instances growing at once never exceed it together.
     func reserveMint(
-        clientAccountID: UUID, instance: String, now: Int64, windowMs: Int64, maxLiveTokens: Int?,
+        clientAccountID: UUID, instance: String, now: Int64, windowMs: Int64, cap: TokenCap?,
         decide: @Sendable ([Int64]) -> Int64?
     ) async throws -> MintReservation
 
@@ -115,7 +131,7 @@ extension TokenLedger {
         clientAccountID: UUID, instance: String, now: Int64, windowMs: Int64, decide: @Sendable ([Int64]) -> Int64?
     ) async throws -> MintReservation {
         try await reserveMint(clientAccountID: clientAccountID, instance: instance, now: now, windowMs: windowMs,
-                              maxLiveTokens: nil, decide: decide)
+                              cap: nil, decide: decide)
     }
 
     /// How long a reserved mint that was never finished counts as a live token, in ms.

@@ -92,12 +92,12 @@ public struct TokenStore: TokenLedger {
     /// any process never exceed it. `decide` gets the instants of the mints after `now − windowMs`
     /// (failed ones included, and those another instance recorded at a later instant) and returns `nil` to allow or the next possible instant.
     public func reserveMint(
-        clientAccountID: UUID, instance: String, now: Int64, windowMs: Int64, maxLiveTokens: Int?,
+        clientAccountID: UUID, instance: String, now: Int64, windowMs: Int64, cap: TokenCap?,
         decide: @Sendable ([Int64]) -> Int64?
     ) async throws -> MintReservation {
         try await pool.transaction { connection in
             try await connection.execute("SELECT pg_advisory_xact_lock($1)", Self.mintLockKey(clientAccountID))
-            if let maxLiveTokens {
+            if let cap {
                 // Under the same lock as the budget: instances growing at once never pass the cap.
                 let live = try await connection.query(
                     """
@@ -105,8 +105,8 @@ public struct TokenStore: TokenLedger {
                              WHERE client_account_id = $1 AND revoked_at IS NULL AND expires_at > $2)
                          + (SELECT count(*) FROM callwindow.token_mints
                              WHERE client_account_id = $1 AND outcome = 'pending' AND minted_at > $3) AS n
-                    """, clientAccountID, Self.date(now), Self.date(now - Self.pendingMintMs))[0].decode("n", as: Int.self)
-                if live >= maxLiveTokens { return .atCapacity(live: live) }
+                    """, clientAccountID, Self.date(cap.validUntil), Self.date(now - Self.pendingMintMs))[0].decode("n", as: Int.self)
+                if live >= cap.max { return .atCapacity(live: live) }
             }
             let rows = try await connection.query(
                 """

@@ -122,10 +122,12 @@ extension TokenPool {
     private func mint(refreshOf old: String?, now decideAt: Int64, capped: Bool) async throws -> Bool {
         let id = configuration.clientAccountID
         let budget = self.budget
-        // A growth mint is capped at tokens.max live tokens for the account (a refresh replaces one).
+        // A growth mint is capped at tokens.max live tokens for the account, counting only tokens
+        // that could still be leased (one due for refresh is on its way out); a refresh replaces one.
         let reservation = try await store.reserveMint(
             clientAccountID: id, instance: configuration.instance, now: decideAt, windowMs: options.mintWindowMs,
-            maxLiveTokens: old == nil && capped ? options.maxTokens : nil
+            cap: old == nil && capped
+                ? TokenCap(max: options.maxTokens, validUntil: decideAt + options.refreshBeforeMs + options.requestTimeoutMs) : nil
         ) { recent in
             if case .refused(let nextAt) = budget.decide(recentMints: recent, now: decideAt) { return nextAt }
             return nil

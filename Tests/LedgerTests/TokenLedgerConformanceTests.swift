@@ -82,13 +82,13 @@ struct TokenLedgerConformanceTests {
         await close()
     }
 
-    @Test("concurrent growth mints never give the account more than maxLiveTokens; stored, pending and revoked tokens are counted right",
+    @Test("concurrent growth mints never give the account more than the cap; stored, pending, revoked and expiring tokens are counted right",
           arguments: LedgerKind.allCases)
     func liveTokenCap(kind: LedgerKind) async throws {
         let (ledger, close) = try await kind.make()
         let client = UUID()
         let now = Self.now
-        // One stored token (unleased), one expired, one revoked: one counts.
+        // One stored token (unleased), one expired, one revoked, one about to expire: one counts.
         try await ledger.insert(clientAccountID: client, secret: "secret-token-1", fingerprint: "aaaaaaaaaaaa", mintedAt: now,
                                 expiresAt: now + 3_600_000, owner: "A", leaseExpiresAt: now + 15_000)
         try await ledger.release(clientAccountID: client, fingerprint: "aaaaaaaaaaaa", owner: "A", now: now)
@@ -97,12 +97,15 @@ struct TokenLedgerConformanceTests {
         try await ledger.insert(clientAccountID: client, secret: "secret-token-3", fingerprint: "cccccccccccc", mintedAt: now,
                                 expiresAt: now + 3_600_000, owner: "A", leaseExpiresAt: now + 15_000)
         try await ledger.revoke(clientAccountID: client, fingerprint: "cccccccccccc", now: now)
+        // One valid now but not past the cap's validUntil (due for refresh): it does not count.
+        try await ledger.insert(clientAccountID: client, secret: "secret-token-4", fingerprint: "dddddddddddd", mintedAt: now - 3_500_000,
+                                expiresAt: now + 30_000, owner: "A", leaseExpiresAt: now + 15_000)
         // Ten instances grow at once with a cap of 3: two mints are reserved (pending ones count), eight refused.
         let results = try await withThrowingTaskGroup(of: MintReservation.self) { group in
             for caller in 0..<10 {
                 group.addTask {
                     try await ledger.reserveMint(clientAccountID: client, instance: "grower-\(caller)", now: now, windowMs: Self.window,
-                                                 maxLiveTokens: 3) { _ in nil }
+                                                 cap: TokenCap(max: 3, validUntil: now + 60_000)) { _ in nil }
                 }
             }
             return try await group.reduce(into: []) { $0.append($1) }

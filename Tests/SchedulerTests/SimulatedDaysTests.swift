@@ -81,16 +81,16 @@ struct SimulatedDaysTests {
                     // Graceful shutdown ends every sleep on the clock: nothing needs time to move.
                     try await withServices([planner, dispatcher], logger: logger) {
                         // Simulated time moves only here, and only when the services have settled: no
-                        // statement on the pool, no request in flight, and the same sleepers on the clock
-                        // across a look a few milliseconds apart. Then the clock goes to the earliest
+                        // statement on the pool, no request in flight, no token being leased or minted,
+                        // and the same sleepers on the clock across a look a few milliseconds apart. Then the clock goes to the earliest
                         // sleeper's deadline — or, across an idle gap, to a second before the next push.
                         let settled = {
                             try await waitUntil(timeout: .seconds(60), interval: .milliseconds(1), "the services to settle on the simulated clock") {
                                 let before = (clock.sleepsStarted, clock.sleeperCount)
-                                guard database.connectionsInUse == 0, tokens.inFlight == 0, before.1 >= 2 else { return false }
+                                guard database.connectionsInUse == 0, !tokens.isBusy, before.1 >= 2 else { return false }
                                 for _ in 0..<20 { await Task.yield() }
                                 try await Task.sleep(for: .milliseconds(2))
-                                return database.connectionsInUse == 0 && tokens.inFlight == 0 && (clock.sleepsStarted, clock.sleeperCount) == before
+                                return database.connectionsInUse == 0 && !tokens.isBusy && (clock.sleepsStarted, clock.sleeperCount) == before
                             }
                         }
                         let end = start + 4 * 86_400_000
