@@ -42,8 +42,8 @@ extension TokenPool {
         guard let batchID, outcome == .accepted else {
             return .answered(results: indices.map { ($0, outcome) }, attempt: attempt)
         }
-        // Polled with the same token, paced with its other requests, and only while the pool may
-        // still use it (held, leased, not expiring).
+        // Polled with the same token, paced by its status pacer, and only while the pool may still
+        // use it (held, leased, not expiring).
         let statuses = await api.batchOutcomes(
             batchID: batchID, records: batch, token: token, clientAccountID: configuration.clientAccountID, clock: clock,
             gate: gate(for: token.fingerprint), logger: logger)
@@ -53,8 +53,8 @@ extension TokenPool {
         return .answered(results: Array(zip(indices, statuses)).map { (index: $0.0, outcome: $0.1) }, attempt: decided)
     }
 
-    /// The gate of the requests made with `fingerprint` outside `send` (a batch's status polls):
-    /// each waits for the token's pacer, and none is made once the pool may not use the token.
+    /// The gate of a batch's status polls with `fingerprint`: each waits for the token's status
+    /// pacer, and none is made once the pool may not use the token.
     func gate(for fingerprint: String) -> RequestGate {
         RequestGate(
             enter: { [self] in
@@ -74,9 +74,7 @@ extension TokenPool {
                 return nil
             },
             leave: { [self] sendID, answered in
-                _ = state.withLock {
-                    $0.machine.completed(fingerprint: fingerprint, sendID: sendID, outcome: .accepted, answered: answered, now: clock.now())
-                }
+                state.withLock { $0.machine.statusCompleted(fingerprint: fingerprint, sendID: sendID, answered: answered, now: clock.now()) }
             })
     }
 }

@@ -41,6 +41,8 @@ public struct TokenPoolStateMachine: Sendable {
         public var refreshRequested = false
         /// Pacing and 429 adaptation.
         public var pacer: TokenPacer
+        /// Pacing of the token's batch status polls (`grant(fingerprint:now:)`).
+        public var statusPacer: TokenPacer
     }
 
     /// Where a request may go.
@@ -133,7 +135,9 @@ public struct TokenPoolStateMachine: Sendable {
             // Handed over by another holder: its sends may still be in the server's window.
             pacer.hold(until: quietSince + options.windowMs)
         }
-        tokens[fingerprint] = Token(fingerprint: fingerprint, expiresAt: expiresAt, leaseExpiresAt: leaseExpiresAt, pacer: pacer)
+        let statusPacer = tokens[fingerprint]?.statusPacer ?? TokenPacer(limit: options.statusRequestsPerSecond, windowMs: 1_000)
+        tokens[fingerprint] = Token(fingerprint: fingerprint, expiresAt: expiresAt, leaseExpiresAt: leaseExpiresAt, pacer: pacer,
+                                    statusPacer: statusPacer)
         lastActiveAt = max(lastActiveAt, now)
         return true
     }
@@ -337,21 +341,28 @@ public struct TokenPoolStateMachine: Sendable {
         return .send(fingerprint: best.fingerprint, sendID: sendID)
     }
 
-    /// A grant on `fingerprint` only, for a request that must use that token (a batch's status
-    /// poll): paced like every other request of the token. `.noToken` when the token may not be
-    /// used any more (dropped, lease or life too short for a request).
+    /// A grant on `fingerprint` only, for a batch's status poll, which must use the token that
+    /// pushed the batch: paced by the token's status pacer (`statusRequestsPerSecond`), apart from
+    /// its pushes, and only while the token may be used. `.noToken` when it may not any more
+    /// (dropped, lease or life too short for a request). Report its end with `statusCompleted`.
     public mutating func grant(fingerprint: String, now: Int64) -> Grant {
         guard let token = tokens[fingerprint], isUsable(token, now: now) else { return .noToken }
         guard options.enforceLimits else {
             inFlight += 1
             return .send(fingerprint: fingerprint, sendID: 0)
         }
-        guard let at = token.pacer.earliestGrant(now: now) else { return .waitForAnswer }
+        guard let at = token.statusPacer.earliestGrant(now: now) else { return .waitForAnswer }
         guard at + options.requestTimeoutMs < token.leaseExpiresAt, at + options.requestTimeoutMs < token.expiresAt else { return .noToken }
         if at > now { return .wait(until: at) }
-        let sendID = tokens[fingerprint]!.pacer.grant(now: now)
+        let sendID = tokens[fingerprint]!.statusPacer.grant(now: now)
         inFlight += 1
         return .send(fingerprint: fingerprint, sendID: sendID)
+    }
+
+    /// A status poll granted by `grant(fingerprint:now:)` ended at `now`.
+    public mutating func statusCompleted(fingerprint: String, sendID: UInt64, answered: Bool, now: Int64) {
+        inFlight = max(0, inFlight - 1)
+        if options.enforceLimits { tokens[fingerprint]?.statusPacer.completed(send: sendID, at: now, answered: answered) }
     }
 
     /// A granted send ended at `now`, `answered` by the server or not (a timeout or reset, whose

@@ -43,6 +43,10 @@ public struct TokenPoolOptions: Sendable, Hashable {
     /// leases: its tokens stay stored and are leased again (without a mint) when work comes,
     /// so an idle account costs no lease renewals. Default 60,000.
     public var idleReleaseMs: Int64 = 60_000
+    /// Requests per second per token for a batch's status polls, paced apart from the pushes:
+    /// the status is a GET on the v2 records path, whose documented limit is the real-time one
+    /// (100/s), not the batch push's 60/min. Default 100.
+    public var statusRequestsPerSecond: Int = 100
 
     /// Real-time defaults (100 requests/s per token).
     public init(

@@ -361,33 +361,21 @@ func pool(_ options: TokenPoolOptions = TokenPoolOptions(), tokens: [String], no
         guard case .send = fresh.grant(now: 10_200) else { Issue.record("a fresh token goes at once"); return }
     }
 
-    @Test func aGrantOnOneTokenIsPacedWithItsOtherRequests() {
-        // 100 per second, no burst: one request per 10 ms per token.
-        var machine = pool(TokenPoolOptions(), tokens: ["a"])
-        guard case .send("a", let poll) = machine.grant(fingerprint: "a", now: 0) else { Issue.record("a grant on a"); return }
+    @Test func statusPollsArePacedPerTokenApartFromItsPushes() {
+        // Batch: 60 pushes a minute per token; its status polls at 100 a second, on their own pacer.
+        var machine = pool(.batch(maxTokens: 1), tokens: ["a"])
+        guard case .send("a", let push) = machine.grant(now: 0) else { Issue.record("a push"); return }
+        _ = machine.completed(fingerprint: "a", sendID: push, outcome: .accepted, now: 5)
+        guard case .send("a", let poll) = machine.grant(fingerprint: "a", now: 5) else { Issue.record("a poll"); return }
         #expect(machine.inFlight == 1)
-        #expect(machine.grant(now: 0) == .wait(until: 10), "the poll counts against the token's pace")
-        _ = machine.completed(fingerprint: "a", sendID: poll, outcome: .accepted, now: 3)
-        #expect(machine.grant(fingerprint: "a", now: 5) == .wait(until: 10))
-        #expect(machine.grant(fingerprint: "gone", now: 5) == .noToken, "a dropped token is not polled with")
+        #expect(machine.grant(fingerprint: "a", now: 5) == .wait(until: 15), "the next poll waits 10 ms (100/s)")
+        machine.statusCompleted(fingerprint: "a", sendID: poll, answered: true, now: 8)
+        #expect(machine.inFlight == 0)
+        #expect(machine.grant(now: 8) == .wait(until: 1_000), "a poll takes nothing from the pushes' 60 a minute")
+        #expect(machine.grant(fingerprint: "gone", now: 20) == .noToken, "a dropped token is not polled with")
         var short = TokenPoolStateMachine(options: TokenPoolOptions())
         short.tokenAdded(fingerprint: "a", expiresAt: 3_600_000, leaseExpiresAt: 1_000, now: 0)
         #expect(short.grant(fingerprint: "a", now: 0) == .noToken, "nor one whose lease could lapse during the request")
-    }
-
-    @Test func anIdlePoolReleasesItsLeasesAfterAMinuteAndABusyOneNever() {
-        var machine = pool(TokenPoolOptions(), tokens: ["a", "b"])
-        #expect(machine.tick(now: 59_999, queued: 0) == [], "added at 0: not idle for a minute yet")
-        guard case .send(let fingerprint, let id) = machine.grant(now: 30_000) else { Issue.record("a grant"); return }
-        _ = machine.completed(fingerprint: fingerprint, sendID: id, outcome: .accepted, now: 30_010)
-        #expect(machine.tick(now: 89_999, queued: 0) == [], "a send at 30 s keeps it busy until 90 s")
-        #expect(machine.tick(now: 80_000, queued: 5) == [], "demand keeps it busy")
-        let idle = machine.tick(now: 140_000, queued: 0)
-        #expect(idle == [.drop(fingerprint: "a", reason: "idle: the lease is released, the token stays stored"),
-                         .drop(fingerprint: "b", reason: "idle: the lease is released, the token stays stored")])
-        #expect(machine.tokens.isEmpty)
-        #expect(machine.leasesToRenew(now: 200_000) == [], "nothing left to renew")
-        #expect(machine.tick(now: 200_000, queued: 0) == [], "and nothing to acquire while idle")
     }
 
     @Test func aLapsedLeaseDropsTheToken() {
