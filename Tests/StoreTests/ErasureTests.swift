@@ -67,11 +67,13 @@ struct ErasureTests {
                 "SELECT count(*) AS n FROM callwindow.push_attempts WHERE client_account_id = $1 AND receiver = $2", client, pseudonym)[0]
                 .decode("n", as: Int.self)
             #expect(pseudonymous >= 1, "the person's rows still match each other")
-            // Nobody else was touched: the two other receivers' records still wait, unchanged.
+            // Nobody else was touched: the other records still wait, unchanged. Which record the
+            // claim took is up to the database (equal deadlines and priorities): the pair's
+            // receiver has two records, the others one each.
             let others = try await connection.query(
                 "SELECT count(*) AS n FROM callwindow.deliveries WHERE campaign_id = $1 AND state = 'pending' AND receiver NOT LIKE 'erased-%'", campaign)[0]
                 .decode("n", as: Int.self)
-            #expect(others == 2)
+            #expect(others == (erased == "4915100000001" ? 2 : 3), "erased \(erased)")
             // Materialising again does not bring the person back.
             #expect(try await deliveries.materialize(windowID: window, now: start - 400_000, on: connection) == 0)
             // Outside the function the audit trail is still append-only.
