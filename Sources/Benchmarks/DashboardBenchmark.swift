@@ -57,31 +57,14 @@ public struct DashboardBenchmark: Sendable {
     /// Generates the dataset and times the pages: on a private cluster (fsync off, it is a
     /// read benchmark) unless `databaseURL`, which then gets the dataset added.
     public func run() async throws -> Report {
-        let cluster: PrivateCluster?
-        let database: PostgresConfiguration
-        if let databaseURL {
-            cluster = nil
-            database = try PostgresConfiguration(databaseURL)
-        } else {
-            progress("starting a private PostgreSQL cluster")
-            let started = try await PrivateCluster.start(label: "dashboard", fast: true)
-            cluster = started
-            database = try PostgresConfiguration(started.url)
-        }
-        do {
-            let report = try await measure(database)
-            await cluster?.stop()
-            return report
-        } catch {
-            await cluster?.stop()
-            throw error
+        if databaseURL == nil { progress("starting a private PostgreSQL cluster") }
+        return try await withBenchDatabase(url: databaseURL, label: "dashboard", fast: true) { database, _ in
+            try await measure(database)
         }
     }
 
     private func measure(_ database: PostgresConfiguration) async throws -> Report {
-        let setup = try await PostgresConnection.connect(database)
-        _ = try await Migrator(migrations: Migration.load(from: benchSQLDirectory())).migrate(setup)
-        await setup.close()
+        try await migrateBenchDatabase(database)
         let pool = PostgresPool(configuration: database, maxConnections: 4)
         do {
             let report = try await generateAndTime(pool)

@@ -42,24 +42,9 @@ public struct PipelineBenchmark: Sendable {
     /// Runs the benchmark: a private durable cluster (unless `databaseURL`) and an in-process
     /// sandbox (unless `apiURL`), both stopped afterwards.
     public func run() async throws -> PipelineReport {
-        let cluster: PrivateCluster?
-        let database: PostgresConfiguration
-        if let databaseURL {
-            cluster = nil
-            database = try PostgresConfiguration(databaseURL)
-        } else {
-            progress("starting a private PostgreSQL cluster (durable)")
-            let started = try await PrivateCluster.start(fast: false)
-            cluster = started
-            database = try PostgresConfiguration(started.url)
-        }
-        do {
-            let report = try await measure(database, cluster: cluster)
-            await cluster?.stop()
-            return report
-        } catch {
-            await cluster?.stop()
-            throw error
+        if databaseURL == nil { progress("starting a private PostgreSQL cluster (durable)") }
+        return try await withBenchDatabase(url: databaseURL, fast: false) { database, cluster in
+            try await measure(database, cluster: cluster)
         }
     }
 

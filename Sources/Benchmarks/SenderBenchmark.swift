@@ -30,29 +30,13 @@ public struct SenderBenchmark: Sendable {
     /// Runs the benchmark: a private cluster (unless `databaseURL`) and an in-process sandbox
     /// (unless `apiURL`), both stopped afterwards.
     public func run() async throws -> BenchReport {
-        var cluster: PrivateCluster?
-        let database: PostgresConfiguration
-        if let databaseURL {
-            database = try PostgresConfiguration(databaseURL)
-        } else {
-            let started = try await PrivateCluster.start(fast: true)
-            cluster = started
-            database = try PostgresConfiguration(started.url)
-        }
-        do {
-            let report = try await measure(database)
-            await cluster?.stop()
-            return report
-        } catch {
-            await cluster?.stop()
-            throw error
+        try await withBenchDatabase(url: databaseURL, fast: true) { database, _ in
+            try await measure(database)
         }
     }
 
     private func measure(_ database: PostgresConfiguration) async throws -> BenchReport {
-        let connection = try await PostgresConnection.connect(database)
-        _ = try await Migrator(migrations: Migration.load(from: benchSQLDirectory())).migrate(connection)
-        await connection.close()
+        try await migrateBenchDatabase(database)
         let db = PostgresPool(configuration: database, maxConnections: 4)
 
         let keyVariable = "CALLWINDOW_TOKEN_KEY"
