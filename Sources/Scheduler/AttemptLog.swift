@@ -1,5 +1,8 @@
 // What a batch's sends reported, attempt by attempt, and how many of its records the API has
 // settled: the claim loop reads the count to decide whether there is room for another batch.
+// A record the API has just settled (accepted or rejected for good) is handed on at once with
+// all its attempts, so that its result is written within the next result group rather than
+// when the whole batch is over.
 
 import CallRecordAPI
 import Store
@@ -15,26 +18,60 @@ final class SharedCount: Sendable {
     func add(_ delta: Int) { count.add(delta, ordering: .relaxed) }
 }
 
-/// Collects the pool's attempt reports, then splits them by record.
+/// Collects the pool's attempt reports, split by record as they come.
 final class AttemptLog: Sendable {
-    private let attempts = Mutex<(all: [PushAttempt], settled: Int)>(([], 0))
-    private let unsettled: SharedCount
+    /// A record the API settled: its position in the `send` input, its final answer and every
+    /// attempt it took, oldest first.
+    struct Settled: Sendable {
+        var position: Int
+        var outcome: PushOutcome
+        var attempts: [DeliveryResult.Attempt]
+    }
 
-    init(unsettled: SharedCount) {
+    private struct State {
+        var byRecord: [Int: [DeliveryResult.Attempt]] = [:]
+        var settled: Set<Int> = []
+    }
+
+    private let state = Mutex(State())
+    private let unsettled: SharedCount
+    private let onSettled: @Sendable ([Settled]) -> Void
+
+    /// A log that counts settled records down in `unsettled` and hands each on to `onSettled`
+    /// (called on the reporting task, so it must not block).
+    init(unsettled: SharedCount, onSettled: @escaping @Sendable ([Settled]) -> Void = { _ in }) {
         self.unsettled = unsettled
+        self.onSettled = onSettled
     }
 
     /// Records the API accepted or rejected so far (final answers).
-    var settled: Int { attempts.withLock { $0.settled } }
+    var settled: Int { state.withLock { $0.settled.count } }
+
+    /// Positions of the records the API accepted or rejected so far.
+    var settledPositions: Set<Int> { state.withLock { $0.settled } }
 
     func append(_ attempt: PushAttempt) {
         // A polled batch settles only the records its status decided.
-        let final = Self.outcomes(of: attempt).filter { Self.isFinal($0) }.count
-        attempts.withLock {
-            $0.all.append(attempt)
-            $0.settled += final
+        let outcomes = Self.outcomes(of: attempt)
+        let settled: [Settled] = state.withLock { state in
+            var settled: [Settled] = []
+            for (index, outcome) in zip(attempt.recordIndices, outcomes) {
+                let reason: String? = switch outcome {
+                case .rejected(let reason), .transient(let reason): reason
+                default: nil
+                }
+                state.byRecord[index, default: []].append(DeliveryResult.Attempt(
+                    at: attempt.startedAt, tokenFingerprint: attempt.tokenFingerprint, httpStatus: attempt.httpStatus,
+                    latencyMs: Int(attempt.latencyMs), outcome: AttemptLog.auditOutcome(outcome), reason: reason))
+                if Self.isFinal(outcome), state.settled.insert(index).inserted {
+                    settled.append(Settled(position: index, outcome: outcome, attempts: Self.ordered(state.byRecord[index] ?? [])))
+                }
+            }
+            return settled
         }
-        if final > 0 { unsettled.add(-final) }
+        guard !settled.isEmpty else { return }
+        unsettled.add(-settled.count)
+        onSettled(settled)
     }
 
     /// Each record's outcome of `attempt`, in the order of its `recordIndices`.
@@ -60,19 +97,12 @@ final class AttemptLog: Sendable {
         }
     }
 
+    /// Every record's attempts so far, oldest first.
     func byRecord() -> [Int: [DeliveryResult.Attempt]] {
-        var map: [Int: [DeliveryResult.Attempt]] = [:]
-        for attempt in attempts.withLock({ $0.all }).sorted(by: { $0.startedAt < $1.startedAt }) {
-            for (index, outcome) in zip(attempt.recordIndices, Self.outcomes(of: attempt)) {
-                let reason: String? = switch outcome {
-                case .rejected(let reason), .transient(let reason): reason
-                default: nil
-                }
-                map[index, default: []].append(DeliveryResult.Attempt(
-                    at: attempt.startedAt, tokenFingerprint: attempt.tokenFingerprint, httpStatus: attempt.httpStatus,
-                    latencyMs: Int(attempt.latencyMs), outcome: AttemptLog.auditOutcome(outcome), reason: reason))
-            }
-        }
-        return map
+        state.withLock { $0.byRecord }.mapValues(Self.ordered)
+    }
+
+    private static func ordered(_ attempts: [DeliveryResult.Attempt]) -> [DeliveryResult.Attempt] {
+        attempts.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element)
     }
 }

@@ -3,7 +3,8 @@
 //   claim (FOR UPDATE SKIP LOCKED, lease) ──► validate ──► TokenPool.send (paced, retried)
 //        ▲                                      │                │ attempts, final outcomes
 //        │ room for more?          LeaseRenewer (child task)     ▼
-//        └──────────── ResultRecorder: results + audit rows (one transaction, fenced by the lease)
+//        └──────────── ResultRecorder: results + audit rows (one transaction, fenced by the lease),
+//                      in groups every ≤ 100 ms while the batch is out (ResultGroups)
 //
 // It never claims more than it has room for: `maxBatches` batches of at most `claimBatch` records
 // are out at once, and more (up to four times as many) only while less than half a batch of the
@@ -46,16 +47,21 @@ public struct DispatcherOptions: Sendable {
     public var idleFallbackMs: Int64 = 600_000
     /// Field naming of the transport, for validation.
     public var naming: FieldNaming = .v1
+    /// The longest a result the API has settled waits before it is written: results are
+    /// written in groups while a batch is out, each at most this long after its first result
+    /// (at once when a claim batch's worth waits). Default 100 ms.
+    public var resultGroupMs: Int64 = 100
 
     /// Options with the given values; each parameter defaults to the default documented on its property.
     public init(claimBatch: Int = 500, maxBatches: Int = 1, leaseMs: Int64 = 60_000, idlePollMs: Int64 = 100,
-                idleFallbackMs: Int64 = 600_000, naming: FieldNaming = .v1) {
+                idleFallbackMs: Int64 = 600_000, naming: FieldNaming = .v1, resultGroupMs: Int64 = 100) {
         self.claimBatch = claimBatch
         self.maxBatches = maxBatches
         self.leaseMs = leaseMs
         self.idlePollMs = idlePollMs
         self.idleFallbackMs = idleFallbackMs
         self.naming = naming
+        self.resultGroupMs = resultGroupMs
     }
 }
 
@@ -276,7 +282,8 @@ public final class Dispatcher: Service, Sendable {
         return .noToken(until: min(later + 5_000, max(later + options.idlePollMs, tokens.acquireBlockedUntil)))
     }
 
-    /// Sends one claimed batch and records its results; never throws.
+    /// Sends one claimed batch and records its results; never throws. What the API settles is
+    /// written in groups while the batch is out (`ResultGroups`); the rest when it is over.
     func process(_ batch: [Delivery]) async {
         let now = clock.now()
         var results: [DeliveryResult?] = Array(repeating: nil, count: batch.count)
@@ -295,70 +302,94 @@ public final class Dispatcher: Service, Sendable {
         }
         // Records that will not be sent count as settled at once; the rest as the API decides.
         unsettled.add(-(batch.count - sendable.count))
-        var settledBySends = 0
-        if !sendable.isEmpty {
-            let attempts = AttemptLog(unsettled: unsettled)
-            let records = sendable.map { Self.record(batch[$0]) }
-            // No record is attempted unless an admission check at most a second old allows it.
-            let admission = DeliveryAdmission(claimed: sendable.map { (batch[$0].id, batch[$0].leaseToken) }, owner: owner,
-                                              database: database, store: store, logger: logger)
-            // The leases are renewed while the batch is out — all of them, the invalid and expired
-            // records' too, whose results are written with the rest: a child task, ended with the send.
-            let outcomes = await withTaskGroup(of: [RecordOutcome]?.self) { group in
-                group.addTask { await self.renewer.renew(batch.map(\.id)); return nil }
-                group.addTask { await self.tokens.send(records, admission: admission, onAttempt: attempts.append) }
-                var outcomes: [RecordOutcome] = []
-                for await finished in group {
-                    guard let finished else { continue }
-                    outcomes = finished
-                    group.cancelAll()
-                }
-                return outcomes
+        let groups = ResultGroups(intervalMs: options.resultGroupMs, maxGroup: options.claimBatch, clock: clock)
+        await withTaskGroup(of: Void.self) { writer in
+            // The writer is not cancelled with the send: it ends once `close` and all is written.
+            writer.addTask { await groups.run { group in await self.write(group) } }
+            if !sendable.isEmpty {
+                await send(batch, sendable: sendable, into: &results, groups: groups)
             }
-            settledBySends = attempts.settled
-            let byRecord = attempts.byRecord()
-            for (position, index) in sendable.enumerated() {
-                let delivery = batch[index]
-                let tried = byRecord[position] ?? []
-                switch outcomes[position] {
-                case .accepted:
-                    results[index] = DeliveryResult(delivery: delivery, next: .accepted, outcome: .accepted, attempts: tried)
+            groups.close(adding: results.compactMap { $0 })
+        }
+    }
+
+    /// Sends the `sendable` records of `batch`. What the API settles goes to `groups` as it
+    /// comes; what it did not settle is put into `results`.
+    private func send(_ batch: [Delivery], sendable: [Int], into results: inout [DeliveryResult?], groups: ResultGroups) async {
+        let attempts = AttemptLog(unsettled: unsettled) { settled in
+            groups.add(settled.map { one in
+                let delivery = batch[sendable[one.position]]
+                return switch one.outcome {
                 case .rejected(let reason):
-                    results[index] = DeliveryResult(delivery: delivery, next: .rejected, outcome: .rejected, reason: reason, attempts: tried)
-                case .unsent where delivery.endsAt > clock.now():
-                    // The process is stopping: put it back as it was (with any attempts audited).
+                    DeliveryResult(delivery: delivery, next: .rejected, outcome: .rejected, reason: reason, attempts: one.attempts)
+                default:
+                    DeliveryResult(delivery: delivery, next: .accepted, outcome: .accepted, attempts: one.attempts)
+                }
+            })
+        }
+        let records = sendable.map { Self.record(batch[$0]) }
+        // No record is attempted unless an admission check at most a second old allows it.
+        let admission = DeliveryAdmission(claimed: sendable.map { (batch[$0].id, batch[$0].leaseToken) }, owner: owner,
+                                          database: database, store: store, logger: logger)
+        // The leases are renewed while the batch is out — all of them, the invalid and expired
+        // records' too, whose results are written with the rest: a child task, ended with the send.
+        let outcomes = await withTaskGroup(of: [RecordOutcome]?.self) { group in
+            group.addTask { await self.renewer.renew(batch.map(\.id)); return nil }
+            group.addTask { await self.tokens.send(records, admission: admission, onAttempt: attempts.append) }
+            var outcomes: [RecordOutcome] = []
+            for await finished in group {
+                guard let finished else { continue }
+                outcomes = finished
+                group.cancelAll()
+            }
+            return outcomes
+        }
+        let streamed = attempts.settledPositions
+        let byRecord = attempts.byRecord()
+        for (position, index) in sendable.enumerated() where !streamed.contains(position) {
+            let delivery = batch[index]
+            let tried = byRecord[position] ?? []
+            switch outcomes[position] {
+            case .accepted:
+                results[index] = DeliveryResult(delivery: delivery, next: .accepted, outcome: .accepted, attempts: tried)
+            case .rejected(let reason):
+                results[index] = DeliveryResult(delivery: delivery, next: .rejected, outcome: .rejected, reason: reason, attempts: tried)
+            case .unsent where delivery.endsAt > clock.now():
+                // The process is stopping: put it back as it was (with any attempts audited).
+                results[index] = DeliveryResult(delivery: delivery, next: .retry, outcome: .released,
+                                                reason: "released at shutdown", retryAt: clock.now(), attempts: tried)
+            case .returned(let reason, let retryAt) where delivery.endsAt > clock.now():
+                // No token here: back in the queue for an instance that has one.
+                results[index] = DeliveryResult(delivery: delivery, next: .retry, outcome: .released,
+                                                reason: reason, retryAt: retryAt, attempts: tried)
+            case .expired(let reason), .unsent(let reason), .returned(let reason, _):
+                results[index] = DeliveryResult(delivery: delivery, next: .expired, outcome: .expired, reason: reason, attempts: tried)
+            case .withdrawn(let reason):
+                // An admission check withdrew it before any further attempt.
+                switch admission.withdrawal(at: position) {
+                case .cancel?:
+                    results[index] = DeliveryResult(delivery: delivery, next: .cancelled, outcome: .cancelled, reason: reason, attempts: tried)
+                case .suppress?:
+                    results[index] = DeliveryResult(delivery: delivery, next: .suppressed, outcome: .suppressed, reason: reason, attempts: tried)
+                case .hold?, nil:
+                    // Not now: back in the queue as it was (a paused campaign is not claimed again).
                     results[index] = DeliveryResult(delivery: delivery, next: .retry, outcome: .released,
-                                                    reason: "released at shutdown", retryAt: clock.now(), attempts: tried)
-                case .returned(let reason, let retryAt) where delivery.endsAt > clock.now():
-                    // No token here: back in the queue for an instance that has one.
-                    results[index] = DeliveryResult(delivery: delivery, next: .retry, outcome: .released,
-                                                    reason: reason, retryAt: retryAt, attempts: tried)
-                case .expired(let reason), .unsent(let reason), .returned(let reason, _):
-                    results[index] = DeliveryResult(delivery: delivery, next: .expired, outcome: .expired, reason: reason, attempts: tried)
-                case .withdrawn(let reason):
-                    // An admission check withdrew it before any further attempt.
-                    switch admission.withdrawal(at: position) {
-                    case .cancel?:
-                        results[index] = DeliveryResult(delivery: delivery, next: .cancelled, outcome: .cancelled, reason: reason, attempts: tried)
-                    case .suppress?:
-                        results[index] = DeliveryResult(delivery: delivery, next: .suppressed, outcome: .suppressed, reason: reason, attempts: tried)
-                    case .hold?, nil:
-                        // Not now: back in the queue as it was (a paused campaign is not claimed again).
-                        results[index] = DeliveryResult(delivery: delivery, next: .retry, outcome: .released,
-                                                        reason: "held: \(reason)", retryAt: clock.now(), attempts: tried)
-                    }
+                                                    reason: "held: \(reason)", retryAt: clock.now(), attempts: tried)
                 }
             }
         }
         // Whatever the sends left unsettled (expired, released at shutdown) is finished now.
-        unsettled.add(-(sendable.count - settledBySends))
-        let final = results.compactMap { $0 }
-        let recording = await recorder.record(final)
-        // Counted once written, so the counts say what the database holds.
+        unsettled.add(-(sendable.count - streamed.count))
+    }
+
+    /// Writes one group of results and counts them (once written, so the counts say what the
+    /// database holds).
+    private func write(_ group: [DeliveryResult]) async {
+        let recording = await recorder.record(group)
         counters.withLock { counters in
             counters.recordFailures += recording.failures
             counters.databaseMs += recording.databaseMs
-            for result in final {
+            for result in group {
                 switch result.outcome {
                 case .accepted: counters.accepted += 1
                 case .rejected: counters.rejected += 1

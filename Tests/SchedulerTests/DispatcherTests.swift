@@ -31,9 +31,9 @@ struct DispatcherTests {
                           options: TokenPoolOptions(maxTokens: maxTokens), ledger: ledger, api: api, clock: clock)
         }
 
-        func dispatcher(_ tokens: TokenPool, owner: String) -> Dispatcher {
+        func dispatcher(_ tokens: TokenPool, owner: String, claimBatch: Int = 100) -> Dispatcher {
             Dispatcher(clientAccountID: fixture.client, database: database, tokens: tokens, store: fixture.planner.deliveries, owner: owner,
-                       options: DispatcherOptions(claimBatch: 100), clock: clock, logger: Logger(label: "test"))
+                       options: DispatcherOptions(claimBatch: claimBatch), clock: clock, logger: Logger(label: "test"))
         }
     }
 
@@ -127,6 +127,41 @@ struct DispatcherTests {
                 try await waitUntil(timeout: .seconds(60), "every record accepted") { dispatcher.counts.accepted == 150 }
             }
             #expect(tokens.fingerprints.isEmpty, "the lease is released at shutdown")
+        }
+    }
+    @Test("what the API accepted is written while the batch is still out, not when all of it is over: a kill then repeats only what was in flight")
+    func resultsAreWrittenAsTheyCome() async throws {
+        try await Self.withDueWindow(receivers: 100) { bench in
+            let (fixture, campaign, sandbox) = (bench.fixture, bench.campaign, bench.sandbox)
+            // The whole window (300 records) is one batch.
+            let dispatcher = bench.dispatcher(try bench.pool(maxTokens: 2, instance: "groups"), owner: "groups", claimBatch: 300)
+            func written() async throws -> (accepted: Int, inFlight: Int) {
+                let row = try await fixture.connection.query(
+                    "SELECT count(*) FILTER (WHERE state = 'accepted') AS a, count(*) FILTER (WHERE state = 'in_flight') AS f FROM callwindow.deliveries WHERE campaign_id = $1",
+                    campaign)[0]
+                return (try row.decode("a", as: Int.self), try row.decode("f", as: Int.self))
+            }
+            try await withServices([dispatcher], logger: Logger(label: "test")) {
+                try await waitUntil(timeout: .seconds(60), "the API accepted 20 records") { sandbox.stats().accepted >= 20 }
+                // Every push is answered 429 from now on: the rest of the batch waits in back-off.
+                sandbox.startStorm(milliseconds: 600_000)
+                let acceptedBeforeStorm = sandbox.stats().accepted
+                try await waitUntil(timeout: .seconds(30), "the accepted records written while the batch is out") {
+                    (try? await written().accepted) ?? 0 >= min(20, acceptedBeforeStorm)
+                }
+                let during = try await written()
+                #expect(during.inFlight > 0, "the batch is still out: \(during.inFlight) records in flight")
+                #expect(dispatcher.counts.accepted == during.accepted, "counted as written")
+                sandbox.endStorm()
+                try await waitUntil(timeout: .seconds(120), "every record accepted") { dispatcher.counts.accepted == 300 }
+            }
+            let after = try await written()
+            #expect(after.accepted == 300)
+            let audit = try await fixture.connection.query(
+                "SELECT count(DISTINCT delivery_id) FILTER (WHERE outcome = 'accepted') AS a, count(*) FILTER (WHERE outcome = 'rate_limited') AS r FROM callwindow.push_attempts WHERE campaign_id = $1",
+                campaign)[0]
+            #expect(try audit.decode("a", as: Int.self) == 300, "every accepted record audited once")
+            #expect(try audit.decode("r", as: Int.self) > 0, "the 429s of the storm are audited with the records they delayed")
         }
     }
 }
