@@ -252,6 +252,35 @@ struct SchemaTests {
         }
     }
 
+    @Test("epoch milliseconds and timestamptz convert exactly in every session time zone, and the conversions are inlined into statements")
+    func millisecondConversions() async throws {
+        try await closing(try await migratedConnection()) { connection throws in
+            // Year 1, before the epoch, the epoch, DST changes in Europe and Lord Howe, today, 2100.
+            let instants: [Int64] = [-62_135_596_800_000, -1, 0, 1, 1_774_745_999_999, 1_774_746_000_000, 1_775_314_800_000,
+                                     1_796_154_078_123, 4_102_444_800_999]
+            for zone in ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"] {
+                try await connection.execute("SELECT set_config('TimeZone', $1, false)", zone)
+                for ms in instants {
+                    let row = try await connection.query(
+                        """
+                        SELECT callwindow.ms_of(callwindow.at_ms($1)) AS back,
+                               callwindow.at_ms($1) = timestamptz '1970-01-01 00:00:00+00' + $1 * interval '1 millisecond' AS same,
+                               to_char(callwindow.at_ms($1) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') AS utc
+                        """, ms)[0]
+                    #expect(try row.decode("back", as: Int64.self) == ms, "\(ms) in \(zone)")
+                    #expect(try row.decode("same", as: Bool.self), "\(ms) in \(zone)")
+                    if ms == 1_796_154_078_123 { #expect(try row.decode("utc", as: String.self) == "2026-12-01 19:41:18.123") }
+                }
+            }
+            try await connection.execute("SELECT set_config('TimeZone', 'UTC', false)")
+            // Inlined: the plan holds the arithmetic, not a call of a SQL function per row.
+            let plan = try await connection.query(
+                "EXPLAIN (VERBOSE) SELECT callwindow.ms_of(t), callwindow.at_ms(g) FROM generate_series(1::int8, 3::int8) g, clock_timestamp() t")
+                .map { try $0.decode("QUERY PLAN", as: String.self) }.joined(separator: "\n")
+            #expect(!plan.contains("ms_of") && !plan.contains("at_ms"), "\(plan)")
+        }
+    }
+
     @Test("deleting a campaign removes its callers, receivers and pairs")
     func cascade() async throws {
         try await closing(try await migratedConnection()) { connection throws in
