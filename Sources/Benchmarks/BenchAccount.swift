@@ -51,6 +51,23 @@ extension BenchAccount {
     }
 }
 
+extension BenchAccount {
+    /// The account as a `callwindow sandbox` configuration file (YAML), limits on or off.
+    public func sandboxConfigurationYAML(enforceLimits: Bool) -> String {
+        """
+        clients:
+          - client_account_id: \(clientAccountID.uuidString.lowercased())
+            api_keys:
+              - {key_id: \(key.keyID.uuidString.lowercased()), api_key: \(key.apiKey)}
+            labels:
+              - {id: \(labelID.uuidString.lowercased()), name: Bench, label_type: dynamic}
+        limits:
+          enforce: \(enforceLimits)
+
+        """
+    }
+}
+
 /// The migrations folder for the benches: $CALLWINDOW_SQL_DIR, else sql/ found above the
 /// executable or the working folder.
 public func benchSQLDirectory() -> URL {

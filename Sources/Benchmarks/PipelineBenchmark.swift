@@ -27,6 +27,9 @@ public struct PipelineBenchmark: Sendable {
     public var noLimits = false
     /// An API to push to instead of an in-process sandbox.
     public var apiURL: String?
+    /// Run the sandbox as a `callwindow sandbox` process of its own (this binary), so that its
+    /// CPU is measured apart from the daemon's.
+    public var sandboxProcess = false
     /// A database to insert the campaign into instead of a private cluster.
     public var databaseURL: String?
     /// Deliveries claimed at once (`scheduler.claim_batch`).
@@ -59,6 +62,15 @@ public struct PipelineBenchmark: Sendable {
         if let apiURL {
             report = try await measure(baseURL: apiURL, account: BenchAccount.fromEnvironment(), database: database,
                                        transport: transport, durable: durable, cluster: cluster)
+        } else if sandboxProcess {
+            let account = BenchAccount.random()
+            report = try await withSandboxProcess(account: account) { url, pid in
+                let before = processCPUSeconds(pid: pid)
+                var report = try await measure(baseURL: url, account: account, database: database,
+                                               transport: transport, durable: durable, cluster: cluster)
+                report.sandboxCPUSeconds = processCPUSeconds(pid: pid) - before
+                return report
+            }
         } else {
             let account = BenchAccount.random()
             let sandbox = try account.inProcessSandbox(enforceLimits: !noLimits)
@@ -68,6 +80,40 @@ public struct PipelineBenchmark: Sendable {
             }
         }
         return report
+    }
+
+    /// Runs `body` with a `callwindow sandbox` process serving `account` (its URL and pid), and
+    /// stops the process afterwards.
+    private func withSandboxProcess<T: Sendable>(account: BenchAccount, _ body: (String, Int32) async throws -> T) async throws -> T {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("callwindow-bench-sandbox-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("sandbox.yaml")
+        try account.sandboxConfigurationYAML(enforceLimits: !noLimits).write(to: config, atomically: true, encoding: .utf8)
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let child = try ChildProcess(executable, ["sandbox", "--config", config.path, "--port", "0"])
+        progress("started a sandbox process (pid \(child.pid))")
+        do {
+            var url: String?
+            for _ in 0..<500 where url == nil {
+                if let line = child.stdout.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") }) {
+                    url = String(line.dropFirst("listening on ".count))
+                } else if !child.isRunning {
+                    break
+                } else {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            guard let url else { throw BenchmarkError("the sandbox process did not start: \(child.stderr.suffix(500))") }
+            let result = try await body(url, child.pid)
+            child.signal(SIGTERM)
+            _ = await child.wait()
+            return result
+        } catch {
+            child.signal(SIGKILL)
+            _ = await child.wait()
+            throw error
+        }
     }
 
     private func measure(baseURL: String, account: BenchAccount, database: PostgresConfiguration, transport: Transport,

@@ -12,6 +12,8 @@ public struct PipelineReport: Encodable, Sendable {
     public var maxLatenessMs: Int64
     public var databaseShare: Double
     public var postgresCPUSeconds: Double?
+    /// CPU of a sandbox run as a process of its own (`--sandbox-process`); `nil` otherwise.
+    public var sandboxCPUSeconds: Double? = nil
     public var claimBatch: Int
     public var concurrentBatches: Int
 
@@ -23,6 +25,14 @@ public struct PipelineReport: Encodable, Sendable {
         case firstPushMs = "first_push_ms", materialisedMs = "materialised_ms", lateRecords = "late_records"
         case maxLatenessMs = "max_lateness_ms", databaseShare = "database_share", postgresCPUSeconds = "postgres_cpu_seconds"
         case claimBatch = "claim_batch", concurrentBatches = "concurrent_batches"
+        case sandboxCPUSeconds = "sandbox_cpu_seconds", daemonMicros = "daemon_us_per_record"
+        case postgresMicros = "postgres_us_per_record", sandboxMicros = "sandbox_us_per_record"
+    }
+
+    /// CPU per accepted record, in µs, of `seconds` of CPU.
+    func perRecord(_ seconds: Double?) -> Double? {
+        guard let seconds, accepted > 0 else { return nil }
+        return (seconds * 1_000_000 / Double(accepted)).rounded()
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -39,6 +49,10 @@ public struct PipelineReport: Encodable, Sendable {
         try c.encode(postgresCPUSeconds.map(BenchReport.round), forKey: .postgresCPUSeconds)
         try c.encode(claimBatch, forKey: .claimBatch)
         try c.encode(concurrentBatches, forKey: .concurrentBatches)
+        try c.encode(sandboxCPUSeconds.map(BenchReport.round), forKey: .sandboxCPUSeconds)
+        try c.encode(perRecord(sender.cpuSeconds), forKey: .daemonMicros)
+        try c.encode(perRecord(postgresCPUSeconds), forKey: .postgresMicros)
+        try c.encode(perRecord(sandboxCPUSeconds), forKey: .sandboxMicros)
     }
 
     /// The report as aligned lines.
@@ -51,6 +65,8 @@ public struct PipelineReport: Encodable, Sendable {
             late          \(lateRecords) records accepted after starts_at − lead (worst by \(maxLatenessMs) ms)
             database      \(fixed(databaseShare * 100)) % of the push time in claims and result writes (summed over batches)
             postgres cpu  \(postgresCPUSeconds.map { fixed($0, 2) + " s (server processes)" } ?? "n/a (not a private cluster)")
+            sandbox cpu   \(sandboxCPUSeconds.map { fixed($0, 2) + " s (its own process)" } ?? "in this process, or not measured (see --sandbox-process)")
+            cpu/record    daemon \(perRecord(sender.cpuSeconds).map { "\(Int($0)) µs" } ?? "n/a")\(sandboxCPUSeconds == nil ? " (with the sandbox when in process)" : ""), PostgreSQL \(perRecord(postgresCPUSeconds).map { "\(Int($0)) µs" } ?? "n/a"), sandbox \(perRecord(sandboxCPUSeconds).map { "\(Int($0)) µs" } ?? "n/a")
             durable       \(durable ? "yes (fsync and synchronous_commit on)" : "no")
             """
     }

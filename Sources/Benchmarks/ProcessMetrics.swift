@@ -45,3 +45,11 @@ func postgresCPUSeconds(dataDirectory: String) -> Double {
     }
     return total
 }
+
+/// CPU seconds (user + system) process `pid` has used so far, from `/proc/PID/stat`; 0 once it is gone.
+func processCPUSeconds(pid: Int32) -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 12 else { return 0 }
+    return ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}

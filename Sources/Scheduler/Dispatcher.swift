@@ -211,9 +211,14 @@ public final class Dispatcher: Service, Sendable {
                         let claimed = try await self.store.claim(clientAccountID: self.clientAccountID, owner: self.owner, now: now,
                                                                  limit: limit, leaseMs: self.options.leaseMs, on: connection)
                         // A full batch means more is due: the pool sizes itself to all of it.
-                        let more = claimed.count < limit ? 0
-                            : try await self.store.dueBacklog(clientAccountID: self.clientAccountID, now: now, on: connection)
-                        self.tokens.noteBacklog(more + claimed.count * (self.options.maxBatches - 1))
+                        // Counted only while the pool can still grow (a count of up to 10,000
+                        // rows is not free, and a full pool has no use for it).
+                        if claimed.count < limit {
+                            self.tokens.noteBacklog(claimed.count * (self.options.maxBatches - 1))
+                        } else if self.tokens.mayGrow {
+                            let more = try await self.store.dueBacklog(clientAccountID: self.clientAccountID, now: now, on: connection)
+                            self.tokens.noteBacklog(more + claimed.count * (self.options.maxBatches - 1))
+                        }
                         return claimed
                     }
                     if databaseDown {

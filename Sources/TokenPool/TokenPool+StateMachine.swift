@@ -228,6 +228,12 @@ public struct TokenPoolStateMachine: Sendable {
         return Double(usable) * Double(options.requestsPerWindow) * 1_000 / Double(options.windowMs) * Double(recordsPerRequest)
     }
 
+    /// Whether the pool holds fewer usable tokens than `maxTokens` at `now`: only then can a
+    /// backlog make it grow, so only then is the backlog worth counting.
+    public func mayGrow(now: Int64) -> Bool {
+        tokens.values.filter { isUsable($0, now: now) }.count < options.maxTokens
+    }
+
     /// The shell starts an acquisition (so it is not asked for twice).
     public mutating func acquireStarted() {
         acquiring = true

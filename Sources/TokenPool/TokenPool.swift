@@ -102,6 +102,12 @@ public final class TokenPool: Sendable {
         return state.withLock { $0.machine.capacity(now: clock.now(), recordsPerRequest: perRequest) }
     }
 
+    /// Whether the pool holds fewer usable tokens than it may (`maxTokens`): whether a backlog
+    /// can still make it grow (see `noteBacklog`).
+    public var mayGrow: Bool {
+        state.withLock { $0.machine.mayGrow(now: clock.now()) }
+    }
+
     /// The earliest instant the pool may acquire a token again (the mint budget's next mint, a
     /// lease being watched, a retry after an error); in the past when it may now.
     public var acquireBlockedUntil: Int64 {

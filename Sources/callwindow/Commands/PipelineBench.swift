@@ -38,6 +38,9 @@ struct PipelineBench: AsyncParsableCommand {
     @Option(name: .customLong("api-url"), help: "Use this API instead of an in-process sandbox.")
     var apiURL: String?
 
+    @Flag(name: .customLong("sandbox-process"), help: "Run the sandbox as a `callwindow sandbox` process of its own, so its CPU is measured apart.")
+    var sandboxProcess = false
+
     @Option(name: .customLong("database-url"), help: "Use this database (a campaign is inserted into it) instead of a private cluster.")
     var databaseURL: String?
 
@@ -59,6 +62,7 @@ struct PipelineBench: AsyncParsableCommand {
             throw ValidationError("--tokens must be between 1 and 18 (10 mints per 30 min keep at most 18 tokens of 60 min alive)")
         }
         guard claimBatch >= 1 && claimBatch <= 10_000 else { throw ValidationError("--claim-batch must be between 1 and 10000") }
+        if sandboxProcess && apiURL != nil { throw ValidationError("--sandbox-process and --api-url exclude each other") }
         guard concurrentBatches >= 1 && concurrentBatches <= 8 else { throw ValidationError("--concurrent-batches must be between 1 and 8") }
     }
 
@@ -72,6 +76,7 @@ struct PipelineBench: AsyncParsableCommand {
         (bench.records, bench.tokens, bench.transport, bench.noLimits) = (records, tokens, transport, noLimits)
         (bench.apiURL, bench.databaseURL, bench.claimBatch, bench.concurrentBatches, bench.timeout) =
             (apiURL, databaseURL, claimBatch, concurrentBatches, timeout)
+        bench.sandboxProcess = sandboxProcess
         let report: PipelineReport
         do {
             report = try await bench.run()
