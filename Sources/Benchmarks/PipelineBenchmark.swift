@@ -96,8 +96,9 @@ public struct PipelineBenchmark: Sendable {
         do {
             var url: String?
             for _ in 0..<500 where url == nil {
-                if let line = child.stdout.split(separator: "\n").first(where: { $0.hasPrefix("listening on ") }) {
-                    url = String(line.dropFirst("listening on ".count))
+                // It prints "listening on http://HOST:PORT" once it serves.
+                if let start = child.stdout.range(of: "http://") {
+                    url = String(child.stdout[start.lowerBound...].prefix { !$0.isWhitespace })
                 } else if !child.isRunning {
                     break
                 } else {
