@@ -24,18 +24,22 @@ extension DeliveryStore {
             """
             SELECT i.id, c.status, l.label_type = 'dynamic' AS label_dynamic,
                    coalesce(d.state = 'in_flight' AND d.lease_owner = $2 AND d.lease_token = i.token, false) AS leased,
-                   d.id IS NOT NULL AND NOT (
-                     EXISTS (SELECT 1 FROM callwindow.campaign_pairs p
-                             WHERE p.campaign_id = d.campaign_id AND p.caller = d.caller AND p.receiver = d.receiver)
-                     OR (EXISTS (SELECT 1 FROM callwindow.campaign_callers cc WHERE cc.campaign_id = d.campaign_id AND cc.phone = d.caller)
-                         AND EXISTS (SELECT 1 FROM callwindow.campaign_receivers r WHERE r.campaign_id = d.campaign_id AND r.phone = d.receiver))
-                   ) AS removed,
-                   EXISTS (SELECT 1 FROM callwindow.do_not_contact n
-                           WHERE n.client_account_id = d.client_account_id AND n.phone = d.receiver) AS suppressed
+                   d.id IS NOT NULL AND pair.hit IS NULL AND (caller.hit IS NULL OR receiver.hit IS NULL) AS removed,
+                   listed.hit IS NOT NULL AS suppressed
             FROM unnest($1::int8[], $3::int8[]) AS i(id, token)
             LEFT JOIN callwindow.deliveries d ON d.id = i.id
             LEFT JOIN callwindow.campaigns c ON c.id = d.campaign_id
             LEFT JOIN callwindow.labels l ON l.client_account_id = c.client_account_id AND l.id = c.label_id
+            -- One index probe per record and set (LATERAL): EXISTS sublinks let the planner hash
+            -- a whole table instead (every campaign's receivers, on each check).
+            LEFT JOIN LATERAL (SELECT true AS hit FROM callwindow.campaign_pairs p
+                               WHERE p.campaign_id = d.campaign_id AND p.caller = d.caller AND p.receiver = d.receiver LIMIT 1) pair ON true
+            LEFT JOIN LATERAL (SELECT true AS hit FROM callwindow.campaign_callers cc
+                               WHERE cc.campaign_id = d.campaign_id AND cc.phone = d.caller LIMIT 1) caller ON true
+            LEFT JOIN LATERAL (SELECT true AS hit FROM callwindow.campaign_receivers r
+                               WHERE r.campaign_id = d.campaign_id AND r.phone = d.receiver LIMIT 1) receiver ON true
+            LEFT JOIN LATERAL (SELECT true AS hit FROM callwindow.do_not_contact n
+                               WHERE n.client_account_id = d.client_account_id AND n.phone = d.receiver LIMIT 1) listed ON true
             """, claimed.map(\.id), owner, claimed.map(\.leaseToken))
         var result: [Int64: Withdrawal] = [:]
         for row in rows {
