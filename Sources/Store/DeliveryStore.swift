@@ -242,12 +242,12 @@ public struct DeliveryStore: Sendable {
 
     /// Writes a batch of results and their audit rows in one transaction.
     ///
-    /// The rows are found by primary key (`id = ANY`). The fencing test on the state is spelled
-    /// `IS NOT DISTINCT FROM` so that the planner cannot match it to the lease index's
-    /// predicate: a queue's statistics are always stale (they saw the rows pending), so it
-    /// estimated one in-flight row, scanned every in-flight row of every owner through that
-    /// index and compared each with every result (670,000 comparisons for one group of 449
-    /// in a 20,000-record push).
+    /// The rows are found by primary key alone (`id = ANY`), and the fence (still in flight under
+    /// this owner's lease) compares them with columns of the input, so that it is a join
+    /// condition rather than a filter on the queue: a queue's statistics are always stale (they
+    /// saw the rows pending), and as a filter the planner estimated one in-flight row, scanned
+    /// every in-flight row of every owner through the lease index and compared each with every
+    /// result (670,000 comparisons for one group of 449 in a 20,000-record push).
     ///
     /// A state change is applied only while the delivery is still in flight under this owner's
     /// lease token (fencing); the audit row of every attempt is written either way, because the
@@ -259,8 +259,8 @@ public struct DeliveryStore: Sendable {
             let applied = try await connection.query(
                 """
                 WITH input AS (
-                  SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[])
-                    AS t(id, lease_token, state, outcome, reason, retry_ms)
+                  SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $9::text[], $10::text[])
+                    AS t(id, lease_token, state, outcome, reason, retry_ms, held, holder)
                 ), updated AS (
                   UPDATE callwindow.deliveries d
                   SET state = i.state, outcome = i.outcome, reason = i.reason,
@@ -268,8 +268,8 @@ public struct DeliveryStore: Sendable {
                       lease_owner = NULL, lease_expires_at = NULL,
                       finished_at = CASE WHEN i.state = 'pending' THEN NULL ELSE callwindow.at_ms($8) END
                   FROM input i
-                  WHERE d.id = ANY($1::int8[]) AND d.id = i.id AND d.lease_token = i.lease_token
-                    AND d.state IS NOT DISTINCT FROM 'in_flight' AND d.lease_owner = $7
+                  WHERE d.id = ANY($1::int8[]) AND d.id = i.id
+                    AND (d.state, d.lease_owner, d.lease_token) = (i.held, i.holder, i.lease_token)
                   RETURNING d.window_id, d.state
                 ), counted AS (
                   UPDATE callwindow.windows w
@@ -286,7 +286,8 @@ public struct DeliveryStore: Sendable {
                 SELECT count(*) AS applied FROM updated
                 """,
                 results.map(\.delivery.id), results.map(\.delivery.leaseToken), results.map(\.next.rawValue),
-                results.map(\.outcome.rawValue), results.map { Self.storable($0.reason) }, results.map { $0.retryAt ?? now }, owner, now)
+                results.map(\.outcome.rawValue), results.map { Self.storable($0.reason) }, results.map { $0.retryAt ?? now }, owner, now,
+                Array(repeating: DeliveryState.inFlight.rawValue, count: results.count), Array(repeating: owner, count: results.count))
             try await insertAudit(results, now: now, on: connection)
             // Records back in the queue may be claimed by any instance: wake their dispatchers.
             let requeued = Set(results.filter { $0.next == .retry }.map(\.delivery.clientAccountID))
