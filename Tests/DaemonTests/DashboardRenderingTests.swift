@@ -96,6 +96,24 @@ struct DashboardRenderingTests {
         #expect(builds.withLock { $0 } == 3)
     }
 
+    @Test("instants are UTC `YYYY-MM-DD HH:MM:SSZ`, as Foundation's ISO 8601 formatter writes them, also across leap days and before 1970")
+    func instants() {
+        #expect(HTMLText.instant(december) == "2026-12-01 00:00:00Z")
+        #expect(HTMLText.instant(0) == "1970-01-01 00:00:00Z")
+        #expect(HTMLText.instant(-1) == "1969-12-31 23:59:59Z")
+        #expect(HTMLText.instant(951_782_400_999) == "2000-02-29 00:00:00Z")
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate, .withFullTime, .withSpaceBetweenDateAndTime]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        var ms: Int64 = -2_208_988_800_000  // 1900-01-01
+        while ms < 4_102_444_800_000 {  // 2100-01-01
+            let expected = formatter.string(from: Date(timeIntervalSince1970: Double(ms / 1000)))
+            #expect(HTMLText.instant(ms) == expected, "\(ms)")
+            #expect(HTMLText.instant(ms + 999) == expected, "\(ms) + 999 ms")
+            ms += 2_851_199_000  // 33 days less a second: every time of day and month comes by
+        }
+    }
+
     @Test("CSV fields: quoted when needed, formulas defused")
     func csv() {
         #expect(DashboardPages.csvField(nil) == "")
