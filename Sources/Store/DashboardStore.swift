@@ -101,8 +101,7 @@ public struct DashboardStore: Sendable {
                    count(*) FILTER (WHERE outcome = 'rate_limited') AS rate_limited,
                    count(*) FILTER (WHERE outcome IN ('unauthorized', 'transient', 'rejected')) AS errors
             FROM callwindow.push_attempts
-            WHERE campaign_id IN (SELECT id FROM callwindow.campaigns WHERE client_account_id = $1)
-              AND attempted_at >= callwindow.at_ms($2) AND attempted_at < callwindow.at_ms($3)
+            WHERE client_account_id = $1 AND attempted_at >= callwindow.at_ms($2) AND attempted_at < callwindow.at_ms($3)
             GROUP BY 1
             """, clientAccountID, first, first + 600_000)
         for row in rows {
