@@ -33,10 +33,11 @@ public struct Dashboard: Sendable {
 
     /// Adds the dashboard's routes to `router`.
     public func register(on router: Router<BasicRequestContext>) {
-        router.get("/") { _, _ -> Response in
+        router.get("/") { request, _ -> Response in
             let now = self.now()
-            let blocks = try await self.blocks(now: now)
-            return Self.html(DashboardPages.overview(blocks, now: now, requestsPerSecondPerToken: self.requestsPerSecondPerToken))
+            let before = request.uri.queryParameters.get("before").flatMap { Int64($0) }
+            let overview = try await self.overview(now: now, before: before)
+            return Self.html(DashboardPages.overview(overview, now: now, requestsPerSecondPerToken: self.requestsPerSecondPerToken))
         }
         router.get("/campaigns/{id}") { _, context -> Response in
             guard let id = context.parameters.get("id", as: Int64.self) else { return self.notFound("no such campaign") }
@@ -89,7 +90,7 @@ public struct Dashboard: Sendable {
         }
         router.get("/live.json") { _, _ -> Response in
             let body = try await self.live.snapshot(now: self.now()) { now in
-                let snapshot = LiveSnapshot(at: HTMLText.instant(now), values: DashboardPages.liveValues(try await self.blocks(now: now)))
+                let snapshot = LiveSnapshot(at: HTMLText.instant(now), values: DashboardPages.liveValues(try await self.overview(now: now)))
                 return String(decoding: try JSONEncoder().encode(snapshot), as: UTF8.self)
             }
             return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
@@ -104,14 +105,19 @@ public struct Dashboard: Sendable {
         }
     }
 
-    func blocks(now: Int64) async throws -> [DashboardPages.AccountBlock] {
+    /// Campaigns listed on one page of the overview (`/live.json` refreshes the first page's).
+    static let campaignsPerPage = 50
+
+    /// Every account's figures and one page of the campaigns: the newest, or those with an id
+    /// below `before`. A few indexed statements per account and one for the page, whatever the
+    /// number of campaigns.
+    func overview(now: Int64, before: Int64? = nil) async throws -> DashboardPages.Overview {
         try await database.withConnection { connection in
-            var blocks: [DashboardPages.AccountBlock] = []
-            for account in accounts {
-                blocks.append(.init(summary: try await store.account(account, now: now, on: connection),
-                                    campaigns: try await store.campaigns(of: account, on: connection)))
-            }
-            return blocks
+            var summaries: [AccountSummary] = []
+            for account in accounts { summaries.append(try await store.account(account, now: now, on: connection)) }
+            let campaigns = accounts.isEmpty ? CampaignPage(campaigns: [], total: 0, next: nil)
+                : try await store.campaigns(of: accounts, before: before, limit: Self.campaignsPerPage, on: connection)
+            return .init(accounts: summaries, campaigns: campaigns, before: before)
         }
     }
 

@@ -5,10 +5,23 @@ import Store
 /// The dashboard's HTML, built from store results: pure functions of their inputs, every value
 /// passed through `HTMLText.escape`.
 enum DashboardPages {
-    /// What the overview shows for one account.
-    struct AccountBlock: Sendable {
-        var summary: AccountSummary
-        var campaigns: [CampaignProgress]
+    /// What the overview shows: one block per account, then one page of the campaigns.
+    struct Overview: Sendable {
+        var accounts: [AccountSummary]
+        var campaigns: CampaignPage
+        /// The page shown: campaigns with an id below this; nil for the first (newest) page.
+        var before: Int64?
+
+        init(accounts: [AccountSummary], campaigns: CampaignPage, before: Int64? = nil) {
+            self.accounts = accounts
+            self.campaigns = campaigns
+            self.before = before
+        }
+
+        /// An overview of `campaigns` on one page.
+        init(accounts: [AccountSummary], campaigns: [CampaignProgress]) {
+            self.init(accounts: accounts, campaigns: CampaignPage(campaigns: campaigns, total: campaigns.count, next: nil))
+        }
     }
 
     static func layout(title: String, now: Int64, live: Bool = false, _ body: String) -> String {
@@ -35,41 +48,42 @@ enum DashboardPages {
     }
 
     /// The values the live endpoint refreshes, keyed as the pages' `data-live` attributes.
-    static func liveValues(_ blocks: [AccountBlock]) -> [String: String] {
+    static func liveValues(_ overview: Overview) -> [String: String] {
         var values: [String: String] = [:]
-        for block in blocks {
-            let a = "a-\(block.summary.clientAccountID.uuidString.lowercased())"
-            values["\(a)-depth"] = "\(block.summary.queueDepth)"
-            values["\(a)-tokens"] = "\(block.summary.tokens.count)"
-            values["\(a)-mints"] = "\(block.summary.mintsLast30Minutes)"
-            let minutes = block.summary.minutes
+        for summary in overview.accounts {
+            let a = "a-\(summary.clientAccountID.uuidString.lowercased())"
+            values["\(a)-depth"] = "\(summary.queueDepth)"
+            values["\(a)-tokens"] = "\(summary.tokens.count)"
+            values["\(a)-mints"] = "\(summary.mintsLast30Minutes)"
+            let minutes = summary.minutes
             values["\(a)-accepted"] = "\(minutes.reduce(0) { $0 + $1.accepted })"
             values["\(a)-429"] = "\(minutes.reduce(0) { $0 + $1.rateLimited })"
             values["\(a)-errors"] = "\(minutes.reduce(0) { $0 + $1.errors })"
-            for c in block.campaigns {
-                let key = "c-\(c.campaignID)"
-                values["\(key)-accepted"] = "\(c.accepted)"
-                values["\(key)-rejected"] = "\(c.rejected)"
-                values["\(key)-expired"] = "\(c.expired)"
-                values["\(key)-cancelled"] = "\(c.cancelled)"
-                values["\(key)-pending"] = "\(c.pending + c.inFlight)"
-            }
+        }
+        for c in overview.campaigns.campaigns {
+            let key = "c-\(c.campaignID)"
+            values["\(key)-accepted"] = "\(c.accepted)"
+            values["\(key)-rejected"] = "\(c.rejected)"
+            values["\(key)-expired"] = "\(c.expired)"
+            values["\(key)-cancelled"] = "\(c.cancelled)"
+            values["\(key)-pending"] = "\(c.pending + c.inFlight)"
         }
         return values
     }
 
-    static func overview(_ blocks: [AccountBlock], now: Int64, requestsPerSecondPerToken: Double) -> String {
-        let live = liveValues(blocks)
-        func value(_ key: String) -> String {
-            #"<span data-live="\#(HTMLText.escape(key))">\#(HTMLText.escape(live[key] ?? "0"))</span>"#
+    static func overview(_ overview: Overview, now: Int64, requestsPerSecondPerToken: Double) -> String {
+        let live = liveValues(overview)
+        // Later pages are not refreshed by /live.json: their counters are plain text.
+        func value(_ key: String, live isLive: Bool = true) -> String {
+            let text = HTMLText.escape(live[key] ?? "0")
+            return isLive ? #"<span data-live="\#(HTMLText.escape(key))">\#(text)</span>"# : text
         }
         var html = "<h1>Overview</h1>\n"
-        if blocks.isEmpty {
+        if overview.accounts.isEmpty {
             html += #"<p class="empty">No client accounts configured: add one under <code>clients:</code> in the configuration file (see README).</p>"#
         }
         html += #"<section class="accounts">"#
-        for block in blocks {
-            let s = block.summary
+        for s in overview.accounts {
             let a = "a-\(s.clientAccountID.uuidString.lowercased())"
             let lastMinute = s.minutes.dropLast().last?.accepted ?? 0
             let ceiling = Double(s.tokens.count) * requestsPerSecondPerToken
@@ -90,22 +104,35 @@ enum DashboardPages {
 
             """
         }
-        html += "</section>\n<h2>Campaigns</h2>\n" + legendList()
-        let campaigns = blocks.flatMap(\.campaigns)
+        let page = overview.campaigns
+        let firstPage = overview.before == nil
+        html += "</section>\n<h2>Campaigns</h2>\n"
+        let campaigns = page.campaigns
         if campaigns.isEmpty {
-            html += #"<p class="empty">No campaigns yet — insert one with SQL, see README.</p>"#
+            html += legendList()
+            html += firstPage ? #"<p class="empty">No campaigns yet — insert one with SQL, see README.</p>"#
+                : #"<p class="empty">No older campaigns. <a href="/">Back to the newest</a>.</p>"#
             return layout(title: "Overview", now: now, live: true, html)
         }
+        if page.total > campaigns.count || !firstPage {
+            html += "<p class=\"muted\">\(page.total) campaigns, newest first, \(campaigns.count) on this page"
+            html += firstPage ? ".</p>" : "; its counters are as of loading (the first page's are live).</p>"
+        }
+        html += legendList()
         html += #"<div class="scroll"><table><thead><tr><th>campaign</th><th>status</th><th>progress</th><th>next push</th><th>lateness</th><th>problems</th></tr></thead><tbody>"#
         for c in campaigns {
             html += "<tr><td class=\"name\"><a href=\"/campaigns/\(c.campaignID)\">#\(c.campaignID) \(HTMLText.escape(c.name))</a></td>"
             html += "<td>\(HTMLText.escape(c.status))</td><td>\(progressBar(c))<small>"
-            html += DashboardStyle.segments.map { "\(value("c-\(c.campaignID)-\($0.key)")) \($0.label)" }.joined(separator: " · ")
+            html += DashboardStyle.segments.map { "\(value("c-\(c.campaignID)-\($0.key)", live: firstPage)) \($0.label)" }.joined(separator: " · ")
             html += "</small></td><td>\(c.nextPushAt.map { HTMLText.escape(HTMLText.relative($0 - now)) } ?? "—")</td>"
             html += "<td>\(c.maxLateByMs > 0 ? "<span class=\"problem\">\(HTMLText.escape(HTMLText.relative(c.maxLateByMs).replacingOccurrences(of: "in ", with: ""))) late</span>" : "on time")</td>"
             html += "<td>\(c.problems.isEmpty ? "—" : c.problems.map { "<span class=\"problem\">\(HTMLText.escape($0))</span>" }.joined(separator: "<br>"))</td></tr>\n"
         }
         html += "</tbody></table></div>"
+        var links: [String] = []
+        if !firstPage { links.append(#"<a href="/">← Newest campaigns</a>"#) }
+        if let next = page.next { links.append(#"<a rel="next" href="/?before=\#(next)">Older campaigns →</a>"#) }
+        if !links.isEmpty { html += "<p class=\"pages\">" + links.joined(separator: " · ") + "</p>" }
         return layout(title: "Overview", now: now, live: true, html)
     }
 

@@ -50,26 +50,34 @@ public struct ProgressStore: Sendable {
     public func campaigns(_ ids: [Int64], on connection: PostgresConnection) async throws -> [CampaignProgress] {
         let rows = try await connection.query(
             """
-            SELECT campaign_id, client_account_id, name, status, windows, records, pending, in_flight, accepted, rejected, expired,
-                   cancelled, callwindow.ms_of(next_push_at) AS next_push_ms, max_late_by_ms, problems
+            SELECT \(Self.progressColumns)
             FROM callwindow.campaign_progress
             WHERE cardinality($1::int8[]) = 0 OR campaign_id = ANY($1)
             ORDER BY campaign_id
             """, ids)
-        let progress = try rows.map { row in
-            CampaignProgress(
-                campaignID: try row.decode("campaign_id"), clientAccountID: try row.decode("client_account_id"),
-                name: try row.decode("name"), status: try row.decode("status"), windows: try row.decode("windows"),
-                records: try row.decode("records"), pending: try row.decode("pending"), inFlight: try row.decode("in_flight"),
-                accepted: try row.decode("accepted"), rejected: try row.decode("rejected"), expired: try row.decode("expired"),
-                cancelled: try row.decode("cancelled"), nextPushAt: try row.decode("next_push_ms"),
-                maxLateByMs: try row.decode("max_late_by_ms"), problems: try row.decode("problems"))
-        }
+        let progress = try rows.map(Self.progress)
         let missing = Set(ids).subtracting(progress.map(\.campaignID))
         if !missing.isEmpty {
             throw StoreError(.notFound, "campaign \(missing.sorted().map(String.init).joined(separator: ", ")) does not exist")
         }
         return progress
+    }
+
+    /// The `campaign_progress` columns `progress(_:)` decodes.
+    static let progressColumns = """
+        campaign_id, client_account_id, name, status, windows, records, pending, in_flight, accepted, rejected, expired,
+        cancelled, callwindow.ms_of(next_push_at) AS next_push_ms, max_late_by_ms, problems
+        """
+
+    /// A `campaign_progress` row selected with `progressColumns`.
+    static func progress(_ row: PostgresRow) throws -> CampaignProgress {
+        CampaignProgress(
+            campaignID: try row.decode("campaign_id"), clientAccountID: try row.decode("client_account_id"),
+            name: try row.decode("name"), status: try row.decode("status"), windows: try row.decode("windows"),
+            records: try row.decode("records"), pending: try row.decode("pending"), inFlight: try row.decode("in_flight"),
+            accepted: try row.decode("accepted"), rejected: try row.decode("rejected"), expired: try row.decode("expired"),
+            cancelled: try row.decode("cancelled"), nextPushAt: try row.decode("next_push_ms"),
+            maxLateByMs: try row.decode("max_late_by_ms"), problems: try row.decode("problems"))
     }
 
     /// Drops whole monthly audit partitions that ended at or before `before` (epoch ms).

@@ -26,16 +26,41 @@ struct DashboardRenderingTests {
         ]
         let campaign = try JSONDecoder().decode(CampaignProgress.self, from: JSONSerialization.data(withJSONObject: row))
         let summary = AccountSummary(clientAccountID: campaign.clientAccountID, tokens: [], mintsLast30Minutes: 0, queueDepth: 1, minutes: [])
-        let page = DashboardPages.overview([.init(summary: summary, campaigns: [campaign])], now: december, requestsPerSecondPerToken: 100)
+        let page = DashboardPages.overview(.init(accounts: [summary], campaigns: [campaign]), now: december, requestsPerSecondPerToken: 100)
         #expect(!page.contains("<script>alert(1)"))
         #expect(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
         #expect(page.contains("label &quot;&lt;b&gt;x&lt;/b&gt;&quot; &amp; co"))
     }
 
+    @Test("the overview links to older campaigns; a later page says its counters are not live and links back")
+    func overviewPages() throws {
+        func campaign(_ id: Int64) throws -> CampaignProgress {
+            let row: [String: Any] = [
+                "campaign_id": id, "client_account_id": UUID().uuidString, "name": "c\(id)", "status": "active", "windows": 1, "records": 4,
+                "pending": 1, "in_flight": 0, "accepted": 3, "rejected": 0, "expired": 0, "cancelled": 0, "max_late_by_ms": 0, "problems": [String](),
+            ]
+            return try JSONDecoder().decode(CampaignProgress.self, from: JSONSerialization.data(withJSONObject: row))
+        }
+        let summary = AccountSummary(clientAccountID: UUID(), tokens: [], mintsLast30Minutes: 0, queueDepth: 0, minutes: [])
+        let newest = DashboardPages.overview(.init(accounts: [summary], campaigns: CampaignPage(campaigns: [try campaign(9), try campaign(8)], total: 3, next: 8)),
+                                             now: december, requestsPerSecondPerToken: 100)
+        #expect(newest.contains(#"<a rel="next" href="/?before=8">"#))
+        #expect(newest.contains(#"<span data-live="c-9-accepted">3</span>"#))
+        #expect(!newest.contains("← Newest campaigns"))
+        let older = DashboardPages.overview(.init(accounts: [summary], campaigns: CampaignPage(campaigns: [try campaign(7)], total: 3, next: nil), before: 8),
+                                            now: december, requestsPerSecondPerToken: 100)
+        #expect(older.contains(#"<a href="/">← Newest campaigns</a>"#) && !older.contains(#"rel="next""#))
+        #expect(!older.contains(#"data-live="c-7-accepted""#) && older.contains("3 accepted"))
+        #expect(older.contains("as of loading"))
+        let past = DashboardPages.overview(.init(accounts: [summary], campaigns: CampaignPage(campaigns: [], total: 3, next: nil), before: 1),
+                                           now: december, requestsPerSecondPerToken: 100)
+        #expect(past.contains("No older campaigns") && !past.contains("No campaigns yet"))
+    }
+
     @Test("an empty overview says what to do")
     func emptyStates() {
         let summary = AccountSummary(clientAccountID: UUID(), tokens: [], mintsLast30Minutes: 0, queueDepth: 0, minutes: [])
-        let page = DashboardPages.overview([.init(summary: summary, campaigns: [])], now: december, requestsPerSecondPerToken: 100)
+        let page = DashboardPages.overview(.init(accounts: [summary], campaigns: []), now: december, requestsPerSecondPerToken: 100)
         #expect(page.contains("No campaigns yet — insert one with SQL, see README."))
     }
 

@@ -77,6 +77,27 @@ struct DashboardServerTests {
         }
     }
 
+    @Test("the overview's campaigns page by keyset on the id, newest first, each once, only the configured accounts'")
+    func campaignPaging() async throws {
+        try await withMigratedDatabase { connection in
+            let fixture = try await DashboardFixture.make(connection)
+            let other = try await DashboardFixture.make(connection)
+            let store = DashboardStore()
+            let first = try await store.campaigns(of: [fixture.client], limit: 1, on: connection)
+            #expect(first.campaigns.map(\.campaignID) == [max(fixture.evil, fixture.plain)])
+            #expect(first.total == 2 && first.next == max(fixture.evil, fixture.plain))
+            let second = try await store.campaigns(of: [fixture.client], before: first.next, limit: 1, on: connection)
+            #expect(second.campaigns.map(\.campaignID) == [min(fixture.evil, fixture.plain)])
+            #expect(second.next == nil)
+            let progress = try await ProgressStore().campaigns([fixture.evil, fixture.plain], on: connection)
+            #expect((first.campaigns + second.campaigns).sorted { $0.campaignID < $1.campaignID } == progress)
+            let both = try await store.campaigns(of: [fixture.client, other.client], on: connection)
+            #expect(both.campaigns.map(\.campaignID) == [other.plain, other.evil, fixture.plain, fixture.evil].sorted(by: >))
+            #expect(both.total == 4 && both.next == nil)
+            #expect(try await store.campaigns(of: [UUID()], on: connection) == CampaignPage(campaigns: [], total: 0, next: nil))
+        }
+    }
+
     @Test("the audit trail pages by keyset: every row exactly once, newest first, also across equal instants")
     func keysetPaging() async throws {
         try await withMigratedDatabase { connection in
