@@ -26,6 +26,9 @@ public struct DashboardBenchmark: Sendable {
     public var requests = 7
     /// A database to generate into instead of a private cluster.
     public var databaseURL: String?
+    /// Time the pages on the dataset an earlier run generated into `databaseURL`, as of the
+    /// instant it was generated (its newest audit row), instead of generating another.
+    public var reuseDataset = false
 
     /// The defaults of `callwindow bench dashboard`.
     public init() {}
@@ -50,8 +53,9 @@ public struct DashboardBenchmark: Sendable {
         public var auditRows: Int64, partitions: Int
         /// Campaigns and windows generated.
         public var campaigns: Int, windows: Int
-        /// Seconds the generation took (campaigns, windows, audit rows, statistics).
-        public var generationSeconds: Double
+        /// Seconds the generation took (campaigns, windows, audit rows); nil when an earlier
+        /// run's dataset was reused.
+        public var generationSeconds: Double?
     }
 
     /// Generates the dataset and times the pages: on a private cluster (fsync off, it is a
@@ -77,8 +81,18 @@ public struct DashboardBenchmark: Sendable {
     }
 
     private func generateAndTime(_ pool: PostgresPool) async throws -> Report {
+        let system = SystemClock()
+        if reuseDataset {
+            guard let dataset = try await BenchStore.existingDashboardDataset(on: pool) else {
+                throw BenchmarkError("--reuse-dataset: the database holds no dataset of an earlier bench dashboard run")
+            }
+            progress("reusing the dataset of \(dataset.campaigns) campaigns generated at \(dataset.generatedAt) ms; the pages are served as of then")
+            let offset = dataset.generatedAt - system.now()
+            return try await time(pool, account: dataset.clientAccountID, campaigns: dataset.campaigns, windows: dataset.windows,
+                                  now: { system.now() + offset }, generationSeconds: nil)
+        }
         let account = UUID(), label = UUID()
-        let clock = SystemClock()
+        let clock = system
         let now = clock.now()
         let started = ContinuousClock.now
         try await BenchStore.ensureLabel(clientAccountID: account, labelID: label, on: pool)
@@ -86,10 +100,7 @@ public struct DashboardBenchmark: Sendable {
         let windows = try await BenchStore.insertDashboardCampaigns(
             clientAccountID: account, labelID: label, campaigns: campaigns, windowsPerCampaign: windowsPerCampaign, now: now, on: pool)
         // From the start of the month two months back until now: three monthly partitions.
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let month = calendar.dateInterval(of: .month, for: Date(timeIntervalSince1970: Double(now) / 1_000))!.start
-        let from = Int64(calendar.date(byAdding: .month, value: -2, to: month)!.timeIntervalSince1970 * 1_000)
+        let from = Self.auditStart(now: now)
         let chunk: Int64 = 1_000_000
         var first: Int64 = 0
         while first < auditRows {
@@ -99,9 +110,26 @@ public struct DashboardBenchmark: Sendable {
             first += count
             progress("audit rows: \(first) of \(auditRows)")
         }
-        let sample = try await BenchStore.dashboardSample(clientAccountID: account, on: pool)
         let generation = ContinuousClock.now - started
         progress("generated in \(generation.components.seconds) s; timing the pages")
+        return try await time(pool, account: account, campaigns: campaigns, windows: windows, now: { clock.now() },
+                              generationSeconds: Double(generation.components.seconds))
+    }
+
+    /// The start of the month two months before `now`'s (epoch ms, UTC): where the generated
+    /// audit rows begin.
+    private static func auditStart(now: Int64) -> Int64 {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let month = calendar.dateInterval(of: .month, for: Date(timeIntervalSince1970: Double(now) / 1_000))!.start
+        return Int64(calendar.date(byAdding: .month, value: -2, to: month)!.timeIntervalSince1970 * 1_000)
+    }
+
+    private func time(_ pool: PostgresPool, account: UUID, campaigns: Int, windows: Int, now clock: @escaping @Sendable () -> Int64,
+                      generationSeconds: Double?) async throws -> Report {
+        let sample = try await BenchStore.dashboardSample(clientAccountID: account, on: pool)
+        let now = clock()
+        let from = Self.auditStart(now: now)
 
         let pages: [(String, String)] = [
             ("overview", "/"),
@@ -116,9 +144,9 @@ public struct DashboardBenchmark: Sendable {
         ]
         let timer = PageTimer(pages: pages, requests: requests)
         let server = OperationsServer(
-            host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry(), database: pool, plannerLastCycleAt: { clock.now() },
-            plannerStaleAfterMs: 60_000, now: { clock.now() },
-            dashboard: Dashboard(database: pool, accounts: [account], requestsPerSecondPerToken: 100, now: { clock.now() }),
+            host: "127.0.0.1", port: 0, registry: PrometheusCollectorRegistry(), database: pool, plannerLastCycleAt: clock,
+            plannerStaleAfterMs: 60_000, now: clock,
+            dashboard: Dashboard(database: pool, accounts: [account], requestsPerSecondPerToken: 100, now: clock),
             onListening: { bound in timer.port.withLock { $0 = bound } }, logger: Logger(label: "callwindow.bench"))
         let services: [any Service] = [server, timer]
         let group = ServiceGroup(configuration: .init(
@@ -127,13 +155,13 @@ public struct DashboardBenchmark: Sendable {
         try await group.run()
         guard let timed = timer.result.withLock({ $0 }) else { throw BenchmarkError("the pages were not timed") }
         return Report(pages: try timed.get(), auditRows: sample.auditRows, partitions: sample.partitions, campaigns: campaigns,
-                      windows: windows, generationSeconds: Double(generation.components.seconds))
+                      windows: windows, generationSeconds: generationSeconds)
     }
 }
 
 /// Requests each page over loopback HTTP once the server listens — two warm-up requests, then
-/// `requests` timed ones (the server's own `Server-Timing`), plus the audit trail's second page
-/// (its keyset link) and `/live.json` (a second apart, so its shared refresh is rebuilt) — and
+/// `requests` timed ones (the server's own `Server-Timing`), plus the second pages of the
+/// overview and the audit trail (their keyset links) and `/live.json` (a second apart, so its shared refresh is rebuilt) — and
 /// then returns, which ends the group.
 final class PageTimer: Service, Sendable {
     let pages: [(String, String)]
@@ -168,9 +196,9 @@ final class PageTimer: Service, Sendable {
         for (name, path) in pages {
             measured.append(try await time(name, path, base: base))
             progress(String(format: "%@: median %.1f ms", name, measured.last!.medianMs))
-            if path == "/audit", let next = try await Self.get(base + path).body.firstMatch(of: #/rel="next" href="([^"]+)"/#) {
+            if path == "/audit" || path == "/", let next = try await Self.get(base + path).body.firstMatch(of: #/rel="next" href="([^"]+)"/#) {
                 let link = String(next.1).replacingOccurrences(of: "&amp;", with: "&")
-                measured.append(try await time("audit, last 24 h, page 2 (keyset)", link, base: base))
+                measured.append(try await time("\(name), page 2 (keyset)", link, base: base))
             }
         }
         measured.append(try await time("live.json (shared refresh rebuilt)", "/live.json", base: base, spacing: .milliseconds(1_050)))

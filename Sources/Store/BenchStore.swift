@@ -202,6 +202,26 @@ extension BenchStore {
             """, clientAccountID.uuidString, first, count, total, from, until, labelID.uuidString)
     }
 
+    /// The account of a dashboard dataset an earlier run generated into this database (the one
+    /// with the most bench campaigns), its campaign and window counts, and the instant of its
+    /// newest audit row (epoch ms) — the `now` it was generated at; nil when there is none.
+    public static func existingDashboardDataset(on pool: PostgresPool) async throws -> (clientAccountID: UUID, campaigns: Int, windows: Int, generatedAt: Int64)? {
+        let rows = try await pool.query(
+            """
+            WITH a AS (
+              SELECT client_account_id, count(*) AS campaigns FROM callwindow.campaigns WHERE name LIKE 'bench campaign %'
+              GROUP BY client_account_id ORDER BY count(*) DESC LIMIT 1
+            )
+            SELECT a.client_account_id, a.campaigns,
+                   (SELECT count(*) FROM callwindow.windows w WHERE w.client_account_id = a.client_account_id) AS windows,
+                   (SELECT callwindow.ms_of(max(attempted_at)) FROM callwindow.push_attempts p
+                    WHERE p.client_account_id = a.client_account_id) AS generated_at
+            FROM a
+            """)
+        guard let row = rows.first, let generatedAt = try row.decode("generated_at", as: Int64?.self) else { return nil }
+        return (try row.decode("client_account_id"), try row.decode("campaigns"), try row.decode("windows"), generatedAt)
+    }
+
     /// Refreshes the planner statistics and picks the pages the bench reads.
     public static func dashboardSample(clientAccountID: UUID, on pool: PostgresPool) async throws -> DashboardSample {
         try await pool.execute("ANALYZE callwindow.campaigns, callwindow.windows, callwindow.push_attempts")

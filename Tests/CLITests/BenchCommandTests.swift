@@ -87,29 +87,43 @@ import TestSupport
 @Suite(.timeLimit(.minutes(4))) struct DashboardBenchCommandTests {
     @Test func everyPageIsTimedByTheServerOnTheGeneratedDataset() async throws {
         let database = try await TestDatabase.fresh("dashbench")
-        let result = try await run(
-            callwindowBinary,
-            ["bench", "dashboard", "--campaigns", "12", "--windows", "5", "--audit-rows", "20000", "--requests", "2", "--json",
-             "--database-url", database.conninfoForTests],
-            environment: ["CALLWINDOW_SQL_DIR": TestDatabase.sqlDirectory.path]
-        )
-        #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("dataset: 12 campaigns, 60 windows, 20000 audit rows in 3 partitions"), "\(result.stdout)")
-        let last = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
-        let medians = try #require(object["median_ms"] as? [String: Double])
-        #expect(Set(medians.keys) == [
-            "overview", "campaign", "window", "audit, last 24 h", "audit, last 24 h, page 2 (keyset)", "audit, one campaign",
-            "audit, campaign + outcome + 1 week", "audit, outcome rejected, 24 h", "audit, one receiver, 24 h", "audit, one receiver, 3 months",
-            "live.json (shared refresh rebuilt)",
-        ])
-        #expect(medians.values.allSatisfy { $0 > 0 })
+        func bench(_ extra: [String]) async throws -> (stdout: String, medians: [String: Double]) {
+            let result = try await run(
+                callwindowBinary,
+                ["bench", "dashboard", "--campaigns", "60", "--windows", "5", "--audit-rows", "20000", "--requests", "2", "--json",
+                 "--database-url", database.conninfoForTests] + extra,
+                environment: ["CALLWINDOW_SQL_DIR": TestDatabase.sqlDirectory.path]
+            )
+            #expect(result.status == 0, "\(result.stderr)")
+            let last = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+            return (result.stdout, try #require(object["median_ms"] as? [String: Double]))
+        }
+        let generated = try await bench([])
+        #expect(generated.stdout.contains("dataset: 60 campaigns, 300 windows, 20000 audit rows in 3 partitions (generated in"), "\(generated.stdout)")
+        // 60 campaigns are more than the overview's page of 50, so it has a second page too.
+        let pages: Set<String> = [
+            "overview", "overview, page 2 (keyset)", "campaign", "window", "audit, last 24 h", "audit, last 24 h, page 2 (keyset)",
+            "audit, one campaign", "audit, campaign + outcome + 1 week", "audit, outcome rejected, 24 h", "audit, one receiver, 24 h",
+            "audit, one receiver, 3 months", "live.json (shared refresh rebuilt)",
+        ]
+        #expect(Set(generated.medians.keys) == pages)
+        #expect(generated.medians.values.allSatisfy { $0 > 0 })
         // The rows really are in the database, across three monthly partitions (20,000 rows over at most 92 days
         // leave more than 100 in the last 24 hours, so the audit trail has a second page).
-        let connection = try await PostgresConnection.connect(database)
-        let rows = try await connection.query(
-            "SELECT count(*) AS n, count(DISTINCT tableoid) AS parts, count(DISTINCT campaign_id) AS campaigns FROM callwindow.push_attempts")[0]
-        await connection.close()
-        #expect(try rows.decode("n", as: Int.self) == 20000 && rows.decode("parts", as: Int.self) == 3 && rows.decode("campaigns", as: Int.self) == 12)
+        func counts() async throws -> (rows: Int, partitions: Int, campaigns: Int) {
+            let connection = try await PostgresConnection.connect(database)
+            let rows = try await connection.query(
+                "SELECT count(*) AS n, count(DISTINCT tableoid) AS parts, count(DISTINCT campaign_id) AS campaigns FROM callwindow.push_attempts")[0]
+            await connection.close()
+            return (try rows.decode("n"), try rows.decode("parts"), try rows.decode("campaigns"))
+        }
+        #expect(try await counts() == (20000, 3, 60))
+
+        // --reuse-dataset times the same pages on the same rows, as of when they were generated, and adds none.
+        let reused = try await bench(["--reuse-dataset"])
+        #expect(reused.stdout.contains("dataset: 60 campaigns, 300 windows, 20000 audit rows in 3 partitions (reused)"), "\(reused.stdout)")
+        #expect(Set(reused.medians.keys) == pages)
+        #expect(try await counts() == (20000, 3, 60))
     }
 }

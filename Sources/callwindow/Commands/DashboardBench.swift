@@ -34,6 +34,10 @@ struct DashboardBench: AsyncParsableCommand {
     @Option(name: .customLong("database-url"), help: "Generate into this database instead of a private cluster.")
     var databaseURL: String?
 
+    @Flag(name: .customLong("reuse-dataset"),
+          help: "With --database-url: time the pages on the dataset an earlier run generated there, as of the instant it was generated, instead of generating another.")
+    var reuseDataset = false
+
     @Flag(help: "Print one JSON object (page → median ms) on the last line.")
     var json = false
 
@@ -42,6 +46,7 @@ struct DashboardBench: AsyncParsableCommand {
         guard windows >= 1 && windows <= 366 else { throw ValidationError("--windows must be between 1 and 366") }
         guard auditRows >= 1 && auditRows <= 100_000_000 else { throw ValidationError("--audit-rows must be between 1 and 100000000") }
         guard requests >= 1 && requests <= 1_000 else { throw ValidationError("--requests must be between 1 and 1000") }
+        guard !reuseDataset || databaseURL != nil else { throw ValidationError("--reuse-dataset needs --database-url (a private cluster starts empty)") }
     }
 
     func run() async throws {
@@ -51,15 +56,15 @@ struct DashboardBench: AsyncParsableCommand {
             return handler
         }
         var bench = DashboardBenchmark()
-        (bench.campaigns, bench.windowsPerCampaign, bench.auditRows, bench.requests, bench.databaseURL) =
-            (campaigns, windows, auditRows, requests, databaseURL)
+        (bench.campaigns, bench.windowsPerCampaign, bench.auditRows, bench.requests, bench.databaseURL, bench.reuseDataset) =
+            (campaigns, windows, auditRows, requests, databaseURL, reuseDataset)
         let report: DashboardBenchmark.Report
         do {
             report = try await bench.run()
         } catch {
             throw fail(error)
         }
-        print("dataset: \(report.campaigns) campaigns, \(report.windows) windows, \(report.auditRows) audit rows in \(report.partitions) partitions (generated in \(Int(report.generationSeconds)) s)")
+        print("dataset: \(report.campaigns) campaigns, \(report.windows) windows, \(report.auditRows) audit rows in \(report.partitions) partitions (\(report.generationSeconds.map { "generated in \(Int($0)) s" } ?? "reused"))")
         print("server-side time per page, median of \(requests) warm requests (min–max):")
         for page in report.pages {
             let name = page.name.padding(toLength: 40, withPad: " ", startingAt: 0)
