@@ -51,6 +51,9 @@ stack_start() {
   CALLWINDOW_TOKEN_KEY=$(head -c 32 /dev/urandom | base64)
   export CALLWINDOW_TOKEN_KEY
 
+  # The files exist before the background job opens them: on a loaded machine the loop below
+  # can read before the job's redirections ran (sed then fails, and set -e ends the script).
+  : >"$dir/sandbox.out"
   "$bin" sandbox --config config/sandbox.yaml --port 0 >"$dir/sandbox.out" 2>"$dir/sandbox.log" &
   sandbox_pid=$!
   api_url=""
@@ -68,6 +71,7 @@ stack_start() {
 # `callwindow run --config config/callwindow.yaml` (with the caller's CALLWINDOW_* overrides);
 # waits at most 60 s for the logged dashboard URL.
 stack_run_daemon() {
+  : >"$dir/daemon.log"   # read by the loop below, maybe before the job's redirection ran
   "$bin" run --config config/callwindow.yaml >"$dir/daemon.log" 2>&1 &
   daemon_pid=$!
   dashboard=""
