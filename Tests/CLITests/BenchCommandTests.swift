@@ -64,6 +64,7 @@ import TestSupport
         let pipelineNames: Set<String> = [
             "records", "seconds", "durable", "first_push_ms", "materialised_ms", "late_records", "max_lateness_ms",
             "database_share", "postgres_cpu_seconds", "claim_batch", "concurrent_batches",
+            "sandbox_cpu_seconds", "daemon_us_per_record", "postgres_us_per_record", "sandbox_us_per_record",
         ]
         #expect(Set(report.keys) == BenchCommandTests.names.union(pipelineNames))
         #expect(report["records"] as? Int == 600)
@@ -73,6 +74,8 @@ import TestSupport
         // Each token may send 100 in any second: 600 records on 2 tokens need more than 2 s.
         #expect((report["seconds"] as? Double ?? 0) >= 1.9)
         #expect(report["postgres_cpu_seconds"] is NSNull, "not a private cluster")
+        #expect(report["sandbox_us_per_record"] is NSNull, "the sandbox ran in the bench's process")
+        #expect((report["daemon_us_per_record"] as? Double ?? 0) > 0, "the process's CPU per accepted record")
         #expect(result.stdout.contains("first push"))
     }
 
