@@ -21,7 +21,9 @@ extension Configuration {
     }
 
     /// Loads `path` (YAML) over the defaults, then applies environment overrides. With no file,
-    /// the defaults plus the environment.
+    /// the defaults plus the environment. A relative `credentials_file` in the file is made
+    /// relative to the file's folder (one from the environment stays relative to the working
+    /// directory).
     public static func load(path: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Configuration {
         var source = "the defaults"
         var user: [String: Any] = [:]
@@ -32,12 +34,13 @@ extension Configuration {
             }
             user = try parse(String(decoding: data, as: UTF8.self), source: path)
         }
-        return try build(user: user, source: source, environment: environment)
+        let folder = path.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
+        return try build(user: user, source: source, folder: folder, environment: environment)
     }
 
     /// Parses YAML text (used by `load` and tests).
     public static func parse(yaml: String, environment: [String: String] = [:]) throws -> Configuration {
-        try build(user: try parse(yaml, source: "the configuration"), source: "the configuration", environment: environment)
+        try build(user: try parse(yaml, source: "the configuration"), source: "the configuration", folder: nil, environment: environment)
     }
 
     private static func parse(_ yaml: String, source: String) throws -> [String: Any] {
@@ -59,7 +62,7 @@ extension Configuration {
         return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
     }
 
-    private static func build(user: [String: Any], source: String, environment: [String: String]) throws -> Configuration {
+    private static func build(user: [String: Any], source: String, folder: String?, environment: [String: String]) throws -> Configuration {
         let defaults = tree(Configuration())
         let clientSchema = tree(Client())
         try checkKeys(user, schema: defaults, clientSchema: clientSchema, path: "", source: source)
@@ -73,13 +76,20 @@ extension Configuration {
         let data = try JSONSerialization.data(withJSONObject: normalise(merged))
         do {
             try checkChoices(merged, source: source)
-            let configuration: Configuration
+            let decoded: Configuration
             do {
-                configuration = try JSONDecoder().decode(Configuration.self, from: data)
+                decoded = try JSONDecoder().decode(Configuration.self, from: data)
             } catch let error as DecodingError {
                 throw ConfigurationError(describe(error, source: source))
             }
+            var configuration = decoded
             try configuration.validate(source: source)
+            try checkCredentialSource(configuration, user: user, source: source)
+            if let folder, overridden["credentials_file"] == nil, !configuration.credentialsFile.isEmpty,
+               !configuration.credentialsFile.hasPrefix("/") {
+                configuration.credentialsFile = URL(fileURLWithPath: folder, isDirectory: true)
+                    .appendingPathComponent(configuration.credentialsFile).standardizedFileURL.path
+            }
             return configuration
         } catch let error as ConfigurationError {
             // A bad value set by an environment variable: say so, the file does not hold it.
@@ -87,6 +97,17 @@ extension Configuration {
                 throw ConfigurationError(error.message + " (the value comes from the environment variable \(name))", key: key)
             }
             throw error
+        }
+    }
+
+    /// With a credentials file, every client's key comes from it: a client that still names
+    /// environment variables is a mistake to point out, not a second source to merge.
+    private static func checkCredentialSource(_ configuration: Configuration, user: [String: Any], source: String) throws {
+        guard !configuration.credentialsFile.isEmpty, let clients = user["clients"] as? [[String: Any]] else { return }
+        for (index, client) in clients.enumerated() where client["key_id_env"] != nil || client["api_key_env"] != nil {
+            throw ConfigurationError(
+                "\(source): clients[\(index)] names key_id_env or api_key_env, but credentials_file is set: every client's key comes from \(configuration.credentialsFile); remove them",
+                key: "clients")
         }
     }
 

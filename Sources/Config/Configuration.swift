@@ -6,17 +6,27 @@ public import Planning
 /// Every scalar key can be overridden by an environment variable named `CALLWINDOW_` plus the
 /// key path upper-cased with `.` → `_` (`database.url` → `CALLWINDOW_DATABASE_URL`). Unknown
 /// keys and bad values are start-up errors that name the key. Credentials are never in this
-/// file: it names the environment variables that hold them.
+/// file: it names the credentials file (`credentials_file`) or the environment variables that
+/// hold them.
 public struct Configuration: Codable, Sendable, Equatable {
     public var database = Database()
     public var api = API()
     public var clients: [Client] = []
+    /// The credentials file (`CredentialsFile`: each client's API key id and key, mode 0600);
+    /// empty means each client names environment variables instead (`key_id_env`,
+    /// `api_key_env`). A relative path given in the configuration file is relative to that
+    /// file's folder.
+    public var credentialsFile = ""
     public var tokens = Tokens()
     public var scheduler = Scheduler()
     public var http = HTTP()
     public var log = Log()
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case database, api, clients, credentialsFile = "credentials_file", tokens, scheduler, http, log
+    }
 
     /// Where the database is.
     public struct Database: Codable, Sendable, Equatable {

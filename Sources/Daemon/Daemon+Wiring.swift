@@ -55,26 +55,16 @@ extension Daemon {
         return SchedulerServices(planner: plannerService, dispatchers: dispatchers)
     }
 
-    /// Each configured client's API key, from the environment variables the configuration names
-    /// (only `only`'s, when given).
+    /// Each configured client's API key, from the credentials file or the environment variables
+    /// the configuration names (only `only`'s, when given).
     public static func credentials(
         _ settings: Configuration, only: UUID? = nil, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(CallWindowError) -> [(UUID, APIKey)] {
-        var credentials: [(UUID, APIKey)] = []
-        for client in settings.clients {
-            guard let id = UUID(uuidString: client.clientAccountID), only == nil || only == id else { continue }
-            guard let keyID = environment[client.keyIDEnv].flatMap(UUID.init(uuidString:)) else {
-                throw CallWindowError("client \(id): environment variable \(client.keyIDEnv) must hold the API key id (a uuid)")
-            }
-            guard let apiKey = environment[client.apiKeyEnv], !apiKey.isEmpty else {
-                throw CallWindowError("client \(id): environment variable \(client.apiKeyEnv) must hold the API key")
-            }
-            credentials.append((id, APIKey(keyID: keyID, apiKey: apiKey)))
+        do {
+            return try settings.credentials(only: only, environment: environment).map { ($0.clientAccountID, APIKey(keyID: $0.credential.keyID, apiKey: $0.credential.apiKey)) }
+        } catch {
+            throw CallWindowError(error.message)
         }
-        if let only, credentials.isEmpty {
-            throw CallWindowError("client \(only) is not in the configuration's clients:")
-        }
-        return credentials
     }
 
     /// The shared HTTP client for the configured API.
