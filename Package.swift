@@ -169,7 +169,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "StoreTests",
-            dependencies: ["Store", "Postgres", "Planning", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Store", "Postgres", "Planning", "Ledger", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(name: "PlanningTests", dependencies: ["Planning"], swiftSettings: strict),

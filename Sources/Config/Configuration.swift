@@ -73,8 +73,12 @@ public struct Configuration: Codable, Sendable, Equatable {
     public struct Tokens: Codable, Sendable, Equatable {
         /// Most tokens one instance leases per client account.
         public var max = 10
-        /// Environment variable with the 32-byte token encryption key, base64.
+        /// Environment variable with the 32-byte token encryption key, base64: tokens are sealed
+        /// with it, and opened with it first.
         public var keyEnv = "CALLWINDOW_TOKEN_KEY"
+        /// Environment variable with the previous token key during a rotation: tokens it sealed
+        /// are still opened, until `callwindow tokens rekey` has sealed them all under `keyEnv`.
+        public var oldKeyEnv = "CALLWINDOW_TOKEN_KEY_OLD"
         /// Mints allowed per rolling window, shared by every instance (the API allows 10).
         public var mintBudget = 10
         public var mintWindowSeconds = 1_800
@@ -87,7 +91,7 @@ public struct Configuration: Codable, Sendable, Equatable {
         /// Requests in flight per instance, at most.
         public var maxInFlight = 256
         enum CodingKeys: String, CodingKey {
-            case max, keyEnv = "key_env", mintBudget = "mint_budget", mintWindowSeconds = "mint_window_seconds"
+            case max, keyEnv = "key_env", oldKeyEnv = "old_key_env", mintBudget = "mint_budget", mintWindowSeconds = "mint_window_seconds"
             case ttlSeconds = "ttl_seconds", refreshBeforeSeconds = "refresh_before_seconds"
             case leaseSeconds = "lease_seconds", maxInFlight = "max_in_flight"
         }

@@ -67,6 +67,14 @@ extension Daemon {
         }
     }
 
+    /// The token cipher: sealing with `tokens.key_env`'s key, and opening with it or, during a
+    /// rotation, with `tokens.old_key_env`'s.
+    public static func tokenCipher(
+        _ settings: Configuration, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> TokenCipher {
+        try TokenCipher.fromEnvironment(variable: settings.tokens.keyEnv, oldVariable: settings.tokens.oldKeyEnv, environment: environment)
+    }
+
     /// The shared HTTP client for the configured API.
     public static func apiClient(_ settings: Configuration) -> APIClient {
         APIClient(options: APIClientOptions(

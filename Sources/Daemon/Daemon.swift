@@ -57,7 +57,10 @@ public struct Daemon: Sendable {
         }
         let api = Self.apiClient(settings)
         do {
-            let cipher = try TokenCipher.fromEnvironment(variable: settings.tokens.keyEnv)
+            let cipher = try Self.tokenCipher(settings)
+            if cipher.acceptsPreviousKey {
+                logger.notice("token key rotation: stored tokens sealed with \(settings.tokens.oldKeyEnv) are still read; run callwindow tokens rekey, then unset it")
+            }
             let credentials = try Self.credentials(settings)
             let instance = Self.instanceName()
             let scheduler = try Self.schedulerServices(

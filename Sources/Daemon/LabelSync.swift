@@ -28,7 +28,7 @@ public enum LabelSync {
         settings: Configuration, database: PostgresConfiguration, only: UUID? = nil
     ) async throws -> [(clientAccountID: UUID, result: Result<Synced, any Error>)] {
         let credentials = try Daemon.credentials(settings, only: only)
-        let cipher = try TokenCipher.fromEnvironment(variable: settings.tokens.keyEnv)
+        let cipher = try Daemon.tokenCipher(settings)
         let pool = PostgresPool(configuration: database, maxConnections: 2)
         let api = Daemon.apiClient(settings)
         let clock = SystemClock()

@@ -6,31 +6,55 @@ public import Postgres
 /// Encrypts tokens for the token store with AES-GCM; the 32-byte key comes from the environment.
 ///
 /// The ciphertext is bound to the client account and fingerprint (associated data), so a row
-/// copied onto another token's row does not decrypt. `description` never shows the key.
+/// copied onto another token's row does not decrypt. During a key rotation the cipher also holds
+/// the previous key: it seals with the current key only, and opens with the current key first,
+/// then the previous one. `description` never shows a key.
 public struct TokenCipher: Sendable, CustomStringConvertible {
     private let key: SymmetricKey
+    private let previous: SymmetricKey?
+    /// The variables the keys come from (the previous one's whether or not it is set), to name in errors.
+    private let names: (current: String, previous: String?)
 
-    /// A cipher with a 32-byte key.
-    public init(key: SymmetricKey) throws(StoreError) {
-        guard key.bitCount == 256 else {
+    /// A cipher with a 32-byte key and, during a rotation, the 32-byte key it replaces (accepted
+    /// for opening only).
+    public init(key: SymmetricKey, previous: SymmetricKey? = nil) throws(StoreError) {
+        try self.init(key: key, previous: previous, names: ("CALLWINDOW_TOKEN_KEY", "CALLWINDOW_TOKEN_KEY_OLD"))
+    }
+
+    private init(key: SymmetricKey, previous: SymmetricKey?, names: (current: String, previous: String?)) throws(StoreError) {
+        guard key.bitCount == 256, previous.map({ $0.bitCount == 256 }) ?? true else {
             throw StoreError(.invalidData, "the token key must be 32 bytes")
         }
         self.key = key
+        self.previous = previous
+        self.names = names
     }
 
     /// Reads the key from the environment variable `variable` (base64 of 32 random bytes, as
-    /// `openssl rand -base64 32` prints); the error names the variable, never its value.
+    /// `openssl rand -base64 32` prints) and, when `oldVariable` is set and not empty, the
+    /// previous key from it; the error names the variable, never its value.
     public static func fromEnvironment(
-        variable: String = "CALLWINDOW_TOKEN_KEY",
+        variable: String = "CALLWINDOW_TOKEN_KEY", oldVariable: String? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(StoreError) -> TokenCipher {
         guard let text = environment[variable], !text.isEmpty else {
             throw StoreError(.invalidData, "the token key is missing: set \(variable) to 32 random bytes in base64 (openssl rand -base64 32)")
         }
-        guard let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32 else {
-            throw StoreError(.invalidData, "the token key in \(variable) is malformed: it must be 32 bytes in base64 (openssl rand -base64 32)")
+        let key = try decodeKey(text, variable: variable, what: "the token key")
+        var previous: SymmetricKey?
+        if let oldVariable, let old = environment[oldVariable], !old.isEmpty {
+            let decoded = try decodeKey(old, variable: oldVariable, what: "the previous token key")
+            // The same key twice is no rotation: nothing more to try.
+            if decoded != key { previous = decoded }
         }
-        return try TokenCipher(key: SymmetricKey(data: bytes))
+        return try TokenCipher(key: key, previous: previous, names: (variable, oldVariable))
+    }
+
+    private static func decodeKey(_ text: String, variable: String, what: String) throws(StoreError) -> SymmetricKey {
+        guard let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32 else {
+            throw StoreError(.invalidData, "\(what) in \(variable) is malformed: it must be 32 bytes in base64 (openssl rand -base64 32)")
+        }
+        return SymmetricKey(data: bytes)
     }
 
     /// A fresh random key in base64, for ephemeral use (the bench).
@@ -38,7 +62,10 @@ public struct TokenCipher: Sendable, CustomStringConvertible {
         SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
     }
 
-    /// Seals `secret` for the row (`clientAccountID`, `fingerprint`).
+    /// Whether the cipher also opens tokens sealed with a previous key (a rotation is under way).
+    public var acceptsPreviousKey: Bool { previous != nil }
+
+    /// Seals `secret` for the row (`clientAccountID`, `fingerprint`), always with the current key.
     public func seal(_ secret: String, clientAccountID: UUID, fingerprint: String) throws -> Data {
         let box = try AES.GCM.seal(Data(secret.utf8), using: key, authenticating: Self.context(clientAccountID, fingerprint))
         guard let combined = box.combined else {
@@ -47,16 +74,26 @@ public struct TokenCipher: Sendable, CustomStringConvertible {
         return combined
     }
 
-    /// Opens a sealed token; throws when the key is wrong or the row was tampered with.
+    /// Opens a sealed token with the current key, else the previous one; throws when neither
+    /// opens it or the row was tampered with.
     public func open(_ ciphertext: Data, clientAccountID: UUID, fingerprint: String) throws(StoreError) -> String {
-        do {
-            let box = try AES.GCM.SealedBox(combined: ciphertext)
-            let plain = try AES.GCM.open(box, using: key, authenticating: Self.context(clientAccountID, fingerprint))
-            guard let secret = String(data: plain, encoding: .utf8) else { throw StoreError(.invalidData, "") }
-            return secret
-        } catch {
-            throw StoreError(.invalidData, "stored token \(fingerprint) cannot be decrypted: was CALLWINDOW_TOKEN_KEY changed?")
-        }
+        try openTellingKey(ciphertext, clientAccountID: clientAccountID, fingerprint: fingerprint).secret
+    }
+
+    /// `open`, and whether it took the previous key (the row still needs re-sealing).
+    func openTellingKey(_ ciphertext: Data, clientAccountID: UUID, fingerprint: String) throws(StoreError) -> (secret: String, previousKey: Bool) {
+        let context = Self.context(clientAccountID, fingerprint)
+        if let secret = Self.open(ciphertext, key: key, context: context) { return (secret, false) }
+        if let previous, let secret = Self.open(ciphertext, key: previous, context: context) { return (secret, true) }
+        let keys = previous == nil ? names.current : "\(names.current) or \(names.previous ?? "the previous key")"
+        throw StoreError(.invalidData, "stored token \(fingerprint) cannot be decrypted with \(keys): if \(names.current) was changed, "
+            + "set \(names.previous ?? "tokens.old_key_env's variable") to the key it was stored under until callwindow tokens rekey has run")
+    }
+
+    private static func open(_ ciphertext: Data, key: SymmetricKey, context: Data) -> String? {
+        guard let box = try? AES.GCM.SealedBox(combined: ciphertext),
+              let plain = try? AES.GCM.open(box, using: key, authenticating: context) else { return nil }
+        return String(data: plain, encoding: .utf8)
     }
 
     private static func context(_ clientAccountID: UUID, _ fingerprint: String) -> Data {
@@ -64,7 +101,7 @@ public struct TokenCipher: Sendable, CustomStringConvertible {
     }
 
     /// Names the algorithm only, never the key.
-    public var description: String { "TokenCipher(AES-GCM-256)" }
+    public var description: String { previous == nil ? "TokenCipher(AES-GCM-256)" : "TokenCipher(AES-GCM-256, rotating)" }
 }
 
 /// Every statement about tokens: the shared mint ledger and the encrypted, leased token store.
@@ -178,38 +215,65 @@ public struct TokenStore: TokenLedger {
     /// Leases one stored token whose lease is free or expired at `now` (compare-and-set under
     /// `FOR UPDATE SKIP LOCKED`), valid at least until `validUntil`, not revoked and not in
     /// `excluding`; the latest-expiring first. Returns it decrypted, or `nil`.
+    ///
+    /// A token this process's keys cannot open (sealed by an instance with another
+    /// `CALLWINDOW_TOKEN_KEY`, during a rotation) is given back at once, as it was, and the next
+    /// one tried; when only such tokens were found, the error says so.
     public func lease(
         clientAccountID: UUID, owner: String, now: Int64, leaseMs: Int64, validUntil: Int64, excluding: [String]
     ) async throws -> StoredToken? {
-        let rows = try await pool.query(
-            """
-            WITH free AS MATERIALIZED (
-              SELECT fingerprint, greatest(quiet_after, lease_expires_at) AS quiet FROM callwindow.tokens
-              WHERE client_account_id = $1 AND revoked_at IS NULL AND expires_at > $5
-                AND (lease_expires_at IS NULL OR lease_expires_at <= $4)
-                AND NOT (fingerprint = ANY($6))
-              ORDER BY expires_at DESC, fingerprint
-              LIMIT 1
-              FOR UPDATE SKIP LOCKED
+        var excluded = excluding
+        var unreadable: StoreError?
+        while true {
+            let rows = try await pool.query(
+                """
+                WITH free AS MATERIALIZED (
+                  SELECT fingerprint, greatest(quiet_after, lease_expires_at) AS quiet FROM callwindow.tokens
+                  WHERE client_account_id = $1 AND revoked_at IS NULL AND expires_at > $5
+                    AND (lease_expires_at IS NULL OR lease_expires_at <= $4)
+                    AND NOT (fingerprint = ANY($6))
+                  ORDER BY expires_at DESC, fingerprint
+                  LIMIT 1
+                  FOR UPDATE SKIP LOCKED
+                )
+                UPDATE callwindow.tokens t SET lease_owner = $2, lease_expires_at = $3
+                FROM free
+                WHERE t.client_account_id = $1 AND t.fingerprint = free.fingerprint
+                  AND (t.lease_expires_at IS NULL OR t.lease_expires_at <= $4)
+                RETURNING t.fingerprint, t.ciphertext, t.minted_at, t.expires_at, t.lease_expires_at, free.quiet
+                """,
+                clientAccountID, owner, Self.date(now + leaseMs), Self.date(now), Self.date(validUntil), excluded
             )
-            UPDATE callwindow.tokens t SET lease_owner = $2, lease_expires_at = $3
-            FROM free
-            WHERE t.client_account_id = $1 AND t.fingerprint = free.fingerprint
-              AND (t.lease_expires_at IS NULL OR t.lease_expires_at <= $4)
-            RETURNING t.fingerprint, t.ciphertext, t.minted_at, t.expires_at, t.lease_expires_at, free.quiet
-            """,
-            clientAccountID, owner, Self.date(now + leaseMs), Self.date(now), Self.date(validUntil), excluding
-        )
-        guard let row = rows.first else { return nil }
-        let fingerprint = try row.decode("fingerprint", as: String.self)
-        let secret = try cipher.open(try row.decode("ciphertext", as: Data.self), clientAccountID: clientAccountID, fingerprint: fingerprint)
-        return StoredToken(
-            secret: secret, fingerprint: fingerprint,
-            mintedAt: Self.ms(try row.decode("minted_at", as: Date.self)),
-            expiresAt: Self.ms(try row.decode("expires_at", as: Date.self)),
-            leaseExpiresAt: Self.ms(try row.decode("lease_expires_at", as: Date.self)),
-            quietSince: try row.decode("quiet", as: Date?.self).map(Self.ms)
-        )
+            guard let row = rows.first else {
+                if let unreadable { throw unreadable }
+                return nil
+            }
+            let fingerprint = try row.decode("fingerprint", as: String.self)
+            let quiet = try row.decode("quiet", as: Date?.self)
+            let ciphertext = try row.decode("ciphertext", as: Data.self)
+            let secret: String
+            do {
+                secret = try cipher.open(ciphertext, clientAccountID: clientAccountID, fingerprint: fingerprint)
+            } catch {
+                // Free again, and as quiet as before: this process never sent with it.
+                try await pool.execute(
+                    """
+                    UPDATE callwindow.tokens SET lease_owner = NULL, lease_expires_at = NULL, quiet_after = $4
+                    WHERE client_account_id = $1 AND fingerprint = $2 AND lease_owner = $3
+                    """,
+                    clientAccountID, fingerprint, owner, quiet)
+                unreadable = error
+                excluded.append(fingerprint)
+                continue
+            }
+            return StoredToken(
+                secret: secret, fingerprint: fingerprint,
+                mintedAt: Self.ms(try row.decode("minted_at", as: Date.self)),
+                expiresAt: Self.ms(try row.decode("expires_at", as: Date.self)),
+                leaseExpiresAt: Self.ms(try row.decode("lease_expires_at", as: Date.self)),
+                quietSince: quiet.map(Self.ms)
+            )
+        }
     }
 
     /// Extends `owner`'s still-valid leases on `fingerprints` to `now + leaseMs`; returns the
@@ -267,6 +331,47 @@ public struct TokenStore: TokenLedger {
         )
     }
 
+    /// Re-seals under the cipher's current key every stored token its previous key opens, in
+    /// one statement (so one transaction). A token whose row changed meanwhile is left for the
+    /// next run; tokens already under the current key are left as they are, so a second run
+    /// changes nothing. Tokens neither key opens are counted and left alone: no process with
+    /// these keys can use them, and they leave the table once expired.
+    public func rekey() async throws -> RekeyReport {
+        let rows = try await pool.query(
+            "SELECT client_account_id, fingerprint, ciphertext FROM callwindow.tokens ORDER BY client_account_id, fingerprint")
+        var report = RekeyReport()
+        var accounts: [UUID] = [], fingerprints: [String] = [], was: [Data] = [], sealed: [Data] = []
+        for row in rows {
+            let account = try row.decode("client_account_id", as: UUID.self)
+            let fingerprint = try row.decode("fingerprint", as: String.self)
+            let ciphertext = try row.decode("ciphertext", as: Data.self)
+            let opened: (secret: String, previousKey: Bool)
+            do {
+                opened = try cipher.openTellingKey(ciphertext, clientAccountID: account, fingerprint: fingerprint)
+            } catch {
+                report.undecryptable += 1
+                continue
+            }
+            guard opened.previousKey else {
+                report.alreadyCurrent += 1
+                continue
+            }
+            accounts.append(account)
+            fingerprints.append(fingerprint)
+            was.append(ciphertext)
+            sealed.append(try cipher.seal(opened.secret, clientAccountID: account, fingerprint: fingerprint))
+        }
+        guard !accounts.isEmpty else { return report }
+        report.resealed = try await pool.execute(
+            """
+            UPDATE callwindow.tokens t SET ciphertext = u.sealed
+            FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::bytea[]) AS u (client_account_id, fingerprint, was, sealed)
+            WHERE t.client_account_id = u.client_account_id AND t.fingerprint = u.fingerprint AND t.ciphertext = u.was
+            """,
+            accounts, fingerprints, was, sealed)
+        return report
+    }
+
     /// Deletes the client account's tokens that expired before `now`; returns how many.
     @discardableResult
     public func deleteExpired(clientAccountID: UUID, now: Int64) async throws -> Int {
@@ -278,4 +383,21 @@ public struct TokenStore: TokenLedger {
 
     static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
     static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+}
+
+/// What `TokenStore.rekey()` did.
+public struct RekeyReport: Sendable, Equatable {
+    /// Tokens re-sealed under the current key.
+    public var resealed = 0
+    /// Tokens already sealed under the current key (left as they were).
+    public var alreadyCurrent = 0
+    /// Tokens neither key opens (left as they were).
+    public var undecryptable = 0
+
+    /// A report of the given counts.
+    public init(resealed: Int = 0, alreadyCurrent: Int = 0, undecryptable: Int = 0) {
+        self.resealed = resealed
+        self.alreadyCurrent = alreadyCurrent
+        self.undecryptable = undecryptable
+    }
 }

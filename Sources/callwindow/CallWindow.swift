@@ -12,7 +12,7 @@ struct CallWindow: AsyncParsableCommand {
             """,
         subcommands: [
             MigrateCommand.self, RunCommand.self, PreviewCommand.self, StatusCommand.self, AuditCommand.self,
-            LabelsCommand.self, SandboxCommand.self, BenchCommand.self, EraseCommand.self,
+            LabelsCommand.self, TokensCommand.self, SandboxCommand.self, BenchCommand.self, EraseCommand.self,
         ]
     )
 }
