@@ -105,9 +105,9 @@ public struct CredentialsFile: Sendable {
         } catch let error as YamlError {
             // Yams' own description quotes the text around the problem (or all of it), which
             // may hold a key: only its position and libyaml's fixed wording are shown.
-            throw fail(describe(error))
+            throw ConfigurationError("the credentials file \(path) \(describe(error))", key: "credentials_file")
         } catch {
-            throw fail("is not valid YAML")
+            throw ConfigurationError("the credentials file \(path) is not valid YAML", key: "credentials_file")
         }
         guard let root else { return CredentialsFile(path: path, entries: [:]) }
         guard let mapping = root.mapping else {
@@ -152,7 +152,7 @@ public struct CredentialsFile: Sendable {
         return CredentialsFile(path: path, entries: entries)
     }
 
-    /// A YAML error without the text it quotes.
+    /// A YAML error without the text it quotes, as the end of a sentence about the file.
     private static func describe(_ error: YamlError) -> String {
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
@@ -165,7 +165,7 @@ public struct CredentialsFile: Sendable {
             // Only keys that are account ids or field names are safe to name.
             let named = duplicates.filter { UUID(uuidString: $0) != nil || $0 == "key_id" || $0 == "api_key" }
                 .map { UUID(uuidString: $0).map { "client account \($0.uuidString.lowercased())" } ?? $0 }
-            return "line \(context.mark.line): \(named.isEmpty ? "a key" : named.joined(separator: ", ")) is listed twice"
+            return "lists a key twice: line \(context.mark.line): \(named.isEmpty ? "a key" : named.joined(separator: ", ")) is listed twice"
         default:
             return "is not valid YAML"
         }
