@@ -38,7 +38,7 @@ extension TokenPool {
     public func withToken<T: Sendable>(_ body: (BearerToken) async throws -> T) async throws -> T {
         if state.withLock({ $0.secrets.isEmpty }) { await prepare(tokens: 1, capped: false) }
         guard let token = state.withLock({ $0.secrets.values.first }) else {
-            throw TokenPoolError(.noToken, "no token could be leased or minted for client account \(configuration.clientAccountID) (mint budget used up, or the API refused the key)")
+            throw TokenPoolError(.noToken, "no token could be leased or minted for client account \(base.clientAccountID) (mint budget used up, or the API refused the key)")
         }
         return try await body(token)
     }
@@ -52,7 +52,7 @@ extension TokenPool {
         }
         do {
             if revoked {
-                try await store.revoke(clientAccountID: configuration.clientAccountID, fingerprint: fingerprint, now: clock.now())
+                try await store.revoke(clientAccountID: base.clientAccountID, fingerprint: fingerprint, now: clock.now())
             } else {
                 try await release(fingerprint)
             }
@@ -62,7 +62,7 @@ extension TokenPool {
     }
 
     func release(_ fingerprint: String) async throws {
-        try await store.release(clientAccountID: configuration.clientAccountID, fingerprint: fingerprint, owner: configuration.instance,
+        try await store.release(clientAccountID: base.clientAccountID, fingerprint: fingerprint, owner: base.instance,
                                 now: clock.now())
     }
 
@@ -72,8 +72,8 @@ extension TokenPool {
     /// Returns whether the pool gained a token.
     @discardableResult
     func acquire(refreshOf old: String?, warmingTo: Int = 0, capped: Bool = true) async -> Bool {
-        let id = configuration.clientAccountID
-        let owner = configuration.instance
+        let id = base.clientAccountID
+        let owner = base.instance
         let now = clock.now()
         let validUntil = now + options.refreshBeforeMs + options.requestTimeoutMs
         do {
@@ -120,12 +120,12 @@ extension TokenPool {
     /// Reserves a mint in the shared ledger (the budget decides from the account's recent mints),
     /// mints, and stores the token sealed, leased to this process.
     private func mint(refreshOf old: String?, now decideAt: Int64, capped: Bool) async throws -> Bool {
-        let id = configuration.clientAccountID
+        let id = base.clientAccountID
         let budget = self.budget
         // A growth mint is capped at tokens.max live tokens for the account, counting only tokens
         // that could still be leased (one due for refresh is on its way out); a refresh replaces one.
         let reservation = try await store.reserveMint(
-            clientAccountID: id, instance: configuration.instance, now: decideAt, windowMs: options.mintWindowMs,
+            clientAccountID: id, instance: base.instance, now: decideAt, windowMs: options.mintWindowMs,
             cap: old == nil && capped
                 ? TokenCap(max: options.maxTokens, validUntil: decideAt + options.refreshBeforeMs + options.requestTimeoutMs) : nil
         ) { recent in
@@ -147,7 +147,7 @@ extension TokenPool {
         }
         let minted: MintedToken
         do {
-            minted = try await api.mintToken(clientAccountID: id, key: configuration.key)
+            minted = try await api.mintToken(clientAccountID: id, key: key)
         } catch {
             try? await store.finishMint(id: ledgerID, fingerprint: nil, expiresAt: nil)
             throw error
@@ -158,7 +158,7 @@ extension TokenPool {
         let now = clock.now()
         try await store.insert(
             clientAccountID: id, secret: minted.token.secret, fingerprint: minted.token.fingerprint,
-            mintedAt: now, expiresAt: expiresAt, owner: configuration.instance, leaseExpiresAt: now + options.leaseMs
+            mintedAt: now, expiresAt: expiresAt, owner: base.instance, leaseExpiresAt: now + options.leaseMs
         )
         Counter(label: "callwindow_token_mints_total", dimensions: [("client", id.uuidString.lowercased())]).increment()
         guard await add(minted.token, expiresAt: expiresAt, leaseExpiresAt: now + options.leaseMs, now: now) else { return false }

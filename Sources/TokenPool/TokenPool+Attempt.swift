@@ -14,14 +14,14 @@ extension TokenPool {
     /// `grantedAt` is the attempt's start as the pool decided it (the instant its pacing and
     /// admission were checked), a moment before the request leaves.
     func attempt(_ batch: [CallRecord], indices: [Int], token: BearerToken, sendID: UInt64, grantedAt: Int64) async -> Event {
-        let id = configuration.clientAccountID
+        let id = base.clientAccountID
         let startedAt = grantedAt
         let outcome: PushOutcome
         let httpStatus: Int?
         var batchID: UUID?
-        switch configuration.transport {
+        switch base.transport {
         case .v1, .v2:
-            let result = await api.push(batch[0], transport: configuration.transport == .v1 ? .v1 : .v2, token: token, clientAccountID: id)
+            let result = await api.push(batch[0], transport: base.transport == .v1 ? .v1 : .v2, token: token, clientAccountID: id)
             (outcome, httpStatus) = (result.outcome, result.httpStatus)
         case .batch:
             let result = await api.pushBatch(batch, token: token, clientAccountID: id)
@@ -45,7 +45,7 @@ extension TokenPool {
         // Polled with the same token, paced by its status pacer, and only while the pool may still
         // use it (held, leased, not expiring).
         let statuses = await api.batchOutcomes(
-            batchID: batchID, records: batch, token: token, clientAccountID: configuration.clientAccountID, clock: clock,
+            batchID: batchID, records: batch, token: token, clientAccountID: base.clientAccountID, clock: clock,
             gate: gate(for: token.fingerprint), logger: logger)
         // The audit records what became of each record of the batch, not the batch request's 200.
         var decided = attempt

@@ -29,8 +29,15 @@ import Synchronization
 /// A client account's token pool in this process: leases or mints tokens, paces each at its
 /// limit, adapts to 429s, retries, refreshes, and pushes records (see the design notes).
 public final class TokenPool: Sendable {
-    /// Who the pool acts for.
-    public let configuration: TokenPoolConfiguration
+    /// Who the pool acts for, with the key it mints with now (see `useKey(_:)`).
+    public var configuration: TokenPoolConfiguration {
+        var configuration = base
+        configuration.key = mintingKey.withLock { $0 }
+        return configuration
+    }
+    /// The configuration as created (its key is `mintingKey`'s first value).
+    let base: TokenPoolConfiguration
+    private let mintingKey: Mutex<APIKey>
     /// Its tuning.
     public let options: TokenPoolOptions
     /// The most often `maintain()` runs while records are being sent. Default 1,000 ms.
@@ -73,7 +80,8 @@ public final class TokenPool: Sendable {
                 outlive its token's lease; lower the client's timeouts or raise the pool's request timeout
                 """)
         }
-        self.configuration = configuration
+        base = configuration
+        mintingKey = Mutex(configuration.key)
         self.options = options
         self.store = store
         self.api = api
@@ -83,6 +91,17 @@ public final class TokenPool: Sendable {
         retry = RetryPolicy(baseMs: options.retryBaseMs, maxMs: options.retryMaxMs)
         budget = MintBudget(budget: options.mintBudget, windowMs: options.mintWindowMs)
         state = Mutex(State(machine: TokenPoolStateMachine(options: options), jitter: JitterSource(seed: jitterSeed)))
+    }
+
+    /// The key pair new tokens are minted with: the configuration's, until `useKey(_:)`.
+    public var key: APIKey { mintingKey.withLock { $0 } }
+
+    /// Mints every later token with `key` (an account's API key rotated by a reload). The tokens
+    /// held or stored stay in use until they expire or are refreshed (a refresh mints with the
+    /// new key): replacing them would spend the mint budget, and a token stays valid when the
+    /// key that minted it is replaced; one the API revokes (401) is dropped and replaced as usual.
+    public func useKey(_ key: APIKey) {
+        mintingKey.withLock { $0 = key }
     }
 
     /// Fingerprints of the tokens held now.
@@ -98,7 +117,7 @@ public final class TokenPool: Sendable {
     /// Records per second the tokens held now can send (0 without a usable token, unbounded
     /// with the limits off): the owner claims no more than that can send in time.
     public var capacity: Double {
-        let perRequest = configuration.transport == .batch ? 500 : 1
+        let perRequest = base.transport == .batch ? 500 : 1
         return state.withLock { $0.machine.capacity(now: clock.now(), recordsPerRequest: perRequest) }
     }
 
@@ -176,8 +195,8 @@ public final class TokenPool: Sendable {
         if !renew.isEmpty {
             do {
                 let renewed = try await store.renew(
-                    clientAccountID: configuration.clientAccountID, fingerprints: renew,
-                    owner: configuration.instance, now: now, leaseMs: options.leaseMs
+                    clientAccountID: base.clientAccountID, fingerprints: renew,
+                    owner: base.instance, now: now, leaseMs: options.leaseMs
                 )
                 let lost = state.withLock { state in
                     let lost = state.machine.leasesRenewed(renewed, of: renew, now: now)
@@ -232,7 +251,7 @@ public final class TokenPool: Sendable {
         onAttempt: @escaping @Sendable (PushAttempt) -> Void = { _ in }
     ) async -> [RecordOutcome] {
         var queue = SendQueue(
-            endsAt: records.map(\.endsAt), batchSize: configuration.transport == .batch ? 500 : 1,
+            endsAt: records.map(\.endsAt), batchSize: base.transport == .batch ? 500 : 1,
             checksAdmission: admission != nil, maintenanceIntervalMs: maintenanceIntervalMs, admissionMaxAgeMs: Self.admissionMaxAgeMs)
         let outcomes = await withTaskGroup(of: Event.self, returning: [RecordOutcome].self) { group in
             while true {

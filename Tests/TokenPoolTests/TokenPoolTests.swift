@@ -279,6 +279,40 @@ final class Attempts: Sendable {
         }
     }
 
+    @Test func aKeyGivenByUseKeyMintsTheNextTokensWhileTheTokensHeldStay() async throws {
+        let fixture = Fixture()
+        let clock = ManualClock(start: 1_900_000_000_000)
+        let ledger = MemoryTokenLedger()
+        let server = try fixture.sandbox(clock: clock)
+        try await server.withRunning { port in
+            try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
+                // The key the pool starts with is one the API does not know (it was replaced).
+                let stale = APIKey(keyID: UUID(), apiKey: "replaced")
+                let pool = try TokenPool(
+                    configuration: .init(clientAccountID: fixture.client, key: stale, instance: "rekeyed"),
+                    options: TokenPoolOptions(maxTokens: 2), ledger: ledger, api: api, clock: clock, jitterSeed: 1)
+                #expect(await pool.prepare(tokens: 1) == 0)
+                #expect(server.stats().mintsFailed == 1)
+                pool.useKey(fixture.key)
+                #expect(pool.key == fixture.key && pool.configuration.key == fixture.key)
+                // Past the 5 s retry after the failed acquisition, the next mint uses the new key.
+                clock.advance(by: 6_000)
+                #expect(await pool.prepare(tokens: 1) == 1)
+                #expect(server.stats().tokensMinted == 1)
+                let held = pool.fingerprints
+                // Another new key: the token held stays in use, nothing is minted for the change.
+                pool.useKey(APIKey(keyID: UUID(), apiKey: "next"))
+                let outcomes = try await withSimulatedTime(on: clock, busy: { pool.isBusy }, "five records on the token held") {
+                    await pool.send(fixture.records(5, now: clock.now()))
+                }
+                #expect(outcomes.allSatisfy { $0 == .accepted })
+                #expect(pool.fingerprints == held)
+                #expect(server.stats().tokensMinted == 1)
+                await pool.shutdown()
+            }
+        }
+    }
+
     @Test func batchRecordsAreAcceptedOnlyWhenTheStatusSaysSo() async throws {
         let fixture = Fixture()
         let clock = ManualClock(start: 1_900_000_000_000)
