@@ -111,6 +111,8 @@ public final class Dispatcher: Service, Sendable {
     private let recorder: ResultRecorder
     private let renewer: LeaseRenewer
     private let wake: WakeSignal
+    /// Fired by a graceful shutdown or `drain()`: stop claiming.
+    private let stop = StopSignal()
     /// Claimed records not yet accepted or rejected by the API (nor otherwise finished).
     private let unsettled = SharedCount()
 
@@ -137,10 +139,27 @@ public final class Dispatcher: Service, Sendable {
     /// Results the recorder gave up on (see `ResultRecorder.unwritten`); the daemon exits 1 when any are left.
     public var unwrittenResults: Int { recorder.unwritten }
 
+    /// The client account this dispatcher serves.
+    public var account: UUID { clientAccountID }
+
+    /// The account's token pool.
+    public var tokenPool: TokenPool { tokens }
+
+    /// Whether `drain()` or a graceful shutdown asked it to stop claiming.
+    public var isDraining: Bool { stop.isFired }
+
+    /// Stops claiming, as a graceful shutdown does, for this dispatcher alone (an account removed
+    /// by a reload): the batches out finish and their results are written, records the pool could
+    /// not settle go back to the queue, the tokens' leases are released, and `run()` returns.
+    public func drain() {
+        stop.fire()
+        wake.fire()
+    }
+
     /// Claims and sends until graceful shutdown or cancellation, then lets the batches out finish, records
     /// them and shuts the token pool down; database failures are logged and retried, not thrown.
     public func run() async throws {
-        let stop = StopSignal()
+        let stop = self.stop
         await withGracefulShutdownHandler {
             // The pool's housekeeping (lease renewal, refresh) runs beside the claims, as a child
             // task ended once the claim loop and its batches are done.
@@ -151,8 +170,7 @@ public final class Dispatcher: Service, Sendable {
             }
             await tokens.shutdown()
         } onGracefulShutdown: {
-            stop.fire()
-            self.wake.fire()
+            self.drain()
         }
     }
 

@@ -22,7 +22,9 @@ import Synchronization
 /// resumes where it stopped (every cycle and every task is idempotent).
 public final class Leader: Service, Sendable {
     private let configuration: PostgresConfiguration
-    private let clients: [UUID]
+    private let accounts: Mutex<[UUID]>
+    /// Fired by `setClients`: the loop looks at the accounts again.
+    private let accountsChanged = WakeSignal()
     private let planner: Planner
     private let maintainer: QueueMaintainer
     private let intervals: MaintenanceIntervals
@@ -47,7 +49,7 @@ public final class Leader: Service, Sendable {
                 intervals: MaintenanceIntervals = MaintenanceIntervals(), clock: any WallClock,
                 pollInterval: Duration = .seconds(600), wakes: DueWakes? = nil, logger: Logger) {
         self.configuration = configuration
-        self.clients = clients
+        accounts = Mutex(clients)
         self.planner = planner
         self.maintainer = maintainer ?? QueueMaintainer(deliveries: planner.deliveries)
         self.intervals = intervals
@@ -58,12 +60,23 @@ public final class Leader: Service, Sendable {
         self.logger = logger
     }
 
+    /// The client accounts it leads where it can.
+    public var clients: [UUID] { accounts.withLock { $0 } }
+
+    /// Changes the accounts to lead (a reload): an account added is asked for at once, like
+    /// those no one leads; one removed is planned no more, and its advisory lock is released, so
+    /// another instance that serves it takes the lead without waiting for this one to stop.
+    public func setClients(_ clients: [UUID]) {
+        accounts.withLock { $0 = clients }
+        accountsChanged.fire()
+    }
+
     /// Epoch ms (on the injected clock) when the leader's last round (planning, upkeep or its
     /// heartbeat) finished on the database; 0 before the first.
     public var lastCycleAt: Int64 { lastCycle.load(ordering: .relaxed) }
 
     /// Advisory lock key of an account's planner leadership.
-    static func leadershipKey(_ client: UUID) -> Int64 {
+    public static func leadershipKey(_ client: UUID) -> Int64 {
         // FNV-1a over the uuid's bytes: stable across processes and builds.
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         withUnsafeBytes(of: client.uuid) { bytes in
@@ -129,8 +142,25 @@ public final class Leader: Service, Sendable {
         var nextPlan: [UUID: Int64] = [:]     // led account → its next cycle
         var changed: [UUID: Bool] = [:]       // led account → notified since its last cycle (sets changed?)
         var nextLeadAttempt = Int64.min
-        let keys = Dictionary(clients.map { (Self.leadershipKey($0), $0) }, uniquingKeysWith: { first, _ in first })
+        var clients = self.clients
+        var keys = Self.keys(of: clients)
         while !Task.isCancelled {
+            let current = self.clients
+            if current != clients {
+                clients = current
+                keys = Self.keys(of: clients)
+                let gone = leading.subtracting(clients).sorted { $0.uuidString < $1.uuidString }
+                if !gone.isEmpty {
+                    try await LeadershipStore.release(keys: gone.map(Self.leadershipKey), on: connection)
+                    for client in gone {
+                        leading.remove(client)
+                        nextPlan[client] = nil
+                        changed[client] = nil
+                        logger.info("stopped planning client account", metadata: ["client": "\(client.uuidString.lowercased())"])
+                    }
+                }
+                nextLeadAttempt = .min
+            }
             var now = clock.now()
             if now >= nextLeadAttempt, leading.count < clients.count {
                 let asked = clients.filter { !leading.contains($0) }.map(Self.leadershipKey)
@@ -165,6 +195,11 @@ public final class Leader: Service, Sendable {
                 notification = try await connection.nextNotification(timeout: .zero)
             }
         }
+    }
+
+    /// Each account by its leadership key.
+    private static func keys(of clients: [UUID]) -> [Int64: UUID] {
+        Dictionary(clients.map { (leadershipKey($0), $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// What a notification asks for: a due account's dispatcher is woken; a changed account is
@@ -232,13 +267,18 @@ public final class Leader: Service, Sendable {
         }
     }
 
-    /// The next notification, or `nil` once the injected clock reaches `deadline`, whichever
-    /// comes first. The socket wait has no deadline of its own: time is the clock's alone.
+    /// The next notification, or `nil` once the injected clock reaches `deadline` or the
+    /// accounts changed, whichever comes first. The socket wait has no deadline of its own: time
+    /// is the clock's alone.
     private func nextChange(on connection: PostgresConnection, until deadline: Int64) async throws -> PostgresNotification? {
         try await withThrowingTaskGroup(of: PostgresNotification?.self) { group in
             group.addTask { try await connection.nextNotification(timeout: .seconds(86_400)) }
             group.addTask {
                 try await self.clock.sleep(until: deadline)
+                return nil
+            }
+            group.addTask {
+                await self.accountsChanged.wait()
                 return nil
             }
             defer { group.cancelAll() }

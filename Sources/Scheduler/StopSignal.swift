@@ -22,6 +22,11 @@ public final class StopSignal: Sendable {
     public func sleep(until deadline: Int64, on clock: any WallClock) async {
         await core.sleep(until: deadline, on: clock)
     }
+
+    /// Waits, without a deadline and off the clock, until the signal fires or the task is cancelled.
+    public func wait() async {
+        _ = await core.wait()
+    }
 }
 
 /// A wake-up for an idle loop: `fire()` ends the current sleep through it, or — when none is
@@ -42,28 +47,50 @@ public final class WakeSignal: Sendable {
     public func sleep(until deadline: Int64, on clock: any WallClock) async -> Bool {
         await core.sleep(until: deadline, on: clock)
     }
+
+    /// Waits, without a deadline and off the clock (a `ManualClock` does not count it as a
+    /// sleeper), until a wake-up (one already pending included) or cancellation.
+    public func wait() async {
+        _ = await core.wait()
+    }
 }
 
 /// One `WakeSignal` per client account of a process: the leader fires an account's when a
 /// NOTIFY says it has work due (deliveries created, rescued or returned to the queue), and
 /// every account's when it (re)connects, since notifications sent while it was away are lost.
+/// Accounts come and go with a reload (`add`, `remove`).
 public final class DueWakes: Sendable {
-    private let signals: [UUID: WakeSignal]
+    private let signals: Mutex<[UUID: WakeSignal]>
 
     /// Signals for `accounts`.
     public init(accounts: [UUID]) {
-        signals = Dictionary(accounts.map { ($0, WakeSignal()) }, uniquingKeysWith: { first, _ in first })
+        signals = Mutex(Dictionary(accounts.map { ($0, WakeSignal()) }, uniquingKeysWith: { first, _ in first }))
     }
 
     /// The signal of `account` (a fresh one, never fired, for an account not configured).
-    public func signal(for account: UUID) -> WakeSignal { signals[account] ?? WakeSignal() }
+    public func signal(for account: UUID) -> WakeSignal { signals.withLock { $0[account] } ?? WakeSignal() }
+
+    /// The signal of `account`, added if it has none yet.
+    public func add(_ account: UUID) -> WakeSignal {
+        signals.withLock { signals in
+            if let signal = signals[account] { return signal }
+            let signal = WakeSignal()
+            signals[account] = signal
+            return signal
+        }
+    }
+
+    /// Forgets `account`: it is no longer woken.
+    public func remove(_ account: UUID) {
+        _ = signals.withLock { $0.removeValue(forKey: account) }
+    }
 
     /// Wakes `account`'s dispatcher; an account not configured here is ignored.
-    public func fire(_ account: UUID) { signals[account]?.fire() }
+    public func fire(_ account: UUID) { signals.withLock { $0[account] }?.fire() }
 
     /// Wakes every account's dispatcher.
     public func fireAll() {
-        for signal in signals.values { signal.fire() }
+        for signal in signals.withLock({ Array($0.values) }) { signal.fire() }
     }
 }
 
@@ -111,6 +138,12 @@ private final class SignalCore: Sendable {
             group.cancelAll()
             return woken
         }
+    }
+
+    /// Takes a pending flag, or waits for the next fire; false when the task is cancelled.
+    func wait() async -> Bool {
+        if take() { return true }
+        return await waitForFire()
     }
 
     /// Returns true once fired, false when the task is cancelled.

@@ -17,4 +17,11 @@ public enum LeadershipStore {
         for row in rows where try row.decode("ok", as: Bool.self) { held.insert(try row.decode("k", as: Int64.self)) }
         return held
     }
+
+    /// Gives up the session advisory locks `keys` held on `connection` (an account this instance
+    /// no longer serves), so another session may take them at once.
+    public static func release(keys: [Int64], on connection: PostgresConnection) async throws {
+        guard !keys.isEmpty else { return }
+        _ = try await connection.query("SELECT pg_advisory_unlock(k) AS released FROM unnest($1::int8[]) AS k", keys)
+    }
 }

@@ -37,11 +37,12 @@ struct DispatcherTests {
         }
     }
 
-    static func withDueWindow(receivers: Int = 100, _ body: @Sendable (Bench) async throws -> Void) async throws {
+    static func withDueWindow(receivers: Int = 100, faults: SandboxConfiguration.Faults = .init(),
+                              _ body: @Sendable (Bench) async throws -> Void) async throws {
         let clock = SystemClock()
         try await closing(try await PlannerFixture.make(tokens: 2), connection: { $0.connection }) { fixture throws in
             let account = SandboxAccount(client: fixture.client, label: fixture.label)
-            let sandbox = try SandboxServer(configuration: account.configuration(), clock: clock, port: 0)
+            let sandbox = try SandboxServer(configuration: account.configuration(faults: faults), clock: clock, port: 0)
             // A one-hour window starting in 32 s with a 30 s lead: its deadline is 2 s away, so the
             // push is due at once (slightly late at 160 records/s).
             let starts = clock.now() + 32_000

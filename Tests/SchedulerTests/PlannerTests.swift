@@ -164,4 +164,35 @@ struct LeaderTests {
             }
         }
     }
+
+    @Test("setClients: an account removed is given up at once (its lock released for another instance); one added is asked for at once")
+    func accountsChange() async throws {
+        try await closing(try await PlannerFixture.make(), connection: { $0.connection }) { fixture throws in
+            // The clock never moves: nothing here waits for the 10 s heartbeat's next lead attempt.
+            let clock = ManualClock(start: SystemClock().now())
+            let other = UUID()
+            let service = Leader(configuration: try TestDatabase.configuration(), clients: [fixture.client, other],
+                                 planner: fixture.planner, clock: clock, pollInterval: .seconds(600), logger: Logger(label: "test"))
+            func held(_ client: UUID) async throws -> Bool {
+                try await fixture.connection.query(
+                    """
+                    SELECT count(*) AS n FROM pg_locks
+                    WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND ((classid::int8 << 32) | objid::int8) = $1
+                    """, Leader.leadershipKey(client))[0].decode("n", as: Int.self) == 1
+            }
+            try await withServices([service], logger: Logger(label: "test")) {
+                try await waitUntil(timeout: .seconds(30), "the leader to lead both accounts") {
+                    let first = try await held(fixture.client)
+                    let second = try await held(other)
+                    return first && second
+                }
+                service.setClients([other])
+                #expect(service.clients == [other])
+                try await waitUntil(timeout: .seconds(30), "the removed account's lock to be released") { try await !held(fixture.client) }
+                #expect(try await held(other), "the account kept is still led")
+                service.setClients([other, fixture.client])
+                try await waitUntil(timeout: .seconds(30), "the account added back to be led again") { try await held(fixture.client) }
+            }
+        }
+    }
 }
