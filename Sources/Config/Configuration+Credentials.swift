@@ -48,3 +48,19 @@ extension UUID {
     /// The account id as the logs and the database write it.
     var lowercased: String { uuidString.lowercased() }
 }
+
+extension Configuration {
+    /// The sections that differ in `other`, apart from what a reload applies (`clients` and
+    /// `credentials_file`, the accounts and their keys): the daemon names them as taking effect
+    /// only at a restart.
+    public func sectionsChanged(in other: Configuration) -> [String] {
+        var changed: [String] = []
+        if database != other.database { changed.append("database") }
+        if api != other.api { changed.append("api") }
+        if tokens != other.tokens { changed.append("tokens") }
+        if scheduler != other.scheduler { changed.append("scheduler") }
+        if http != other.http { changed.append("http") }
+        if log != other.log { changed.append("log") }
+        return changed
+    }
+}

@@ -13,21 +13,29 @@ import TokenPool
 public import UnixSignals
 
 /// `callwindow run`: one planner service, one dispatcher (with its token pool) per client
-/// account and the operations server, in one ServiceGroup that drains on SIGTERM/SIGINT.
+/// account and the operations server, in one ServiceGroup that drains on SIGTERM/SIGINT. SIGHUP
+/// reloads the accounts (`reload`): added ones start, removed ones drain, new keys mint.
 public struct Daemon: Sendable {
     let settings: Configuration
     let database: PostgresConfiguration
     let logger: Logger
-    /// SIGTERM and SIGINT, trapped since the process started; each one asks for a graceful shutdown.
+    /// SIGTERM and SIGINT, trapped since the process started; each one asks for a graceful
+    /// shutdown. SIGHUP, when trapped too, reloads the accounts.
     let signals: UnixSignalsSequence
+    /// Reads the configuration again, for SIGHUP (`nil`: SIGHUP only says it cannot reload).
+    let reloadConfiguration: (@Sendable () throws -> Configuration)?
 
     /// A daemon for `settings` on `database`. `signals` should be trapped as the process starts,
-    /// so that a signal arriving while the daemon starts up still stops it gracefully.
-    public init(settings: Configuration, database: PostgresConfiguration, logger: Logger, signals: UnixSignalsSequence) {
+    /// so that a signal arriving while the daemon starts up still stops it gracefully (or, a
+    /// SIGHUP, reloads once it runs); `reloadConfiguration` reads the configuration a SIGHUP
+    /// applies.
+    public init(settings: Configuration, database: PostgresConfiguration, logger: Logger, signals: UnixSignalsSequence,
+                reloadConfiguration: (@Sendable () throws -> Configuration)? = nil) {
         self.settings = settings
         self.database = database
         self.logger = logger
         self.signals = signals
+        self.reloadConfiguration = reloadConfiguration
     }
 
     /// Runs until a signal's graceful shutdown has drained every service. Throws
@@ -66,8 +74,7 @@ public struct Daemon: Sendable {
             let scheduler = try Self.schedulerServices(
                 settings: settings, database: leaderDatabase, pool: pool, api: api, cipher: cipher,
                 instance: instance, credentials: credentials, clock: clock)
-            try await serve(scheduler, pool: pool, instance: instance, accounts: credentials.map(\.0), clock: clock,
-                            calibration: calibration)
+            try await serve(scheduler, pool: pool, instance: instance, clock: clock, calibration: calibration)
             // Results already received are written even after the grace period (up to 10 s
             // more); any the database could not take make the exit status say so.
             let unwritten = scheduler.dispatchers.reduce(0) { $0 + $1.unwrittenResults }
@@ -85,8 +92,9 @@ public struct Daemon: Sendable {
         logger.info("callwindow run stopped")
     }
 
-    private func serve(_ scheduler: SchedulerServices, pool: PostgresPool, instance: String, accounts: [UUID], clock: any WallClock,
+    private func serve(_ scheduler: SchedulerServices, pool: PostgresPool, instance: String, clock: any WallClock,
                        calibration: ClockCalibration) async throws {
+        let accounts: @Sendable () -> [UUID] = { scheduler.accounts }
         let authToken = try DashboardAuth.token(http: settings.http)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
@@ -112,7 +120,7 @@ public struct Daemon: Sendable {
                 dashboard: dashboard, authToken: authToken, logger: Logger(label: "callwindow.http")),
         ]
         logger.info("callwindow run starting", metadata: [
-            "instance": "\(instance)", "clients": "\(accounts.count)", "transport": "\(settings.api.transport.rawValue)",
+            "instance": "\(instance)", "clients": "\(scheduler.accounts.count)", "transport": "\(settings.api.transport.rawValue)",
             "database": "\(database.endpoint)",
         ])
         var configuration = ServiceGroupConfiguration(
@@ -126,13 +134,60 @@ public struct Daemon: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             // A signal that arrived before the group runs is remembered by the group.
             tasks.addTask {
+                var stopping = false
                 for await signal in signals {
+                    if signal == .sighup {
+                        if stopping {
+                            logger.notice("SIGHUP ignored: shutting down")
+                        } else {
+                            self.reload(scheduler)
+                        }
+                        continue
+                    }
                     logger.info("graceful shutdown requested", metadata: ["signal": "\(signal)"])
+                    stopping = true
                     await group.triggerGracefulShutdown()
                 }
             }
             try await group.run()
             tasks.cancelAll()
+        }
+    }
+}
+
+extension Daemon {
+    /// SIGHUP: reads the configuration and the credentials again and serves exactly its accounts
+    /// (`SchedulerServices.apply`), logging what changed (account ids, never a key). A
+    /// configuration or credentials file that cannot be used is refused with a logged error, and
+    /// the daemon keeps serving the accounts it had. Other changed settings are named as taking
+    /// effect only at a restart.
+    func reload(_ scheduler: SchedulerServices) {
+        guard let reloadConfiguration else {
+            logger.warning("SIGHUP ignored: this daemon has no configuration to reload")
+            return
+        }
+        let changes: AccountChanges
+        let next: Configuration
+        do {
+            next = try reloadConfiguration()
+            guard !next.clients.isEmpty else {
+                throw CallWindowError("no client accounts configured: add one under clients: in the configuration file")
+            }
+            changes = try scheduler.apply(try Self.credentials(next))
+        } catch {
+            logger.error("reload refused; still serving the accounts loaded before", metadata: [
+                "error": "\(error)", "clients": "\(scheduler.accounts.count)",
+            ])
+            return
+        }
+        func names(_ ids: [UUID]) -> Logger.MetadataValue { "\(ids.map { $0.uuidString.lowercased() }.joined(separator: ","))" }
+        logger.notice("accounts reloaded", metadata: [
+            "added": names(changes.added), "removed": names(changes.removed), "rekeyed": names(changes.rekeyed),
+            "unchanged": "\(changes.unchanged)", "clients": "\(scheduler.accounts.count)",
+        ])
+        let ignored = settings.sectionsChanged(in: next)
+        if !ignored.isEmpty {
+            logger.warning("reload: changed settings take effect only at a restart", metadata: ["sections": "\(ignored.joined(separator: ","))"])
         }
     }
 }

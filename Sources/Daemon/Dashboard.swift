@@ -10,7 +10,8 @@ import Store
 /// stylesheet and script. Every page is a few indexed queries (`DashboardStore`).
 public struct Dashboard: Sendable {
     let database: PostgresPool
-    let accounts: [UUID]
+    /// The accounts served now (a reload changes them).
+    let accounts: @Sendable () -> [UUID]
     let requestsPerSecondPerToken: Double
     let now: @Sendable () -> Int64
     /// Whether the campaign pages offer pause, resume and cancel (`http.actions`).
@@ -22,6 +23,12 @@ public struct Dashboard: Sendable {
     /// A dashboard of the configured `accounts`, reading `database`, timed by `now` (epoch ms);
     /// with `actions`, campaign pages offer pause, resume and cancel.
     public init(database: PostgresPool, accounts: [UUID], requestsPerSecondPerToken: Double, actions: Bool = false,
+                now: @escaping @Sendable () -> Int64) {
+        self.init(database: database, accounts: { accounts }, requestsPerSecondPerToken: requestsPerSecondPerToken, actions: actions, now: now)
+    }
+
+    /// A dashboard of the accounts `accounts` returns at each request (those a reload leaves).
+    public init(database: PostgresPool, accounts: @escaping @Sendable () -> [UUID], requestsPerSecondPerToken: Double, actions: Bool = false,
                 now: @escaping @Sendable () -> Int64) {
         self.database = database
         self.accounts = accounts
@@ -113,10 +120,11 @@ public struct Dashboard: Sendable {
     /// number of campaigns.
     func overview(now: Int64, before: Int64? = nil) async throws -> DashboardPages.Overview {
         try await database.withConnection { connection in
+            let served = self.accounts()
             var summaries: [AccountSummary] = []
-            for account in accounts { summaries.append(try await store.account(account, now: now, on: connection)) }
-            let campaigns = accounts.isEmpty ? CampaignPage(campaigns: [], total: 0, next: nil)
-                : try await store.campaigns(of: accounts, before: before, limit: Self.campaignsPerPage, on: connection)
+            for account in served { summaries.append(try await store.account(account, now: now, on: connection)) }
+            let campaigns = served.isEmpty ? CampaignPage(campaigns: [], total: 0, next: nil)
+                : try await store.campaigns(of: served, before: before, limit: Self.campaignsPerPage, on: connection)
             return .init(accounts: summaries, campaigns: campaigns, before: before)
         }
     }

@@ -51,7 +51,8 @@ public struct Readiness: Sendable {
 public struct OperationsSampler: Service {
     let registry: PrometheusCollectorRegistry
     let database: PostgresPool
-    let accounts: [UUID]
+    /// The accounts served now (a reload changes them).
+    let accounts: @Sendable () -> [UUID]
     let readiness: Readiness
     let mintBudget: Int
     let mintWindowMs: Int64
@@ -63,6 +64,13 @@ public struct OperationsSampler: Service {
     /// A sampler of `accounts` into `registry`.
     public init(registry: PrometheusCollectorRegistry, database: PostgresPool, accounts: [UUID], readiness: Readiness, mintBudget: Int,
                 mintWindowMs: Int64, intervalMs: Int64 = 10_000, clock: any WallClock, logger: Logger) {
+        self.init(registry: registry, database: database, accounts: { accounts }, readiness: readiness, mintBudget: mintBudget,
+                  mintWindowMs: mintWindowMs, intervalMs: intervalMs, clock: clock, logger: logger)
+    }
+
+    /// A sampler of the accounts `accounts` returns at each sample (those a reload leaves).
+    public init(registry: PrometheusCollectorRegistry, database: PostgresPool, accounts: @escaping @Sendable () -> [UUID], readiness: Readiness,
+                mintBudget: Int, mintWindowMs: Int64, intervalMs: Int64 = 10_000, clock: any WallClock, logger: Logger) {
         self.registry = registry
         self.database = database
         self.accounts = accounts
@@ -104,6 +112,7 @@ public struct OperationsSampler: Service {
         let ready = await readiness.problems().isEmpty
         registry.makeGauge(descriptor: Self.ready).set(to: ready ? 1 : 0)
         let now = clock.now()
+        let accounts = self.accounts()
         do {
             let figures = try await database.withConnection { connection in
                 try await store.alertFigures(accounts, mintWindowMs: mintWindowMs, now: now, on: connection)

@@ -16,9 +16,10 @@ struct RunningSandbox {
     let port: Int
     let recordFile: String
 
-    static func start() async throws -> RunningSandbox {
+    /// The sandbox of `config` (default: the demo's, `config/sandbox.yaml`).
+    static func start(config: String? = nil) async throws -> RunningSandbox {
         let recordFile = FileManager.default.temporaryDirectory.appendingPathComponent("records-\(UUID().uuidString).jsonl").path
-        let config = TestDatabase.packageRoot.appendingPathComponent("config/sandbox.yaml").path
+        let config = config ?? TestDatabase.packageRoot.appendingPathComponent("config/sandbox.yaml").path
         let process = try ChildProcess(callwindowBinary, ["sandbox", "--config", config, "--port", "0", "--record-file", recordFile])
         var port = 0
         try await waitUntil(timeout: .seconds(20), "the sandbox to listen") {

@@ -131,4 +131,15 @@ struct CredentialsFileTests {
         #expect(missing?.message == "client \(Self.first): environment variable A must hold the API key")
     }
 
+    @Test("the settings a reload does not apply are named by section")
+    func sectionsChanged() throws {
+        let before = try Configuration.parse(yaml: "clients: [{client_account_id: \(Self.first)}]")
+        var after = before
+        after.clients = []
+        after.credentialsFile = "/x"
+        #expect(before.sectionsChanged(in: after).isEmpty)
+        after.tokens.max = 3
+        after.log.level = "debug"
+        #expect(before.sectionsChanged(in: after) == ["tokens", "log"])
+    }
 }

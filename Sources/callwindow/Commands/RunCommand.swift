@@ -14,7 +14,10 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             Plans the configured client accounts' campaigns, creates deliveries just in time, and \
             pushes them through a token pool paced at the API's limits, auditing every attempt. \
-            SIGTERM stops claiming, finishes or releases in-flight work, writes its results and exits 0.
+            SIGTERM stops claiming, finishes or releases in-flight work, writes its results and exits 0. \
+            SIGHUP reads the configuration and credentials again: added accounts start, removed ones \
+            drain, changed API keys mint the next tokens; a file that cannot be used is refused (logged) \
+            and the daemon keeps its accounts.
             """
     )
 
@@ -24,11 +27,15 @@ struct RunCommand: AsyncParsableCommand {
         // Trapped before anything else: a SIGTERM that arrives while the daemon is still loading
         // its configuration or checking the schema is kept, and stops it gracefully (exit 0) once
         // its services start, instead of killing the process by the signal's default action.
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        // SIGHUP too: its default action would end the process.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
         let (settings, database) = try common.loadWithDatabase()
         LineLogHandler.bootstrap(settings.log)
+        // A reload reads the file the daemon started with (not a fallback found later).
+        let path = try common.path()
         do {
-            try await Daemon(settings: settings, database: database, logger: Logger(label: "callwindow"), signals: signals).run()
+            try await Daemon(settings: settings, database: database, logger: Logger(label: "callwindow"), signals: signals,
+                             reloadConfiguration: { try Configuration.load(path: path) }).run()
         } catch {
             throw fail(error)
         }
@@ -43,13 +50,19 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("database-url"), help: ArgumentHelp("PostgreSQL URL (overrides database.url).", valueName: "URL"))
     var databaseURL: String?
 
-    func load() throws -> Configuration {
+    /// The configuration file to read: `--config`, else `config/callwindow.yaml` when present,
+    /// else none (the defaults and the environment).
+    func path() throws -> String? {
         if let config {
             guard FileManager.default.fileExists(atPath: config) else { throw ValidationError("--config \(config): no such file") }
-            return try Configuration.load(path: config)
+            return config
         }
         let fallback = "config/callwindow.yaml"
-        return try Configuration.load(path: FileManager.default.fileExists(atPath: fallback) ? fallback : nil)
+        return FileManager.default.fileExists(atPath: fallback) ? fallback : nil
+    }
+
+    func load() throws -> Configuration {
+        try Configuration.load(path: try path())
     }
 
     /// The configuration and its database, or exit 1 with the configuration's own message.
