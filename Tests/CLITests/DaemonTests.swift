@@ -231,7 +231,11 @@ struct DaemonTests {
                 try await connection.query("SELECT accepted FROM callwindow.campaign_progress WHERE campaign_id = $1", campaign)[0].decode("accepted")
             }
             let first = try ChildProcess(callwindowBinary, ["run", "--config", config], environment: environment)
-            try await waitUntil(timeout: .seconds(60), "some records accepted") { try await accepted() >= 400 }
+            // Killed on every path: a failed wait must not leave the daemon running.
+            defer { first.signal(SIGKILL) }
+            try await waitUntil(timeout: .seconds(60), "some records accepted (first daemon's stderr: \(first.stderr.suffix(1500)))") {
+                try await accepted() >= 400
+            }
             first.signal(SIGKILL)
             _ = await first.wait()
             let mintsBefore = try await connection.query("SELECT count(*) AS n FROM callwindow.token_mints")[0].decode("n", as: Int.self)
