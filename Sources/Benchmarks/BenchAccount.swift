@@ -35,15 +35,22 @@ extension BenchAccount {
 
     /// An in-process sandbox on a free port that knows this account and its label.
     public func inProcessSandbox(enforceLimits: Bool) throws -> SandboxServer {
+        try Self.inProcessSandbox(for: [self], enforceLimits: enforceLimits)
+    }
+
+    /// An in-process sandbox on a free port that knows every account of `accounts` and its label.
+    public static func inProcessSandbox(for accounts: [BenchAccount], enforceLimits: Bool) throws -> SandboxServer {
         var limits = SandboxConfiguration.Limits()
         limits.enforce = enforceLimits
         return try SandboxServer(
             configuration: SandboxConfiguration(
-                clients: [.init(
-                    clientAccountID: clientAccountID,
-                    apiKeys: [.init(keyID: key.keyID, apiKey: key.apiKey)],
-                    labels: [.init(id: labelID, name: "Bench", isDynamic: true)]
-                )],
+                clients: accounts.map { account in
+                    .init(
+                        clientAccountID: account.clientAccountID,
+                        apiKeys: [.init(keyID: account.key.keyID, apiKey: account.key.apiKey)],
+                        labels: [.init(id: account.labelID, name: "Bench", isDynamic: true)]
+                    )
+                },
                 limits: limits
             ),
             clock: SystemClock(), port: 0

@@ -7,7 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure parts of CallWindow and print a report.",
-        subcommands: [SenderBench.self, PipelineBench.self, PostgresBench.self, PlanningBench.self, DashboardBench.self]
+        subcommands: [SenderBench.self, PipelineBench.self, AccountsBench.self, PostgresBench.self, PlanningBench.self, DashboardBench.self]
     )
 }
 
