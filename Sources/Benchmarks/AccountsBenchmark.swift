@@ -37,6 +37,10 @@ public struct AccountsBenchmark: Sendable {
     public var maxInFlight: Int?
     /// HTTP connections to the API (`api.max_connections`); nil: the configuration's default.
     public var apiConnections: Int?
+    /// Deliveries claimed at once (`scheduler.claim_batch`); nil: the configuration's default.
+    public var claimBatch: Int?
+    /// Claimed batches out at once per account (`scheduler.concurrent_batches`); nil: the configuration's default.
+    public var concurrentBatches: Int?
     /// Seconds before giving up (default: five times the windows' push time, at least 120).
     public var timeout: Int?
 
@@ -89,6 +93,8 @@ public struct AccountsBenchmark: Sendable {
         if let poolSize { settings.database.poolSize = poolSize }
         if let maxInFlight { settings.tokens.maxInFlight = maxInFlight }
         if let apiConnections { settings.api.maxConnections = apiConnections }
+        if let claimBatch { settings.scheduler.claimBatch = claimBatch }
+        if let concurrentBatches { settings.scheduler.concurrentBatches = concurrentBatches }
         let pool = PostgresPool(configuration: database, maxConnections: settings.database.poolSize)
         let api = Daemon.apiClient(settings)
         let keyVariable = settings.tokens.keyEnv
@@ -141,7 +147,8 @@ public struct AccountsBenchmark: Sendable {
                 figures: figures, plan: plan, committedAt: committedAt, campaignIDs: ids, on: counter,
                 transactions: transactionsAfter - transactionsBefore - monitor.ownTransactions,
                 noLimits: noLimits, durable: durable, poolSize: settings.database.poolSize,
-                maxInFlight: settings.tokens.maxInFlight, apiConnections: settings.api.maxConnections, cpu: cpu, postgresCPU: postgresCPU)
+                maxInFlight: settings.tokens.maxInFlight, apiConnections: settings.api.maxConnections,
+                claimBatch: settings.scheduler.claimBatch, concurrentBatches: settings.scheduler.concurrentBatches, cpu: cpu, postgresCPU: postgresCPU)
             await counter.close()
             return report
         } catch {
@@ -153,7 +160,7 @@ public struct AccountsBenchmark: Sendable {
     /// The report from each account's audit figures; `committedAt` is when the campaigns' INSERT committed.
     private static func report(figures: [BenchStore.AccountFigures], plan: AccountsPlan, committedAt: Int64, campaignIDs: [Int64],
                                on pool: PostgresPool, transactions: Int64, noLimits: Bool, durable: Bool, poolSize: Int,
-                               maxInFlight: Int, apiConnections: Int, cpu: Double, postgresCPU: Double?) async throws -> AccountsReport {
+                               maxInFlight: Int, apiConnections: Int, claimBatch: Int, concurrentBatches: Int, cpu: Double, postgresCPU: Double?) async throws -> AccountsReport {
         let pushed = figures.filter { $0.firstAt > 0 }
         let firstAt = pushed.map(\.firstAt).min() ?? committedAt
         let lastAt = pushed.map(\.lastAt).max() ?? committedAt
@@ -180,7 +187,7 @@ public struct AccountsBenchmark: Sendable {
         }
         return AccountsReport(
             plan: plan, noLimits: noLimits, durable: durable, poolSize: poolSize, maxInFlight: maxInFlight,
-            apiConnections: apiConnections, accounts: accounts,
+            apiConnections: apiConnections, claimBatch: claimBatch, concurrentBatches: concurrentBatches, accounts: accounts,
             deadlineMs: deadline - committedAt,
             neededRPS: Double(plan.totalRecords) / max(0.001, Double(deadline - firstAt) / 1_000),
             busyRPS: busyRPS, achievedRPS: Double(accepted) / seconds, seconds: seconds,

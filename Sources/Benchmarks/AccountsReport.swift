@@ -59,6 +59,9 @@ public struct AccountsReport: Encodable, Sendable {
     public var maxInFlight: Int
     /// `api.max_connections`: HTTP connections to the API, shared by every pool.
     public var apiConnections: Int
+    /// `scheduler.claim_batch` and `scheduler.concurrent_batches`.
+    public var claimBatch: Int
+    public var concurrentBatches: Int
     public var accounts: [Account]
     /// The windows' deadline after the INSERT committed (ms; the same for every account).
     public var deadlineMs: Int64
@@ -97,6 +100,7 @@ public struct AccountsReport: Encodable, Sendable {
         case accounts, recordsPerAccount = "records_per_account", tokensPerAccount = "tokens_per_account", transport
         case noLimits = "no_limits", engineRate = "engine_rate", utilisation, durable, poolSize = "pool_size"
         case maxInFlight = "max_in_flight", apiConnections = "api_connections"
+        case claimBatch = "claim_batch", concurrentBatches = "concurrent_batches"
         case deadlineMs = "deadline_ms", neededRPS = "needed_rps", busyRPS = "busy_rps", achievedRPS = "achieved_rps", fits
         case completionMs = "completion_ms", firstPushMs = "first_push_ms", spreadMs = "spread_ms"
         case finishedAccounts = "finished_accounts", onTimeAccounts = "on_time_accounts"
@@ -121,6 +125,8 @@ public struct AccountsReport: Encodable, Sendable {
         try c.encode(poolSize, forKey: .poolSize)
         try c.encode(maxInFlight, forKey: .maxInFlight)
         try c.encode(apiConnections, forKey: .apiConnections)
+        try c.encode(claimBatch, forKey: .claimBatch)
+        try c.encode(concurrentBatches, forKey: .concurrentBatches)
         try c.encode(deadlineMs, forKey: .deadlineMs)
         try c.encode(round(neededRPS), forKey: .neededRPS)
         try c.encode(round(busyRPS), forKey: .busyRPS)
@@ -176,6 +182,7 @@ public struct AccountsReport: Encodable, Sendable {
             postgres cpu  \(postgresCPUSeconds.map { fixed($0, 2) + " s, " + fixed(postgresMicrosPerRecord ?? 0, 0) + " µs/record (server processes)" } ?? "n/a (not a private cluster)")
             peak rss      \(fixed(peakRSSMB)) MB
             http          \(apiConnections) connections to the API shared by every account; up to \(maxInFlight) requests in flight per account
+            claims        \(claimBatch) records per claim, \(concurrentBatches) batches out at once per account
             database      pool of \(poolSize) connections; \(durable ? "durable (fsync and synchronous_commit on)" : "not durable")
             """
     }

@@ -18,7 +18,7 @@ import TestSupport
         let report = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
         #expect(Set(report.keys) == [
             "accounts", "records_per_account", "tokens_per_account", "transport", "no_limits", "engine_rate", "utilisation", "durable",
-            "pool_size", "max_in_flight", "api_connections", "deadline_ms", "needed_rps", "busy_rps", "achieved_rps", "fits", "completion_ms", "first_push_ms", "spread_ms",
+            "pool_size", "max_in_flight", "api_connections", "claim_batch", "concurrent_batches", "deadline_ms", "needed_rps", "busy_rps", "achieved_rps", "fits", "completion_ms", "first_push_ms", "spread_ms",
             "finished_accounts", "on_time_accounts", "accepted", "rate_limited", "errors", "late_records", "seconds", "transactions",
             "transactions_per_record", "cpu_seconds", "cpu_us_per_record", "postgres_cpu_seconds", "postgres_us_per_record",
             "peak_rss_mb", "per_account",

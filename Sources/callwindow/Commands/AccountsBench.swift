@@ -57,6 +57,12 @@ struct AccountsBench: AsyncParsableCommand {
     @Option(name: .customLong("api-connections"), help: "HTTP connections to the API, shared by every account (api.max_connections; default 64).")
     var apiConnections: Int?
 
+    @Option(name: .customLong("claim-batch"), help: "Deliveries claimed at once (scheduler.claim_batch; default 500).")
+    var claimBatch: Int?
+
+    @Option(name: .customLong("concurrent-batches"), help: "Claimed batches out at once per account (scheduler.concurrent_batches; default 2).")
+    var concurrentBatches: Int?
+
     @Option(help: "Give up after this many seconds (default: five times the windows' push time, at least 120).")
     var timeout: Int?
 
@@ -75,6 +81,10 @@ struct AccountsBench: AsyncParsableCommand {
         if let poolSize, poolSize < 1 || poolSize > 500 { throw ValidationError("--pool-size must be between 1 and 500") }
         if let maxInFlight, maxInFlight < 1 { throw ValidationError("--max-in-flight must be at least 1") }
         if let apiConnections, apiConnections < 1 || apiConnections > 4_096 { throw ValidationError("--api-connections must be between 1 and 4096") }
+        if let claimBatch, claimBatch < 1 || claimBatch > 10_000 { throw ValidationError("--claim-batch must be between 1 and 10000") }
+        if let concurrentBatches, concurrentBatches < 1 || concurrentBatches > 8 {
+            throw ValidationError("--concurrent-batches must be between 1 and 8")
+        }
         if let timeout, timeout < 1 { throw ValidationError("--timeout must be at least 1 second") }
     }
 
@@ -88,7 +98,8 @@ struct AccountsBench: AsyncParsableCommand {
         (bench.accounts, bench.recordsPerAccount, bench.tokensPerAccount, bench.transport, bench.noLimits) =
             (accounts, recordsPerAccount, tokens, transport, noLimits)
         (bench.engineRate, bench.databaseURL, bench.poolSize, bench.timeout) = (engineRate, databaseURL, poolSize, timeout)
-        (bench.maxInFlight, bench.apiConnections) = (maxInFlight, apiConnections)
+        (bench.maxInFlight, bench.apiConnections, bench.claimBatch, bench.concurrentBatches) =
+            (maxInFlight, apiConnections, claimBatch, concurrentBatches)
         let report: AccountsReport
         do {
             report = try await bench.run()
