@@ -91,6 +91,11 @@ public struct DispatcherCounters: Sendable, Equatable {
     /// Round trips to the queue to claim or to look for due work (not result writes): what an
     /// idle dispatcher costs the database.
     public var queueReads = 0
+    /// Claim lease renewals made while batches were out.
+    public var leaseRenewals = 0
+    /// Claim leases a renewal found lost: rescued by another instance after this one stalled
+    /// past its lease (never a record whose result this process already wrote).
+    public var leasesLost = 0
     /// Real time spent in claims and result writes, in milliseconds (batches overlap, so this
     /// can exceed the wall time when more than one is out).
     public var databaseMs: Double = 0
@@ -353,11 +358,21 @@ public final class Dispatcher: Service, Sendable {
         let records = sendable.map { Self.record(batch[$0]) }
         // No record is attempted unless an admission check at most a second old allows it.
         let admission = DeliveryAdmission(claimed: sendable.map { (batch[$0].id, batch[$0].leaseToken) }, owner: owner,
-                                          database: database, store: store, logger: logger)
-        // The leases are renewed while the batch is out — all of them, the invalid and expired
-        // records' too, whose results are written with the rest: a child task, ended with the send.
+                                          database: database, store: store, clock: clock, logger: logger)
+        // The leases are renewed while the batch is out — all of them but those the API settled
+        // (written within a result group's interval), the invalid and expired records' too,
+        // whose results are written with the rest: a child task, ended with the send.
+        let stillOut: @Sendable () -> [Int64] = {
+            let settled = Set(attempts.settledPositions.map { batch[sendable[$0]].id })
+            return batch.map(\.id).filter { !settled.contains($0) }
+        }
         let outcomes = await withTaskGroup(of: [RecordOutcome]?.self) { group in
-            group.addTask { await self.renewer.renew(batch.map(\.id)); return nil }
+            group.addTask {
+                await self.renewer.renew(stillOut) { asked, held in
+                    self.counters.withLock { $0.leaseRenewals += 1; $0.leasesLost += asked - held }
+                }
+                return nil
+            }
             group.addTask { await self.tokens.send(records, admission: admission, onAttempt: attempts.append) }
             var outcomes: [RecordOutcome] = []
             for await finished in group {

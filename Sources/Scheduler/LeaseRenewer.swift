@@ -26,23 +26,31 @@ public struct LeaseRenewer: Sendable {
         self.logger = logger
     }
 
-    /// Renews the leases of `ids` every `leaseMs / 3` until cancelled; failures are logged and
-    /// retried at the next turn, never thrown.
-    public func renew(_ ids: [Int64]) async {
+    /// Renews the leases of the records `ids` returns (those of the batch not yet settled) every
+    /// `leaseMs / 3` until cancelled; failures are logged and retried at the next turn, never
+    /// thrown. `renewed(asked, held)` is told the outcome of each renewal.
+    ///
+    /// A record the API settled goes to the result writer at once and is written within
+    /// `DispatcherOptions.resultGroupMs`; asking to renew it once written would count it as a
+    /// lease lost.
+    public func renew(_ ids: @escaping @Sendable () -> [Int64], renewed: @escaping @Sendable (_ asked: Int, _ held: Int) -> Void = { _, _ in }) async {
         while !Task.isCancelled {
             do {
                 try await clock.sleep(milliseconds: leaseMs / 3)
             } catch {
                 return
             }
+            let asked = ids()
+            guard !asked.isEmpty else { continue }
             do {
                 let held = try await database.withConnection { connection in
-                    try await store.renewLeases(ids: ids, owner: owner, now: clock.now(), leaseMs: leaseMs, on: connection)
+                    try await store.renewLeases(ids: asked, owner: owner, now: clock.now(), leaseMs: leaseMs, on: connection)
                 }
-                if held < ids.count {
+                renewed(asked.count, held)
+                if held < asked.count {
                     // Another instance rescued and claimed them (this process stalled past its lease): the
                     // admission check lets them go before their next attempt.
-                    logger.warning("claim leases lost", metadata: ["lost": "\(ids.count - held)", "held": "\(held)"])
+                    logger.warning("claim leases lost", metadata: ["lost": "\(asked.count - held)", "held": "\(held)"])
                 }
             } catch {
                 // Cancelled mid-query because the batch finished: nothing failed.

@@ -268,8 +268,11 @@ public final class TokenPool: Sendable {
                 case .again:
                     continue
                 case .admit(let indices):
-                    let withdrawn = await admission?.withdrawals(of: indices) ?? [:]
-                    queue.admitted(indices, withdrawn: withdrawn, at: now)
+                    let check = await admission?.check(indices) ?? AdmissionCheck()
+                    // Aged from when it read the owner's state: a check that queued for a
+                    // connection for over a second is not stale on arrival (with 100 accounts'
+                    // checks queued so, every answer was, and nothing was ever sent).
+                    queue.admitted(indices, withdrawn: check.withdrawn, at: min(max(check.checkedAt ?? now, now), clock.now()))
                 case .send(let indices, let fingerprint, let sendID, let grantedAt):
                     guard let token = state.withLock({ $0.secrets[fingerprint] }) else {
                         // Dropped between grant and use: give the grant back, the records to the queue.

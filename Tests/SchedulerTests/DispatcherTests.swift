@@ -31,9 +31,9 @@ struct DispatcherTests {
                           options: TokenPoolOptions(maxTokens: maxTokens), ledger: ledger, api: api, clock: clock)
         }
 
-        func dispatcher(_ tokens: TokenPool, owner: String, claimBatch: Int = 100) -> Dispatcher {
+        func dispatcher(_ tokens: TokenPool, owner: String, claimBatch: Int = 100, leaseMs: Int64 = 60_000) -> Dispatcher {
             Dispatcher(clientAccountID: fixture.client, database: database, tokens: tokens, store: fixture.planner.deliveries, owner: owner,
-                       options: DispatcherOptions(claimBatch: claimBatch), clock: clock, logger: Logger(label: "test"))
+                       options: DispatcherOptions(claimBatch: claimBatch, leaseMs: leaseMs), clock: clock, logger: Logger(label: "test"))
         }
     }
 
@@ -130,12 +130,12 @@ struct DispatcherTests {
             #expect(tokens.fingerprints.isEmpty, "the lease is released at shutdown")
         }
     }
-    @Test("what the API accepted is written while the batch is still out, not when all of it is over: a kill then repeats only what was in flight")
+    @Test("what the API accepted is written while the batch is still out, not when all of it is over: a kill then repeats only what was in flight; the batch's lease renewals skip what is written")
     func resultsAreWrittenAsTheyCome() async throws {
         try await Self.withDueWindow(receivers: 100) { bench in
             let (fixture, campaign, sandbox) = (bench.fixture, bench.campaign, bench.sandbox)
-            // The whole window (300 records) is one batch.
-            let dispatcher = bench.dispatcher(try bench.pool(maxTokens: 2, instance: "groups"), owner: "groups", claimBatch: 300)
+            // The whole window (300 records) is one batch; its leases are renewed every 0.5 s.
+            let dispatcher = bench.dispatcher(try bench.pool(maxTokens: 2, instance: "groups"), owner: "groups", claimBatch: 300, leaseMs: 1_500)
             func written() async throws -> (accepted: Int, inFlight: Int) {
                 let row = try await fixture.connection.query(
                     "SELECT count(*) FILTER (WHERE state = 'accepted') AS a, count(*) FILTER (WHERE state = 'in_flight') AS f FROM callwindow.deliveries WHERE campaign_id = $1",
@@ -153,6 +153,10 @@ struct DispatcherTests {
                 let during = try await written()
                 #expect(during.inFlight > 0, "the batch is still out: \(during.inFlight) records in flight")
                 #expect(dispatcher.counts.accepted == during.accepted, "counted as written")
+                // Renewals while the written ones are out of the queue: none counts them as lost.
+                let renewals = dispatcher.counts.leaseRenewals
+                try await waitUntil(timeout: .seconds(30), "two lease renewals after the write") { dispatcher.counts.leaseRenewals >= renewals + 2 }
+                #expect(dispatcher.counts.leasesLost == 0, "\(dispatcher.counts.leasesLost) leases counted lost; nothing rescued them")
                 sandbox.endStorm()
                 try await waitUntil(timeout: .seconds(120), "every record accepted") { dispatcher.counts.accepted == 300 }
             }

@@ -62,10 +62,32 @@ final class RecordingAdmission: SendAdmission {
 
     var checks: [(at: Int64, indices: [Int])] { list.withLock { $0 } }
 
-    func withdrawals(of indices: [Int]) async -> [Int: String] {
+    func check(_ indices: [Int]) async -> AdmissionCheck {
         let now = clock.now()
         list.withLock { $0.append((now, indices)) }
-        return decide(indices, now)
+        return AdmissionCheck(withdrawn: decide(indices, now), checkedAt: now)
+    }
+}
+
+/// A `SendAdmission` whose every check first waits `waitMs` on the clock (a query queued for a
+/// database connection), then reads the owner's state and withdraws nothing.
+final class QueuedAdmission: SendAdmission {
+    private let clock: ManualClock
+    private let waitMs: Int64
+    private let list = Mutex<[Int64]>([])
+
+    init(clock: ManualClock, waitMs: Int64) {
+        self.clock = clock
+        self.waitMs = waitMs
+    }
+
+    var checkedAt: [Int64] { list.withLock { $0 } }
+
+    func check(_ indices: [Int]) async -> AdmissionCheck {
+        await clock.sleepIgnoringCancellation(until: clock.now() + waitMs)
+        let now = clock.now()
+        list.withLock { $0.append(now) }
+        return AdmissionCheck(checkedAt: now)
     }
 }
 
@@ -406,6 +428,39 @@ final class Attempts: Sendable {
                 // One set query per round, not one per record: the records of a round are checked
                 // together (retries after a lost answer may add a round each on a loaded machine).
                 #expect(checks.count >= 2 && checks.count * 5 <= 250, "\(checks.count) admission rounds for 250 records")
+                await pool.shutdown()
+            }
+        }
+    }
+
+    @Test func aCheckThatWaitedOverASecondForItsConnectionIsAgedFromWhenItRan() async throws {
+        // Every admission check queues 1.5 s for a connection (100 accounts' checks on 8
+        // connections) and then reads the owner's state. Aged from when the pool asked, each
+        // answer would be stale on arrival and the records checked again, forever; aged from
+        // when it ran, the records go.
+        let fixture = Fixture()
+        let clock = ManualClock(start: 1_900_000_000_000)
+        let server = try fixture.sandbox(clock: clock)
+        try await server.withRunning { port in
+            try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
+                let pool = try fixture.pool("p", api: api, ledger: MemoryTokenLedger(), clock: clock, options: TokenPoolOptions(maxTokens: 1))
+                let start = clock.now()
+                // Ending two minutes from now: if the checks never let them go, they end unsent, soon.
+                let records = fixture.records(150, now: start).map {
+                    CallRecord(caller: $0.caller, receiver: $0.receiver, startsAt: $0.startsAt, endsAt: start + 120_000, labelID: $0.labelID)
+                }
+                let admission = QueuedAdmission(clock: clock, waitMs: 1_500)
+                let attempts = Attempts()
+                let outcomes = try await withSimulatedTime(on: clock, busy: { pool.isBusy }, "150 records behind slow admission checks") {
+                    await pool.send(records, admission: admission, onAttempt: attempts.append)
+                }
+                #expect(outcomes == Array(repeating: .accepted, count: 150))
+                // Still no attempt on a check more than a second old (counted from when it ran).
+                let checks = admission.checkedAt
+                for attempt in attempts.all {
+                    let latest = checks.filter { $0 <= attempt.startedAt }.max()
+                    #expect(latest.map { attempt.startedAt - $0 <= TokenPool.admissionMaxAgeMs } == true)
+                }
                 await pool.shutdown()
             }
         }
