@@ -38,12 +38,25 @@ public struct Daemon: Sendable {
         self.reloadConfiguration = reloadConfiguration
     }
 
+    /// The host's clock: `SystemClock`, shifted by `CALLWINDOW_TEST_CLOCK_SKEW_MS` when that
+    /// test-only variable is set (`scripts/chaos` scenario 8 runs daemons on clocks 20 s apart
+    /// that way; calibration to the database must take the skew back out).
+    static func hostClock(environment: [String: String] = ProcessInfo.processInfo.environment, logger: Logger) -> any WallClock {
+        guard let text = environment["CALLWINDOW_TEST_CLOCK_SKEW_MS"], !text.isEmpty else { return SystemClock() }
+        guard let skew = Int64(text) else {
+            logger.warning("CALLWINDOW_TEST_CLOCK_SKEW_MS is not a whole number of milliseconds; ignored")
+            return SystemClock()
+        }
+        logger.warning("test only: the host clock is skewed", metadata: ["skew_ms": "\(skew)"])
+        return OffsetClock(base: SystemClock(), offsetMs: skew)
+    }
+
     /// Runs until a signal's graceful shutdown has drained every service. Throws
     /// `CallWindowError` when it cannot start (no clients, no schema, a missing credential).
     public func run() async throws {
         // Every instance's time is the database's: leases, rescue, token expiry and the mint
         // ledger then agree across hosts whose clocks differ.
-        let clock = CalibratedClock(raw: SystemClock())
+        let clock = CalibratedClock(raw: Self.hostClock(logger: logger))
         guard !settings.clients.isEmpty else {
             throw CallWindowError("no client accounts configured: add one under clients: in the configuration file")
         }

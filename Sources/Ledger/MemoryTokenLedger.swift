@@ -58,8 +58,9 @@ public final class MemoryTokenLedger: TokenLedger {
         }
     }
 
-    public func finishMint(id: Int64, fingerprint: String?, expiresAt: Int64?) async throws {
+    public func finishMint(id: Int64, fingerprint: String?, expiresAt: Int64?, answeredAt: Int64) async throws {
         state.withLock { state in
+            if let at = state.mints[id]?.at { state.mints[id]?.at = max(at, answeredAt) }
             state.mints[id]?.fingerprint = fingerprint
             state.mints[id]?.expiresAt = expiresAt
             state.mints[id]?.finished = true

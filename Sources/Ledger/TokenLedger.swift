@@ -84,8 +84,9 @@ public protocol TokenLedger: Sendable {
     ) async throws -> MintReservation
 
     /// Records what became of a reserved mint (`fingerprint` nil: it failed); it keeps counting
-    /// against the budget either way.
-    func finishMint(id: Int64, fingerprint: String?, expiresAt: Int64?) async throws
+    /// against the budget either way, from its reservation until one window after `answeredAt`
+    /// (the instant it was answered; an earlier one changes nothing).
+    func finishMint(id: Int64, fingerprint: String?, expiresAt: Int64?, answeredAt: Int64) async throws
 
     /// Instants of the account's mints after `now − windowMs`, oldest first (including any
     /// recorded at a later instant than `now`).

@@ -46,6 +46,32 @@ public struct SystemClock: WallClock {
     }
 }
 
+/// A clock `offsetMs` ahead of `base` (behind when negative): what a host whose clock is wrong
+/// reads. The daemon uses it only under the test-only `CALLWINDOW_TEST_CLOCK_SKEW_MS`, so that
+/// the reliability suite can run instances on skewed clocks; tests wrap a `ManualClock` in it.
+public struct OffsetClock: WallClock {
+    /// The clock it shifts.
+    public let base: any WallClock
+    /// How far ahead of `base` it reads, in ms.
+    public let offsetMs: Int64
+
+    /// `base` shifted by `offsetMs`.
+    public init(base: any WallClock, offsetMs: Int64) {
+        self.base = base
+        self.offsetMs = offsetMs
+    }
+
+    public func now() -> Int64 { base.now() + offsetMs }
+
+    public func sleep(until deadline: Int64) async throws {
+        try await base.sleep(until: deadline - offsetMs)
+    }
+
+    public func sleepIgnoringCancellation(until deadline: Int64) async {
+        await base.sleepIgnoringCancellation(until: deadline - offsetMs)
+    }
+}
+
 /// A clock that moves only when told to: `advance(by:)` / `set(to:)` wake every sleeper whose
 /// deadline has been reached, in deadline order. For tests and simulated runs.
 public final class ManualClock: WallClock {

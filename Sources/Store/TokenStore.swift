@@ -172,14 +172,17 @@ public struct TokenStore: TokenLedger {
         }
     }
 
-    /// Records what became of a reserved mint (it keeps counting against the budget either way).
-    public func finishMint(id: Int64, fingerprint: String?, expiresAt: Int64?) async throws {
+    /// Records what became of a reserved mint (it keeps counting against the budget either way)
+    /// and moves its instant to `answeredAt`: a mint counts from before its request (the
+    /// reservation) until one window after its answer, since the API counted it somewhere in
+    /// between.
+    public func finishMint(id: Int64, fingerprint: String?, expiresAt: Int64?, answeredAt: Int64) async throws {
         try await pool.execute(
             """
-            UPDATE callwindow.token_mints SET outcome = $2, fingerprint = $3, expires_at = $4
+            UPDATE callwindow.token_mints SET outcome = $2, fingerprint = $3, expires_at = $4, minted_at = greatest(minted_at, $5)
             WHERE id = $1
             """,
-            id, fingerprint == nil ? "failed" : "minted", fingerprint, expiresAt.map(Self.date)
+            id, fingerprint == nil ? "failed" : "minted", fingerprint, expiresAt.map(Self.date), Self.date(answeredAt)
         )
     }
 

@@ -149,12 +149,13 @@ extension TokenPool {
         do {
             minted = try await api.mintToken(clientAccountID: id, key: key)
         } catch {
-            try? await store.finishMint(id: ledgerID, fingerprint: nil, expiresAt: nil)
+            try? await store.finishMint(id: ledgerID, fingerprint: nil, expiresAt: nil, answeredAt: clock.now())
             throw error
         }
         // The token's life is counted from before the request: never later than the server's.
         let expiresAt = decideAt + options.tokenLifetimeMs
-        try await store.finishMint(id: ledgerID, fingerprint: minted.token.fingerprint, expiresAt: expiresAt)
+        // The budget counts it until a window after the answer (the API counted it in between).
+        try await store.finishMint(id: ledgerID, fingerprint: minted.token.fingerprint, expiresAt: expiresAt, answeredAt: clock.now())
         let now = clock.now()
         try await store.insert(
             clientAccountID: id, secret: minted.token.secret, fingerprint: minted.token.fingerprint,

@@ -58,13 +58,37 @@ struct TokenLedgerConformanceTests {
         for case .refused(let nextAt) in results {
             #expect(nextAt >= now + Self.window && nextAt < now + Self.window + 30)
         }
-        try await ledger.finishMint(id: reserved[0], fingerprint: nil, expiresAt: nil)
+        try await ledger.finishMint(id: reserved[0], fingerprint: nil, expiresAt: nil, answeredAt: now + 5)
         let recent = try await ledger.recentMints(clientAccountID: client, now: now + 100, windowMs: Self.window)
         #expect(recent.count == 10)
         #expect(recent == recent.sorted(), "oldest first")
         // Once the window has passed, the budget is free again; another account never shares it.
         #expect(try await ledger.recentMints(clientAccountID: client, now: now + Self.window + 30, windowMs: Self.window).isEmpty)
         #expect(try await ledger.recentMints(clientAccountID: UUID(), now: now + 100, windowMs: Self.window).isEmpty)
+        await close()
+    }
+
+    @Test("a mint counts from before its request until a window after its answer", arguments: LedgerKind.allCases)
+    func countedUntilAfterTheAnswer(kind: LedgerKind) async throws {
+        let (ledger, close) = try await kind.make()
+        let client = UUID()
+        guard case .reserved(let id) = try await ledger.reserveMint(clientAccountID: client, instance: "slow answer", now: Self.now, windowMs: Self.window, decide: { _ in nil }) else {
+            Issue.record("the reservation was refused")
+            return
+        }
+        // Counted while the request is out...
+        #expect(try await ledger.recentMints(clientAccountID: client, now: Self.now + 4_000, windowMs: Self.window) == [Self.now])
+        // ...and, answered 5 s later, until a window after the answer, not after the request.
+        try await ledger.finishMint(id: id, fingerprint: "0123456789ab", expiresAt: Self.now + 3_600_000, answeredAt: Self.now + 5_000)
+        #expect(try await ledger.recentMints(clientAccountID: client, now: Self.now + Self.window + 4_999, windowMs: Self.window) == [Self.now + 5_000])
+        #expect(try await ledger.recentMints(clientAccountID: client, now: Self.now + Self.window + 5_000, windowMs: Self.window).isEmpty)
+        // An answer stamped earlier than the reservation (it cannot be) never moves it back.
+        guard case .reserved(let second) = try await ledger.reserveMint(clientAccountID: client, instance: "i", now: Self.now + 10_000, windowMs: Self.window, decide: { _ in nil }) else {
+            Issue.record("the second reservation was refused")
+            return
+        }
+        try await ledger.finishMint(id: second, fingerprint: nil, expiresAt: nil, answeredAt: Self.now + 9_000)
+        #expect(try await ledger.recentMints(clientAccountID: client, now: Self.now + 10_001, windowMs: Self.window) == [Self.now + 5_000, Self.now + 10_000])
         await close()
     }
 

@@ -106,7 +106,7 @@ struct DispatcherTests {
                 let reservation = try await bench.ledger.reserveMint(clientAccountID: client, instance: "elsewhere", now: bench.clock.now(),
                                                                      windowMs: 1_800_000, decide: { _ in nil })
                 guard case .reserved(id: let id) = reservation else { Issue.record("the mint was refused"); return }
-                try await bench.ledger.finishMint(id: id, fingerprint: nil, expiresAt: nil)
+                try await bench.ledger.finishMint(id: id, fingerprint: nil, expiresAt: nil, answeredAt: bench.clock.now())
             }
             let tokens = try bench.pool(maxTokens: 2, instance: "starved")
             let dispatcher = bench.dispatcher(tokens, owner: "starved")
