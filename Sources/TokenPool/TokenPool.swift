@@ -206,6 +206,10 @@ public final class TokenPool: Sendable {
                 for fingerprint in lost {
                     logger.warning("lease lost; the token is no longer used", metadata: ["token": "\(fingerprint)"])
                 }
+            } catch where Task.isCancelled {
+                // A send's maintenance round ended with its send: the housekeeping loop (`run`)
+                // renews at its next turn, well within the lease. Nothing failed.
+                logger.debug("lease renewal cancelled with its send", metadata: ["tokens": "\(renew.count)"])
             } catch {
                 logger.warning("lease renewal failed; tokens stop being used when their leases run out", metadata: ["error": "\(error)"])
             }
