@@ -59,9 +59,12 @@ import Testing
 
     @Test func rekeyReSealsEveryOldTokenInOneGoAndASecondRunChangesNothing() async throws {
         let pool = try await migratedPool()
-        // Only this test's rows: rekey re-seals the whole table, which other tests share.
+        // Only this test's rows: rekey re-seals the whole table, which other tests share. Keys of
+        // its own, too: another test running meanwhile may store tokens under the suite's keys,
+        // and this test's counts would include them.
         let client = UUID()
-        let before = try TokenStore(pool: pool, cipher: try Self.cipher(Self.old))
+        let (oldKey, newKey, otherKey) = (TokenCipher.generateKeyBase64(), TokenCipher.generateKeyBase64(), TokenCipher.generateKeyBase64())
+        let before = try TokenStore(pool: pool, cipher: try Self.cipher(oldKey))
         let secrets = (0..<3).map { "tok_\($0)_" + UUID().uuidString }
         for (index, secret) in secrets.enumerated() {
             try await before.insert(clientAccountID: client, secret: secret, fingerprint: "a0000000000\(index)",
@@ -69,10 +72,10 @@ import Testing
         }
         // One already sealed under the new key (an instance restarted with it), one under a key
         // neither knows.
-        try await TokenStore(pool: pool, cipher: try Self.cipher(Self.new)).insert(
+        try await TokenStore(pool: pool, cipher: try Self.cipher(newKey)).insert(
             clientAccountID: client, secret: "tok_new", fingerprint: "b00000000000", mintedAt: 0, expiresAt: 4_000_000_000_000,
             owner: "B", leaseExpiresAt: 1)
-        try await TokenStore(pool: pool, cipher: try Self.cipher(Self.other)).insert(
+        try await TokenStore(pool: pool, cipher: try Self.cipher(otherKey)).insert(
             clientAccountID: client, secret: "tok_lost", fingerprint: "c00000000000", mintedAt: 0, expiresAt: 4_000_000_000_000,
             owner: "C", leaseExpiresAt: 1)
         func rows() async throws -> [(String, Data)] {
@@ -81,12 +84,12 @@ import Testing
         }
         let sealedBefore = try await rows()
 
-        let rotating = TokenStore(pool: pool, cipher: try Self.cipher(Self.new, old: Self.old))
+        let rotating = TokenStore(pool: pool, cipher: try Self.cipher(newKey, old: oldKey))
         let first = try await rotating.rekey()
         #expect(first.resealed == 3)
         #expect(first.undecryptable >= 1)
         let after = try await rows()
-        let newOnly = try Self.cipher(Self.new)
+        let newOnly = try Self.cipher(newKey)
         for (fingerprint, ciphertext) in after where fingerprint != "c00000000000" {
             // Every token this client holds now opens with the new key alone.
             let secret = try newOnly.open(ciphertext, clientAccountID: client, fingerprint: fingerprint)
