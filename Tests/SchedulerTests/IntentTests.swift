@@ -211,8 +211,13 @@ struct IntentDispatchTests {
                                 try await connection.execute(
                                     "INSERT INTO callwindow.do_not_contact (client_account_id, phone) VALUES ($1, '4915100000002')", fixture.client)
                             }
-                            // The API comes back once every admission check can see the changes.
+                            // The API comes back once no attempt can rest on a check older than the changes:
+                            // after the checks' maximum age, and once every request decided before that has
+                            // been answered (refused by the storm). Under load a request decided in time can
+                            // reach the API hundreds of milliseconds later; waiting for it makes the outcome
+                            // depend on no timing.
                             try await Task.sleep(for: .milliseconds(TokenPool.admissionMaxAgeMs + 200))
+                            try await waitUntil(timeout: .seconds(30), "the requests decided before the checks aged answered") { tokens.inFlight == 0 }
                             sandbox.endStorm()
                             do {
                                 try await waitUntil(timeout: .seconds(120), "every record settled after the storm") {
