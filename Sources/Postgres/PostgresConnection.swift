@@ -184,6 +184,41 @@ public final class PostgresConnection: @unchecked Sendable {
         }.flatMapCancellation(cancelled)
     }
 
+    /// The next notification, or `nil` once `ending` returns (a deadline, a reload), whichever
+    /// comes first. One already received is returned at once, however soon `ending` returns; one
+    /// taken off the connection in the instant `ending` returned is returned too, never dropped.
+    /// An error thrown by `ending` (cancellation) is thrown.
+    public func nextNotification(orWhen ending: @escaping @Sendable () async throws -> Void) async throws -> PostgresNotification? {
+        if let received = try await nextNotification(timeout: .zero) { return received }
+        return try await withThrowingTaskGroup(of: PostgresNotification?.self) { group in
+            group.addTask { try await self.nextNotification(timeout: .seconds(86_400)) }
+            group.addTask {
+                try await ending()
+                return nil
+            }
+            let first: PostgresNotification?
+            do {
+                first = try await group.next() ?? nil
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+            group.cancelAll()
+            if let first { return first }
+            // `ending` returned first; the wait, cancelled now, may have taken one in that instant.
+            var taken: PostgresNotification?
+            while true {
+                do {
+                    guard let result = try await group.next() else { break }
+                    if taken == nil { taken = result }
+                } catch {
+                    continue  // the wait ended by the cancellation
+                }
+            }
+            return taken
+        }
+    }
+
     // MARK: Health
 
     /// False once the connection is known to be broken (closed, or the server went away).

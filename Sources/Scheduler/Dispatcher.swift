@@ -299,7 +299,9 @@ public final class Dispatcher: Service, Sendable {
             return .databaseDown(until: now + 500)
         }
         guard let next = due.next, next <= now else {
-            return .idle(until: min(due.next ?? .max, now + options.idleFallbackMs))
+            let until = min(due.next ?? .max, now + options.idleFallbackMs)
+            logger.debug("nothing due: sleeping until due or woken", metadata: ["client": "\(account.uuidString.lowercased())", "until": "\(until)"])
+            return .idle(until: until)
         }
         if afterEmptyClaim { return .idle(until: now + options.idlePollMs) }
         if tokens.capacity > 0 { return .claim }
@@ -307,7 +309,11 @@ public final class Dispatcher: Service, Sendable {
         await tokens.maintain()
         if tokens.capacity > 0 { return .claim }
         let later = clock.now()
-        return .noToken(until: min(later + 5_000, max(later + options.idlePollMs, tokens.acquireBlockedUntil)))
+        let until = min(later + 5_000, max(later + options.idlePollMs, tokens.acquireBlockedUntil))
+        logger.debug("work due but no token: waiting for the pool", metadata: [
+            "client": "\(account.uuidString.lowercased())", "backlog": "\(due.backlog)", "until": "\(until)",
+        ])
+        return .noToken(until: until)
     }
 
     /// Sends one claimed batch and records its results; never throws. What the API settles is

@@ -271,18 +271,17 @@ public final class Leader: Service, Sendable {
     /// accounts changed, whichever comes first. The socket wait has no deadline of its own: time
     /// is the clock's alone.
     private func nextChange(on connection: PostgresConnection, until deadline: Int64) async throws -> PostgresNotification? {
-        try await withThrowingTaskGroup(of: PostgresNotification?.self) { group in
-            group.addTask { try await connection.nextNotification(timeout: .seconds(86_400)) }
-            group.addTask {
-                try await self.clock.sleep(until: deadline)
-                return nil
+        // A notification received meanwhile is never dropped (see `nextNotification(orWhen:)`):
+        // a dropped "due" one left an account's dispatcher asleep for its whole idle fallback.
+        let clock = self.clock
+        let accountsChanged = self.accountsChanged
+        return try await connection.nextNotification(orWhen: {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { try? await clock.sleep(until: deadline) }
+                group.addTask { await accountsChanged.wait() }
+                await group.next()
+                group.cancelAll()
             }
-            group.addTask {
-                await self.accountsChanged.wait()
-                return nil
-            }
-            defer { group.cancelAll() }
-            return try await group.next() ?? nil
-        }
+        })
     }
 }

@@ -187,7 +187,10 @@ public final class TokenPool: Sendable {
     /// still hold (`nil`: keep the last known). Never throws: database and API failures are logged,
     /// and tokens whose lease cannot be renewed simply stop being used when it runs out.
     public func maintain(queued: Int? = nil) async {
-        guard state.withLock({ $0.machine.beginMaintenance(sending: queued) }) else { return }
+        guard state.withLock({ $0.machine.beginMaintenance(sending: queued) }) else {
+            logger.debug("housekeeping skipped: a round is under way or the pool is closed", metadata: ["client": "\(base.clientAccountID.uuidString.lowercased())"])
+            return
+        }
         defer { state.withLock { $0.machine.endMaintenance() } }
 
         let now = clock.now()
@@ -218,7 +221,14 @@ public final class TokenPool: Sendable {
         // While the demand justifies another token and one was just added, ask again: the pool
         // grows to a large backlog in one round instead of one token per maintenance interval.
         for _ in 0..<max(1, options.maxTokens) {
-            let actions = state.withLock { $0.machine.tick(now: clock.now()) }
+            let (actions, demand, blockedUntil) = state.withLock { state in
+                (state.machine.tick(now: clock.now()), state.machine.demand, state.machine.acquireBlockedUntil)
+            }
+            if actions.isEmpty, demand > 0, state.withLock({ $0.machine.tokens.isEmpty }) {
+                logger.debug("no token and none acquired this round", metadata: [
+                    "client": "\(base.clientAccountID.uuidString.lowercased())", "demand": "\(demand)", "blocked_until": "\(blockedUntil)",
+                ])
+            }
             var grew = false
             for action in actions {
                 switch action {

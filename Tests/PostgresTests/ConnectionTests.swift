@@ -97,6 +97,50 @@ struct ConnectionTests {
         }
     }
 
+    @Test("a wait for a notification or another event never drops a notification: one received already is returned at once, one arriving as the other event ends it is kept")
+    func notificationOrEvent() async throws {
+        try await closing(try await TestDatabase.connect()) { listener throws in
+            try await closing(try await TestDatabase.connect()) { notifier throws in
+                let channel = "chan_\(UUID().uuidString.prefix(8).lowercased())"
+                try await listener.listen(channel)
+                #expect(try await listener.nextNotification(orWhen: {}) == nil, "nothing received: the event ends the wait")
+                // Received with a statement's answer (its own NOTIFY), then asked for with an
+                // event that has already come: returned, every time (a race would lose most).
+                for round in 0..<30 {
+                    try await listener.notify(channel, payload: "own \(round)")
+                    let received = try await listener.nextNotification(orWhen: {})
+                    #expect(received?.payload == "own \(round)")
+                }
+                // Arriving on the socket while events end the waits every millisecond: each is
+                // returned by some wait, in order, none lost.
+                let sent = 400
+                let payloads = try await withThrowingTaskGroup(of: [String].self) { group in
+                    group.addTask {
+                        for round in 0..<sent {
+                            try await notifier.notify(channel, payload: "\(round)")
+                            try await Task.sleep(for: .microseconds(500))
+                        }
+                        return []
+                    }
+                    group.addTask {
+                        var payloads: [String] = []
+                        let deadline = ContinuousClock.now + .seconds(30)
+                        while payloads.count < sent, ContinuousClock.now < deadline {
+                            if let received = try await listener.nextNotification(orWhen: { try await Task.sleep(for: .microseconds(300)) }) {
+                                payloads.append(received.payload)
+                            }
+                        }
+                        return payloads
+                    }
+                    var all: [String] = []
+                    for try await part in group { all += part }
+                    return all
+                }
+                #expect(payloads == (0..<sent).map { "\($0)" })
+            }
+        }
+    }
+
     @Test("waiting for a notification ends promptly when the task is cancelled")
     func cancelWait() async throws {
         try await closing(try await TestDatabase.connect()) { listener throws in

@@ -152,7 +152,10 @@ struct DispatcherTests {
                 }
                 let during = try await written()
                 #expect(during.inFlight > 0, "the batch is still out: \(during.inFlight) records in flight")
-                #expect(dispatcher.counts.accepted == during.accepted, "counted as written")
+                // Counted once its group's write committed (a moment after the rows can be read).
+                try await waitUntil(timeout: .seconds(30), "the written records counted (counted \(dispatcher.counts.accepted), written \(during.accepted))") {
+                    dispatcher.counts.accepted == (try await written().accepted)
+                }
                 // Renewals while the written ones are out of the queue: none counts them as lost.
                 let renewals = dispatcher.counts.leaseRenewals
                 try await waitUntil(timeout: .seconds(30), "two lease renewals after the write") { dispatcher.counts.leaseRenewals >= renewals + 2 }
