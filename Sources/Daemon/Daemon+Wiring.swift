@@ -121,10 +121,12 @@ extension Daemon {
         let dispatcherOptions = DispatcherOptions(
             claimBatch: settings.scheduler.claimBatch, maxBatches: settings.scheduler.concurrentBatches,
             leaseMs: Int64(settings.scheduler.leaseSeconds) * 1000, naming: transport == .v1 ? .v1 : .v2)
+        // `tokens.max_in_flight` is the process's: its accounts' pools share it.
+        let share = InFlightShare(limit: settings.tokens.maxInFlight)
         let makeDispatcher: @Sendable (UUID, APIKey, WakeSignal) throws -> Dispatcher = { id, key, wake in
             let tokens = try TokenPool(
                 configuration: .init(clientAccountID: id, key: key, transport: transport, instance: instance),
-                options: options, ledger: ledger, api: api, clock: clock, logger: Logger(label: "callwindow.tokens"))
+                options: options, ledger: ledger, api: api, clock: clock, logger: Logger(label: "callwindow.tokens"), share: share)
             return Dispatcher(
                 clientAccountID: id, database: pool, tokens: tokens, store: deliveries, owner: instance, options: dispatcherOptions,
                 wake: wake, clock: clock, logger: Logger(label: "callwindow.dispatcher"))

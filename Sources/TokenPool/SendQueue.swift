@@ -79,6 +79,10 @@ public struct SendQueue: Sendable {
     /// Records waiting to be sent (ready or in back-off).
     public var queued: Int { ready.count + delayed.count }
 
+    /// How soon a send with no request of its own out asks again when the pool's in-flight limit
+    /// is taken by its other sends, in ms.
+    public static let blockedRetryMs: Int64 = 10
+
     /// The next action at `now`. `grant` asks the pool's machine for a send; `acquireBlockedUntil`
     /// gives the earliest instant the pool may acquire a token again (asked only when no token is free).
     public mutating func next(
@@ -134,7 +138,9 @@ public struct SendQueue: Sendable {
                 case .wait(let until):
                     wake = min(wake ?? until, until)
                 case .waitForAnswer:
-                    break
+                    // The pool's requests out may all be another send's (its share of the
+                    // process's in-flight limit is taken): this one looks again shortly.
+                    if running == 0 { wake = min(wake ?? now + Self.blockedRetryMs, now + Self.blockedRetryMs) }
                 case .noToken:
                     needMaintenance = true
                     // Acquisition is retried no sooner than the machine allows.

@@ -308,9 +308,11 @@ public struct TokenPoolStateMachine: Sendable {
         return held
     }
 
-    /// Picks the token free soonest for one request at `now`. A `.send` grant is recorded.
-    public mutating func grant(now: Int64) -> Grant {
-        if inFlight >= options.maxInFlight { return .waitForAnswer }
+    /// Picks the token free soonest for one request at `now`, with at most `cap` requests of the
+    /// pool in flight besides `maxInFlight` (the pool's share of its process's, `InFlightShare`).
+    /// A `.send` grant is recorded.
+    public mutating func grant(now: Int64, cap: Int? = nil) -> Grant {
+        if inFlight >= min(options.maxInFlight, max(1, cap ?? .max)) { return .waitForAnswer }
         if !options.enforceLimits {
             let usable = usableTokens(now: now)
             guard !usable.isEmpty else { return .noToken }

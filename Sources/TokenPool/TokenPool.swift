@@ -50,12 +50,17 @@ public final class TokenPool: Sendable {
     let logger: Logger
     let budget: MintBudget
     private let retry: RetryPolicy
+    /// The process's requests in flight, shared with its other pools (nil: this pool's
+    /// `options.maxInFlight` alone).
+    let share: InFlightShare?
 
     /// Everything mutable: the machine, and the secrets it refers to by fingerprint.
     struct State {
         var machine: TokenPoolStateMachine
         var secrets: [String: BearerToken] = [:]
         var jitter: JitterSource
+        /// `send` calls under way (the pool is counted in `share` while any is).
+        var sends = 0
     }
 
     let state: Mutex<State>
@@ -70,7 +75,8 @@ public final class TokenPool: Sendable {
         clock: any WallClock,
         logger: Logger = Logger(label: "callwindow.tokenpool"),
         jitterSeed: UInt64 = UInt64.random(in: 0...UInt64.max),
-        maintenanceIntervalMs: Int64 = 1_000
+        maintenanceIntervalMs: Int64 = 1_000,
+        share: InFlightShare? = nil
     ) throws(TokenPoolError) {
         try options.validate()
         guard api.options.connectTimeoutMs + api.options.requestTimeoutMs <= options.requestTimeoutMs else {
@@ -88,6 +94,7 @@ public final class TokenPool: Sendable {
         self.clock = clock
         self.logger = logger
         self.maintenanceIntervalMs = maintenanceIntervalMs
+        self.share = share
         retry = RetryPolicy(baseMs: options.retryBaseMs, maxMs: options.retryMaxMs)
         budget = MintBudget(budget: options.mintBudget, windowMs: options.mintWindowMs)
         state = Mutex(State(machine: TokenPoolStateMachine(options: options), jitter: JitterSource(seed: jitterSeed)))
@@ -267,13 +274,25 @@ public final class TokenPool: Sendable {
         var queue = SendQueue(
             endsAt: records.map(\.endsAt), batchSize: base.transport == .batch ? 500 : 1,
             checksAdmission: admission != nil, maintenanceIntervalMs: maintenanceIntervalMs, admissionMaxAgeMs: Self.admissionMaxAgeMs)
+        let share = self.share
+        if state.withLock({ state in
+            state.sends += 1
+            return state.sends == 1
+        }) { share?.joined() }
+        defer {
+            if state.withLock({ state in
+                state.sends -= 1
+                return state.sends == 0
+            }) { share?.left() }
+        }
         let outcomes = await withTaskGroup(of: Event.self, returning: [RecordOutcome].self) { group in
             while true {
                 let now = clock.now()
                 let action = queue.next(
                     now: now, cancelled: Task.isCancelled, acquireBlockedUntil: { state.withLock { $0.machine.acquireBlockedUntil } }
                 ) { at in
-                    state.withLock { $0.machine.grant(now: at) }
+                    let cap = share?.perPool
+                    return state.withLock { $0.machine.grant(now: at, cap: cap) }
                 }
                 switch action {
                 case .finished(let outcomes):

@@ -55,6 +55,19 @@ func pool(_ options: TokenPoolOptions = TokenPoolOptions(), tokens: [String], no
 }
 
 @Suite struct PacingTests {
+    @Test func aCapOnRequestsInFlightHoldsTheNextUntilAnAnswer() {
+        var machine = pool(tokens: ["a", "b"])
+        guard case .send(let first, let id) = machine.grant(now: 0, cap: 2), case .send = machine.grant(now: 0, cap: 2) else {
+            Issue.record("two grants expected")
+            return
+        }
+        guard case .waitForAnswer = machine.grant(now: 0, cap: 2) else { Issue.record("a third under a cap of 2"); return }
+        guard case .waitForAnswer = machine.grant(now: 0, cap: 0) else { Issue.record("a cap below 1 counts as 1"); return }
+        _ = machine.completed(fingerprint: first, sendID: id, outcome: .accepted, now: 10)
+        guard case .send = machine.grant(now: 10, cap: 2) else { Issue.record("a grant once one was answered"); return }
+        guard case .send = machine.grant(now: 10) else { Issue.record("without a cap, the pool's own limit (256)"); return }
+    }
+
     @Test func hundredthRequestInASecondIsAllowedAndTheHundredAndFirstDelayed() {
         var machine = pool(tokens: ["a"])
         var granted: [Int64] = []

@@ -49,6 +49,13 @@ struct Fixture {
     }
 }
 
+/// A number shared by a test's tasks.
+final class Tally: Sendable {
+    private let number = Mutex(0)
+    var value: Int { number.withLock { $0 } }
+    func update(_ change: (inout Int) -> Void) { number.withLock { change(&$0) } }
+}
+
 /// A `SendAdmission` that answers with `decide` and records each check: when, and for which records.
 final class RecordingAdmission: SendAdmission {
     private let list = Mutex<[(at: Int64, indices: [Int])]>([])
@@ -215,6 +222,78 @@ final class Attempts: Sendable {
                 await b.shutdown()
             }
         }
+    }
+
+    /// Two pools sending 200 records each, unpaced, against answers 20 ms late; returns the most
+    /// requests both had in flight at once (sampled every millisecond) and every outcome.
+    func peakInFlight(share: InFlightShare?) async throws -> (peak: Int, outcomes: [RecordOutcome]) {
+        let fixture = Fixture()
+        let clock = SystemClock()
+        let server = try fixture.sandbox(clock: clock, limits: .init(enforce: false), faults: .init(latencyP50Ms: 20, latencyP99Ms: 30))
+        return try await server.withRunning { port in
+            try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
+                var options = TokenPoolOptions(maxTokens: 1)
+                options.enforceLimits = false
+                let pools = try ["A", "B"].map { name in
+                    try TokenPool(configuration: .init(clientAccountID: fixture.client, key: fixture.key, transport: .v1, instance: name),
+                                  options: options, ledger: MemoryTokenLedger(), api: api, clock: clock, jitterSeed: 1, share: share)
+                }
+                let peak = Tally()
+                let done = Tally()
+                let outcomes = try await withTimeout(.seconds(60), "two pools sending 200 records each") {
+                    await withTaskGroup(of: [RecordOutcome].self) { group in
+                        for (index, pool) in pools.enumerated() {
+                            group.addTask {
+                                defer { done.update { $0 += 1 } }
+                                return await pool.send(fixture.records(200, now: clock.now(), offset: index * 1_000))
+                            }
+                        }
+                        group.addTask {
+                            while done.value < pools.count {
+                                let now = pools.reduce(0) { $0 + $1.inFlight }
+                                peak.update { $0 = max($0, now) }
+                                try? await Task.sleep(for: .milliseconds(1))
+                            }
+                            return []
+                        }
+                        var all: [RecordOutcome] = []
+                        for await part in group { all += part }
+                        return all
+                    }
+                }
+                for pool in pools { await pool.shutdown() }
+                return (peak.value, outcomes)
+            }
+        }
+    }
+
+    @Test func poolsSharingTheProcesssInFlightLimitKeepWithinIt() async throws {
+        // Each pool alone may have 256 out: both together put all 400 records in flight.
+        let alone = try await peakInFlight(share: nil)
+        #expect(alone.peak > 50, "without a share: \(alone.peak) in flight at the peak")
+        // Sharing 4: 2 each once both send; one that started first may still have up to 4 out
+        // as the other takes its 2, so never above 6.
+        let shared = try await peakInFlight(share: InFlightShare(limit: 4))
+        print("in-flight share test: peak \(alone.peak) in flight without a share, \(shared.peak) sharing 4")
+        #expect(shared.peak <= 6, "\(shared.peak) in flight at the peak")
+        #expect(shared.peak >= 2)
+        #expect(shared.outcomes.count == 400)
+        #expect(shared.outcomes.allSatisfy { $0 == .accepted })
+    }
+
+    @Test func aShareGivesEachSendingPoolItsPartAndAtLeastOne() {
+        let share = InFlightShare(limit: 10)
+        #expect(share.perPool == 10, "no pool sending: the whole limit for the first")
+        share.joined()
+        #expect(share.perPool == 10)
+        share.joined()
+        share.joined()
+        #expect(share.perPool == 3)
+        for _ in 0..<20 { share.joined() }
+        #expect(share.perPool == 1, "more pools than the limit: one each")
+        for _ in 0..<30 { share.left() }
+        #expect(share.poolsSending == 0 && share.perPool == 10)
+        #expect(InFlightShare(limit: 0).limit == 1)
     }
 
     @Test func theAccountsTokensAreCappedAcrossInstancesAndMoveToDemandWithoutMints() async throws {
