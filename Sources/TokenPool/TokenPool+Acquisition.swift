@@ -154,13 +154,16 @@ extension TokenPool {
         }
         // The token's life is counted from before the request: never later than the server's.
         let expiresAt = decideAt + options.tokenLifetimeMs
-        // The budget counts it until a window after the answer (the API counted it in between).
-        try await store.finishMint(id: ledgerID, fingerprint: minted.token.fingerprint, expiresAt: expiresAt, answeredAt: clock.now())
+        // Stored before the mint is recorded as done: until then the pending mint counts against
+        // tokens.max, from then on the stored token (recorded first, the token counted nowhere in
+        // between, and another instance's capped mint in that instant was allowed).
         let now = clock.now()
         try await store.insert(
             clientAccountID: id, secret: minted.token.secret, fingerprint: minted.token.fingerprint,
             mintedAt: now, expiresAt: expiresAt, owner: base.instance, leaseExpiresAt: now + options.leaseMs
         )
+        // The budget counts it until a window after the answer (the API counted it in between).
+        try await store.finishMint(id: ledgerID, fingerprint: minted.token.fingerprint, expiresAt: expiresAt, answeredAt: clock.now())
         Counter(label: "callwindow_token_mints_total", dimensions: [("client", id.uuidString.lowercased())]).increment()
         guard await add(minted.token, expiresAt: expiresAt, leaseExpiresAt: now + options.leaseMs, now: now) else { return false }
         logger.info("token minted", metadata: ["token": "\(minted.token.fingerprint)", "refresh_of": "\(old ?? "-")"])

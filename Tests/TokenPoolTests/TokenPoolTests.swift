@@ -56,6 +56,65 @@ final class Tally: Sendable {
     func update(_ change: (inout Int) -> Void) { number.withLock { change(&$0) } }
 }
 
+/// A `MemoryTokenLedger` that, each time a pool records or stores a mint, asks for a mint for
+/// another instance under a cap of one token, as a second process growing at that instant would:
+/// what it was answered is kept in `probes`.
+final class ProbingLedger: TokenLedger {
+    let base = MemoryTokenLedger()
+    private let clock: any WallClock
+    private let answers = Mutex<[String]>([])
+    init(clock: any WallClock) { self.clock = clock }
+
+    var probes: [String] { answers.withLock { $0 } }
+
+    private func probe(_ step: String, client: UUID) async throws {
+        let now = clock.now()
+        let answer = try await base.reserveMint(clientAccountID: client, instance: "other", now: now, windowMs: 1_800_000,
+                                                cap: TokenCap(max: 1, validUntil: now), decide: { _ in nil })
+        if case .reserved(let id) = answer { try await base.finishMint(id: id, fingerprint: nil, expiresAt: nil, answeredAt: now) }
+        answers.withLock { $0.append("\(step): \(answer)") }
+    }
+
+    private let lastClient = Mutex<UUID?>(nil)
+
+    func reserveMint(clientAccountID: UUID, instance: String, now: Int64, windowMs: Int64, cap: TokenCap?,
+                     decide: @Sendable ([Int64]) -> Int64?) async throws -> MintReservation {
+        lastClient.withLock { $0 = clientAccountID }
+        return try await base.reserveMint(clientAccountID: clientAccountID, instance: instance, now: now, windowMs: windowMs, cap: cap, decide: decide)
+    }
+    func finishMint(id: Int64, fingerprint: String?, expiresAt: Int64?, answeredAt: Int64) async throws {
+        try await base.finishMint(id: id, fingerprint: fingerprint, expiresAt: expiresAt, answeredAt: answeredAt)
+        if let client = lastClient.withLock({ $0 }) { try await probe("mint recorded", client: client) }
+    }
+    func recentMints(clientAccountID: UUID, now: Int64, windowMs: Int64) async throws -> [Int64] {
+        try await base.recentMints(clientAccountID: clientAccountID, now: now, windowMs: windowMs)
+    }
+    func insert(clientAccountID: UUID, secret: String, fingerprint: String, mintedAt: Int64, expiresAt: Int64,
+                owner: String, leaseExpiresAt: Int64) async throws {
+        try await base.insert(clientAccountID: clientAccountID, secret: secret, fingerprint: fingerprint, mintedAt: mintedAt,
+                              expiresAt: expiresAt, owner: owner, leaseExpiresAt: leaseExpiresAt)
+        try await probe("token stored", client: clientAccountID)
+    }
+    func lease(clientAccountID: UUID, owner: String, now: Int64, leaseMs: Int64, validUntil: Int64, excluding: [String]) async throws -> StoredToken? {
+        try await base.lease(clientAccountID: clientAccountID, owner: owner, now: now, leaseMs: leaseMs, validUntil: validUntil, excluding: excluding)
+    }
+    func renew(clientAccountID: UUID, fingerprints: [String], owner: String, now: Int64, leaseMs: Int64) async throws -> [String] {
+        try await base.renew(clientAccountID: clientAccountID, fingerprints: fingerprints, owner: owner, now: now, leaseMs: leaseMs)
+    }
+    func leasedElsewhere(clientAccountID: UUID, owner: String, now: Int64, validUntil: Int64) async throws -> [(fingerprint: String, leaseExpiresAt: Int64)] {
+        try await base.leasedElsewhere(clientAccountID: clientAccountID, owner: owner, now: now, validUntil: validUntil)
+    }
+    func release(clientAccountID: UUID, fingerprint: String, owner: String, now: Int64) async throws {
+        try await base.release(clientAccountID: clientAccountID, fingerprint: fingerprint, owner: owner, now: now)
+    }
+    func revoke(clientAccountID: UUID, fingerprint: String, now: Int64) async throws {
+        try await base.revoke(clientAccountID: clientAccountID, fingerprint: fingerprint, now: now)
+    }
+    func deleteExpired(clientAccountID: UUID, now: Int64) async throws -> Int {
+        try await base.deleteExpired(clientAccountID: clientAccountID, now: now)
+    }
+}
+
 /// A `SendAdmission` that answers with `decide` and records each check: when, and for which records.
 final class RecordingAdmission: SendAdmission {
     private let list = Mutex<[(at: Int64, indices: [Int])]>([])
@@ -294,6 +353,28 @@ final class Attempts: Sendable {
         for _ in 0..<30 { share.left() }
         #expect(share.poolsSending == 0 && share.perPool == 10)
         #expect(InFlightShare(limit: 0).limit == 1)
+    }
+
+    @Test func aMintedTokenCountsAgainstTheCapAtEveryStepOfStoringIt() async throws {
+        // Two daemons sharing tokens.max 3 minted 4 in a CI run: between recording the mint as
+        // done and storing the token, the token counted nowhere, and the other daemon's capped
+        // reservation in that instant was allowed.
+        let fixture = Fixture()
+        let clock = ManualClock(start: 1_900_000_000_000)
+        let ledger = ProbingLedger(clock: clock)
+        let server = try fixture.sandbox(clock: clock)
+        try await server.withRunning { port in
+            try await APIClient.withClient(options: Fixture.apiOptions(port: port)) { api in
+                let pool = try fixture.pool("A", api: api, ledger: ledger, clock: clock, options: TokenPoolOptions(maxTokens: 1))
+                let outcomes = try await withSimulatedTime(on: clock, busy: { pool.isBusy }, "10 records") {
+                    await pool.send(fixture.records(10, now: clock.now()))
+                }
+                #expect(outcomes.allSatisfy { $0 == .accepted })
+                await pool.shutdown()
+            }
+        }
+        #expect(ledger.probes.count == 2, "\(ledger.probes)")
+        #expect(ledger.probes.allSatisfy { $0.hasSuffix("atCapacity(live: 1)") || $0.hasSuffix("atCapacity(live: 2)") }, "\(ledger.probes)")
     }
 
     @Test func theAccountsTokensAreCappedAcrossInstancesAndMoveToDemandWithoutMints() async throws {
