@@ -181,7 +181,7 @@ public struct AccountsReport: Encodable, Sendable {
             cpu           \(fixed(cpuSeconds, 2)) s, \(fixed(cpuMicrosPerRecord, 0)) µs/record (this process: the daemon's services and the in-process sandbox)
             postgres cpu  \(postgresCPUSeconds.map { fixed($0, 2) + " s, " + fixed(postgresMicrosPerRecord ?? 0, 0) + " µs/record (server processes)" } ?? "n/a (not a private cluster)")
             peak rss      \(fixed(peakRSSMB)) MB
-            http          \(apiConnections) connections to the API shared by every account; up to \(maxInFlight) requests in flight per account
+            http          \(apiConnections) connections to the API shared by every account; up to \(maxInFlight) requests in flight in all, shared by the accounts sending
             claims        \(claimBatch) records per claim, \(concurrentBatches) batches out at once per account
             database      pool of \(poolSize) connections; \(durable ? "durable (fsync and synchronous_commit on)" : "not durable")
             """

@@ -236,6 +236,10 @@ public final class Leader: Service, Sendable {
         Gauge(label: "callwindow_late_windows", dimensions: [("client", account)]).record(report.lateWindows)
         if report.recordsCreated > 0 || notified != nil {
             try await planner.deliveries.notifyDue(clientAccountIDs: [client], on: connection)
+            // This process's dispatcher at once (the deliveries are committed): the NOTIFY, for
+            // other processes, reaches this one's only once the leader waits again, after every
+            // account due for planning was planned (100 accounts inserted at once: 18 s).
+            wakes?.fire(client)
         }
         if report.recordsCreated > 0 || report.recordsCancelled > 0 || report.recordsSuppressed > 0 {
             logger.info("planned", metadata: [

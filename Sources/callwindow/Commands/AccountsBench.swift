@@ -51,7 +51,7 @@ struct AccountsBench: AsyncParsableCommand {
     @Option(name: .customLong("pool-size"), help: "Database connections of the daemon (database.pool_size; default 8).")
     var poolSize: Int?
 
-    @Option(name: .customLong("max-in-flight"), help: "Requests in flight per account's token pool (tokens.max_in_flight; default 256).")
+    @Option(name: .customLong("max-in-flight"), help: "Requests in flight for the whole daemon, shared by its accounts (tokens.max_in_flight; default 256).")
     var maxInFlight: Int?
 
     @Option(name: .customLong("api-connections"), help: "HTTP connections to the API, shared by every account (api.max_connections; default 64).")
