@@ -228,10 +228,10 @@ public final class TokenPool: Sendable {
         // While the demand justifies another token and one was just added, ask again: the pool
         // grows to a large backlog in one round instead of one token per maintenance interval.
         for _ in 0..<max(1, options.maxTokens) {
-            let (actions, demand, blockedUntil) = state.withLock { state in
-                (state.machine.tick(now: clock.now()), state.machine.demand, state.machine.acquireBlockedUntil)
+            let (actions, demand, blockedUntil, holdsNone) = state.withLock { state in
+                (state.machine.tick(now: clock.now()), state.machine.demand, state.machine.acquireBlockedUntil, state.machine.tokens.isEmpty)
             }
-            if actions.isEmpty, demand > 0, state.withLock({ $0.machine.tokens.isEmpty }) {
+            if actions.isEmpty, demand > 0, holdsNone {
                 logger.debug("no token and none acquired this round", metadata: [
                     "client": "\(base.clientAccountID.uuidString.lowercased())", "demand": "\(demand)", "blocked_until": "\(blockedUntil)",
                 ])
