@@ -20,14 +20,16 @@ extension DeliveryStore {
     /// good; one whose claim lease another instance now holds is let go.
     public func withdrawals(claimed: [(id: Int64, leaseToken: Int64)], owner: String, on connection: PostgresConnection) async throws -> [Int64: Withdrawal] {
         guard !claimed.isEmpty else { return [:] }
-        let rows = try await connection.query(
+        let rows = try await Self.byIndex(readOnly: true, on: connection) { connection in try await connection.query(
             """
             SELECT i.id, c.status, l.label_type = 'dynamic' AS label_dynamic,
                    coalesce(d.state = 'in_flight' AND d.lease_owner = $2 AND d.lease_token = i.token, false) AS leased,
                    d.id IS NOT NULL AND pair.hit IS NULL AND (caller.hit IS NULL OR receiver.hit IS NULL) AS removed,
                    listed.hit IS NOT NULL AS suppressed
             FROM unnest($1::int8[], $3::int8[]) AS i(id, token)
-            LEFT JOIN callwindow.deliveries d ON d.id = i.id
+            -- By primary key (`d.id = ANY`, and `byIndex`): joined on `d.id = i.id` alone, the
+            -- planner at times hashed the input against a sequential scan of the whole queue.
+            LEFT JOIN callwindow.deliveries d ON d.id = i.id AND d.id = ANY($1::int8[])
             LEFT JOIN callwindow.campaigns c ON c.id = d.campaign_id
             LEFT JOIN callwindow.labels l ON l.client_account_id = c.client_account_id AND l.id = c.label_id
             -- One index probe per record and set (LATERAL): EXISTS sublinks let the planner hash
@@ -40,7 +42,7 @@ extension DeliveryStore {
                                WHERE r.campaign_id = d.campaign_id AND r.phone = d.receiver LIMIT 1) receiver ON true
             LEFT JOIN LATERAL (SELECT true AS hit FROM callwindow.do_not_contact n
                                WHERE n.client_account_id = d.client_account_id AND n.phone = d.receiver LIMIT 1) listed ON true
-            """, claimed.map(\.id), owner, claimed.map(\.leaseToken))
+            """, claimed.map(\.id), owner, claimed.map(\.leaseToken)) }
         var result: [Int64: Withdrawal] = [:]
         for row in rows {
             let status: String? = try row.decode("status")

@@ -186,6 +186,112 @@ struct DeliveryStoreTests {
         }
     }
 
+    /// A queue of 20,007 deliveries of one account (one window), and a way to read how
+    /// `callwindow.deliveries` was read so far: sequential scans, the rows they read, and the
+    /// rows fetched through indexes. The connection has a database of its own, so only its own
+    /// statements are counted.
+    struct ReadCounts {
+        var scans: Int, rows: Int, fetched: Int
+    }
+
+    static func largeQueue(_ connection: PostgresConnection) async throws -> QueueFixture {
+        let queue = try await QueueFixture.make(connection)
+        let window = try await queue.windowIDs(connection)[0]
+        try await connection.execute(
+            "INSERT INTO callwindow.campaign_receivers (campaign_id, phone) SELECT $1, (4916000000000 + g)::text FROM generate_series(1, 10000) g",
+            queue.fixture.campaign)
+        #expect(try await queue.store.materialize(windowID: window, now: december, on: connection) == 2 * 10003 + 1)
+        return queue
+    }
+
+    static func reads(_ connection: PostgresConnection) async throws -> ReadCounts {
+        // Statistics are sent when the backend goes idle, at most once a second unless forced.
+        try await connection.execute("SELECT pg_stat_force_next_flush()")
+        let row = try await connection.query(
+            """
+            SELECT coalesce(seq_scan, 0) AS scans, coalesce(seq_tup_read, 0) AS rows, coalesce(idx_tup_fetch, 0) AS fetched
+            FROM pg_stat_user_tables WHERE schemaname = 'callwindow' AND relname = 'deliveries'
+            """)[0]
+        return ReadCounts(scans: try row.decode("scans"), rows: try row.decode("rows"), fetched: try row.decode("fetched"))
+    }
+
+    /// The planner plans the queue's statements on statistics that are always stale. In a
+    /// 20,000-record push it read the whole queue for each claim and each admission check, with
+    /// a sequential scan hashed against the batch's ids (40 rows read per record pushed).
+    @Test("claim, admission check and result write find their rows by index: none reads the queue sequentially",
+          arguments: [false, true])
+    func claimAndRecordUseIndexes(analyzed: Bool) async throws {
+        try await closing(try await migratedConnection()) { connection throws in
+            let queue = try await Self.largeQueue(connection)
+            let (store, client) = (queue.store, queue.fixture.client)
+            // Without statistics the planner estimates from the table's size; with them it believes
+            // every row pending. The queue is in either state when a push starts.
+            if analyzed { try await connection.execute("ANALYZE callwindow.deliveries") }
+            // In a 20,000-record push the planner chose sequential scans, believing the queue small.
+            // At a test's size it does not, unless index reads are priced far above their cost.
+            try await connection.execute("SET random_page_cost = 1000")
+            let before = try await Self.reads(connection)
+            let claimed = try await store.claim(clientAccountID: client, owner: "x", now: december + hour, limit: 500, leaseMs: 60_000, on: connection)
+            #expect(claimed.count == 500)
+            let afterClaim = try await Self.reads(connection)
+            #expect(afterClaim.scans == before.scans, "the claim read \(afterClaim.rows - before.rows) rows of the queue sequentially")
+            let withdrawn = try await store.withdrawals(claimed: claimed.map { ($0.id, $0.leaseToken) }, owner: "x", on: connection)
+            #expect(withdrawn.isEmpty)
+            let afterCheck = try await Self.reads(connection)
+            #expect(afterCheck.scans == afterClaim.scans, "the admission check read \(afterCheck.rows - afterClaim.rows) rows of the queue sequentially")
+            let results = claimed.map { DeliveryResult(delivery: $0, next: .accepted, outcome: .accepted) }
+            #expect(try await store.record(results, owner: "x", now: december + hour, on: connection) == 500)
+            let afterRecord = try await Self.reads(connection)
+            #expect(afterRecord.scans == afterCheck.scans, "the result write read \(afterRecord.rows - afterCheck.rows) rows of the queue sequentially")
+        }
+    }
+
+    /// As `EXISTS`, the campaign check let the planner drive the claim from the campaign: every
+    /// pending row of the campaign was read and sorted for each claim.
+    @Test("a claim reads the queue in claim order and stops at its limit", arguments: [false, true])
+    func claimReadsOnlyWhatItClaims(analyzed: Bool) async throws {
+        try await closing(try await migratedConnection()) { connection throws in
+            let queue = try await Self.largeQueue(connection)
+            if analyzed { try await connection.execute("ANALYZE callwindow.deliveries") }
+            for round in 1...3 {
+                let before = try await Self.reads(connection)
+                let claimed = try await queue.store.claim(clientAccountID: queue.fixture.client, owner: "x", now: december + hour, limit: 100,
+                                                          leaseMs: 60_000, on: connection)
+                #expect(claimed.count == 100)
+                let after = try await Self.reads(connection)
+                // The claim index's 100 rows and the same 100 by primary key to update them, plus the
+                // index entries earlier rounds claimed (gone only once vacuum has run): a few hundred,
+                // where a claim that reads the whole queue fetches 20,007 rows or more.
+                #expect(after.fetched - before.fetched <= 2_000, "claim \(round) fetched \(after.fetched - before.fetched) rows to claim 100")
+                #expect(after.scans == before.scans)
+            }
+        }
+    }
+
+    /// `claimable` is spelled twice: per row for the claim, as joins for `nextDue`.
+    @Test("the claim and the earliest due instant agree on what may be claimed: a paused campaign, a listed receiver")
+    func nextDueAgreesWithTheClaim() async throws {
+        try await closing(try await migratedConnection()) { connection throws in
+            let queue = try await QueueFixture.make(connection)
+            let (store, client, campaign) = (queue.store, queue.fixture.client, queue.fixture.campaign)
+            #expect(try await store.materialize(windowID: try await queue.windowIDs(connection)[0], now: december, on: connection) == 7)
+            let pushAt = queue.windows[0].pushAt
+            #expect(try await store.nextDue(clientAccountID: client, on: connection) == pushAt)
+
+            try await connection.execute("UPDATE callwindow.campaigns SET status = 'paused' WHERE id = $1", campaign)
+            #expect(try await store.nextDue(clientAccountID: client, on: connection) == nil)
+            #expect(try await store.claim(clientAccountID: client, owner: "x", now: pushAt, limit: 100, leaseMs: 60_000, on: connection).isEmpty)
+
+            try await connection.execute("UPDATE callwindow.campaigns SET status = 'active' WHERE id = $1", campaign)
+            try await connection.execute("INSERT INTO callwindow.do_not_contact (client_account_id, phone) VALUES ($1, '4915100000002')", client)
+            let claimed = try await store.claim(clientAccountID: client, owner: "x", now: pushAt, limit: 100, leaseMs: 60_000, on: connection)
+            #expect(claimed.count == 5)
+            #expect(!claimed.contains { $0.receiver == "4915100000002" })
+            // The two records to the listed receiver are still pending, and not claimable.
+            #expect(try await store.nextDue(clientAccountID: client, on: connection) == nil)
+        }
+    }
+
     @Test("re-planning without a materialised window cancels its pending deliveries; planned ones are removed")
     func replan() async throws {
         try await closing(try await migratedConnection()) { connection throws in
