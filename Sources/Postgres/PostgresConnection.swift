@@ -96,12 +96,21 @@ public final class PostgresConnection: @unchecked Sendable {
     ///
     /// If the server ended the transaction in an aborted state (an error `body` swallowed),
     /// the commit is reported as an error rather than passing silently.
+    ///
+    /// `settings` (name and value, both fixed by the caller's code, never input) are set for the
+    /// transaction only (`SET LOCAL`), in the same round trip as `BEGIN`.
     public func transaction<T>(
         isolation: isolated (any Actor)? = #isolation,
         readOnly: Bool = false,
+        settings: [(name: String, value: String)] = [],
         _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await execute(readOnly ? "BEGIN READ ONLY" : "BEGIN")
+        let begin = readOnly ? "BEGIN READ ONLY" : "BEGIN"
+        if settings.isEmpty {
+            try await execute(begin)
+        } else {
+            try await executeScript(([begin] + settings.map { "SET LOCAL \($0.name) = \($0.value)" }).joined(separator: "; "))
+        }
         let value: T
         do {
             value = try await body(self)

@@ -198,10 +198,7 @@ public struct DeliveryStore: Sendable {
     /// claim of 500.
     static func byIndex<T>(readOnly: Bool = false, on connection: PostgresConnection,
                            _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await connection.transaction(readOnly: readOnly) { connection in
-            _ = try await connection.query("SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)")
-            return try await body(connection)
-        }
+        try await connection.transaction(readOnly: readOnly, settings: [("enable_seqscan", "off"), ("jit", "off")], body)
     }
 
     /// What makes a delivery `d` claimable, due or not: pending, its campaign active with a

@@ -182,6 +182,17 @@ import Testing
             configuration: Self.faults(.init(timeoutRate: 1)), clock: ManualClock(start: Fixture.start), port: 0
         )
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
+        // A client dropped without shutdown() stops the test process: shut it down on every path.
+        do {
+            try await heldConnectionIsReleased(server: server, http: http)
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+    }
+
+    private func heldConnectionIsReleased(server: SandboxServer, http: HTTPClient) async throws {
         let outcome = Collected()
         try await server.withRunning { port in
             let base = "http://127.0.0.1:\(port)/clients/\(Fixture.client.uuidString.lowercased())"
@@ -212,7 +223,6 @@ import Testing
         // withRunning returned: the held connection was closed without an answer.
         try await waitUntil(timeout: .seconds(30), "the held request to end") { !outcome.values.isEmpty }
         #expect(outcome.values == [0])
-        try await http.shutdown()
     }
 
     @Test func stormAnswers429ForItsDuration() async throws {
