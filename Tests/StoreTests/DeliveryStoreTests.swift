@@ -189,18 +189,8 @@ struct DeliveryStoreTests {
     /// A queue of 20,007 deliveries of one account (one window), and a way to read how
     /// `callwindow.deliveries` was read so far: sequential scans, the rows they read, and the
     /// rows fetched through indexes. The counts are per database, so these tests run on a
-    /// database of their own (`ownDatabase`): other tests' statements would be counted too.
-    static func ownDatabase() async throws -> PostgresConnection {
-        let connection = try await PostgresConnection.connect(try await TestDatabase.fresh("reads"))
-        do {
-            try await TestDatabase.migrate(connection)
-        } catch {
-            await connection.close()
-            throw error
-        }
-        return connection
-    }
-
+    /// database of their own (`withMigratedDatabase(fresh:)`): other tests' statements would be
+    /// counted too.
     struct ReadCounts {
         var scans: Int, rows: Int, fetched: Int
     }
@@ -232,7 +222,7 @@ struct DeliveryStoreTests {
     @Test("claim, admission check and result write find their rows by index: none reads the queue sequentially",
           arguments: [false, true])
     func claimAndRecordUseIndexes(analyzed: Bool) async throws {
-        try await closing(try await Self.ownDatabase()) { connection throws in
+        try await withMigratedDatabase(fresh: "reads") { connection throws in
             let queue = try await Self.largeQueue(connection)
             let (store, client) = (queue.store, queue.fixture.client)
             // Without statistics the planner estimates from the table's size; with them it believes
@@ -261,7 +251,7 @@ struct DeliveryStoreTests {
     /// pending row of the campaign was read and sorted for each claim.
     @Test("a claim reads the queue in claim order and stops at its limit", arguments: [false, true])
     func claimReadsOnlyWhatItClaims(analyzed: Bool) async throws {
-        try await closing(try await Self.ownDatabase()) { connection throws in
+        try await withMigratedDatabase(fresh: "reads") { connection throws in
             let queue = try await Self.largeQueue(connection)
             if analyzed { try await connection.execute("ANALYZE callwindow.deliveries") }
             for round in 1...3 {
