@@ -142,7 +142,7 @@ extension Daemon {
         let planner = Planner(options: PlannerOptions(capacity: capacity, horizonMs: Int64(settings.scheduler.horizonSeconds) * 1000),
                               deliveries: deliveries, logger: Logger(label: "callwindow.planner"))
         let plannerService = Leader(configuration: database, clients: credentials.map(\.0), planner: planner, clock: clock,
-                                    pollInterval: .seconds(settings.scheduler.pollSeconds), wakes: wakes,
+                                    pollInterval: .seconds(settings.scheduler.pollSeconds), wakes: wakes, liveness: LeaderLiveness(),
                                     logger: Logger(label: "callwindow.planner"))
         let group = DispatcherGroup(dispatchers, drainLimitMs: drainLimitMs ?? Int64(settings.scheduler.graceSeconds) * 1000, clock: clock,
                                     logger: Logger(label: "callwindow.dispatcher"))

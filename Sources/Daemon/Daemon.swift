@@ -67,6 +67,11 @@ public struct Daemon: Sendable {
         queueDatabase.statementTimeoutMs = 120_000
         var leaderDatabase = database
         leaderDatabase.statementTimeoutMs = 600_000
+        // The leader reaches the database at least every heartbeat (10 s): a session idle for a
+        // minute belongs to a leader the server can no longer hear (a partition, a host gone),
+        // and ending it releases its leads for another instance without waiting for the
+        // server's TCP keepalives (two hours by default).
+        leaderDatabase.idleSessionTimeoutMs = 60_000
         let pool = PostgresPool(configuration: queueDatabase, maxConnections: settings.database.poolSize)
         if let refusal = SchemaCheck.refusal(applied: try await SchemaCheck.appliedVersion(pool)) {
             await pool.close()

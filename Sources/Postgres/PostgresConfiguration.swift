@@ -16,6 +16,12 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     /// A statement running longer than this is cancelled by the server (`statement_timeout`,
     /// through libpq's `options`, unless the string sets its own options); `nil`: the server's.
     public var statementTimeoutMs: Int?
+    /// A session idle (not in a transaction) longer than this is ended by the server
+    /// (`idle_session_timeout`, like `statementTimeoutMs`); `nil`: the server's. For a
+    /// connection that is never idle that long while its client is alive (the leader's, which
+    /// reaches the database at least every heartbeat), this is how the server lets go of a
+    /// client it can no longer hear: its session and advisory locks end with it.
+    public var idleSessionTimeoutMs: Int?
 
     /// TCP keepalives and `tcp_user_timeout` that every connection asks for (unless the string
     /// sets its own): a connection whose peer vanished without a FIN or RST (a host or network
@@ -203,4 +209,27 @@ extension PostgresConfiguration {
     /// The connection string itself, for tests that hand it to a child process. Contains the
     /// password when there is one: never log it.
     package var conninfoForTests: String { conninfo }
+}
+
+extension PostgresConfiguration {
+    /// The same database and credentials, reached at `host:port` (a test's proxy).
+    package func routed(host: String, port: Int) -> PostgresConfiguration {
+        var options = Self.parse(conninfo)
+        options["host"] = host
+        options["hostaddr"] = nil
+        options["port"] = String(port)
+        let conninfo = options.keys.sorted().map { key in
+            let value = options[key, default: ""].replacingAll("\\", with: "\\\\").replacingAll("'", with: "\\'")
+            return "\(key)='\(value)'"
+        }.joined(separator: " ")
+        var copy = self
+        copy.conninfo = conninfo
+        return copy
+    }
+
+    /// Host and port the string names (libpq's defaults where it names none), for a test's proxy.
+    package var hostAndPort: (host: String, port: Int) {
+        let options = Self.parse(conninfo)
+        return (options["hostaddr"] ?? options["host"] ?? "127.0.0.1", Int(options["port"] ?? "") ?? 5432)
+    }
 }

@@ -35,6 +35,14 @@ public final class PostgresConnection: @unchecked Sendable {
     /// statement it was meant for has finished — and would then cancel whatever runs next on
     /// this connection; so a connection that was ever cancelled is not reused.
     private let cancelRequested = Mutex(false)
+    /// The socket while the connection is open (-1 otherwise), for `sever()`; `close()` clears
+    /// it under the lock before libpq closes the descriptor, so a sever never touches a
+    /// descriptor that was reused.
+    private let socket = Mutex<Int32>(-1)
+    /// Set by `sever()`: the connection is never reused.
+    private let severed = Atomic<Bool>(false)
+    private let answerCount = Atomic<UInt64>(0)
+    private let serverPID = Atomic<Int32>(0)
 
     /// `host:port/database` of the server; never the password.
     public let endpoint: String
@@ -49,6 +57,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     deinit {
         cancelHandle.withLock { $0 = nil }
+        socket.withLock { $0 = -1 }
         if let handle { PQfinish(handle) }
     }
 
@@ -230,10 +239,30 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: Health
 
+    /// How many results the server has sent back so far (statements answered, errors
+    /// included): a watchdog that sees it stand still knows the connection made no progress.
+    public var answers: UInt64 { answerCount.load(ordering: .relaxed) }
+
+    /// The process id of the server's backend for this connection (`pg_backend_pid()`), to ask
+    /// about it from another connection; 0 before it is open.
+    public var backendPID: Int32 { serverPID.load(ordering: .relaxed) }
+
+    /// Shuts the connection's socket down from any thread, at once: a statement or a wait
+    /// blocked on it fails with `connectionLost`, even when the peer answers nothing at all (a
+    /// network or proxy that black-holes the traffic, which TCP alone may take minutes to
+    /// notice, or never, behind a proxy that still acknowledges). The connection is not usable
+    /// afterwards; `close()` still frees it.
+    public func sever() {
+        severed.store(true, ordering: .relaxed)
+        socket.withLock { descriptor in
+            if descriptor >= 0 { _ = shutdown(descriptor, Int32(SHUT_RDWR)) }
+        }
+    }
+
     /// False once the connection is known to be broken (closed, or the server went away).
     public var isUsable: Bool {
         get async {
-            if cancelRequested.withLock({ $0 }) { return false }
+            if cancelRequested.withLock({ $0 }) || severed.load(ordering: .relaxed) { return false }
             return (try? await onQueue { () throws(PostgresError) -> Bool in self.probe() }) ?? false
         }
     }
@@ -242,6 +271,7 @@ public final class PostgresConnection: @unchecked Sendable {
     public func close() async {
         _ = try? await onQueue { () throws(PostgresError) in
             self.cancelHandle.withLock { $0 = nil }
+            self.socket.withLock { $0 = -1 }
             if let handle = self.handle { PQfinish(handle) }
             self.handle = nil
         }
@@ -286,7 +316,9 @@ public final class PostgresConnection: @unchecked Sendable {
         var defaults = [("connect_timeout", String(configuration.connectTimeoutSeconds)),
                         ("application_name", configuration.applicationName), ("client_encoding", "UTF8")]
         defaults += PostgresConfiguration.keepalives
-        if let timeout = configuration.statementTimeoutMs { defaults.append(("options", "-c statement_timeout=\(timeout)")) }
+        let settings = [configuration.statementTimeoutMs.map { "-c statement_timeout=\($0)" },
+                        configuration.idleSessionTimeoutMs.map { "-c idle_session_timeout=\($0)" }].compactMap { $0 }
+        if !settings.isEmpty { defaults.append(("options", settings.joined(separator: " "))) }
         let keywords = defaults.map(\.0) + ["dbname"]
         let values = defaults.map(\.1) + [configuration.conninfo]
         let handle = withCStringArray(keywords) { keywordPointers in
@@ -314,6 +346,8 @@ public final class PostgresConnection: @unchecked Sendable {
         // Server notices (e.g. "schema already exists, skipping") would go to stderr; drop them.
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
         self.handle = handle
+        socket.withLock { $0 = PQsocket(handle) }
+        serverPID.store(PQbackendPID(handle), ordering: .relaxed)
         let cancel = PQgetCancel(handle).map(CancelHandle.init)
         cancelHandle.withLock { $0 = cancel }
     }
@@ -422,6 +456,8 @@ public final class PostgresConnection: @unchecked Sendable {
         let handle = try liveHandle()
         defer { drainNotifications(handle) }
         guard let result else { throw connectionError(handle, lost: true) }
+        // An error libpq made up for a broken connection is no answer from the server.
+        if PQstatus(handle) == CONNECTION_OK { answerCount.add(1, ordering: .relaxed) }
         let status = PQresultStatus(result)
         if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY {
             return PostgresRows(taking: result)

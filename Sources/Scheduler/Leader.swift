@@ -32,7 +32,9 @@ public final class Leader: Service, Sendable {
     private let pollIntervalMs: Int64
     private let wakes: DueWakes?
     private let logger: Logger
+    private let liveness: LeaderLiveness?
     private let lastCycle = Atomic<Int64>(0)
+    private let currentLeads = Mutex<Set<UUID>>([])
 
     /// The NOTIFY channel the campaign tables' triggers use.
     public static let channel = "callwindow_changes"
@@ -45,9 +47,12 @@ public final class Leader: Service, Sendable {
     /// `planner` (`pollInterval`, default 10 min and at least 1 ms, is the longest an account
     /// goes without a cycle) and upkeep with `maintainer` (default: through the planner's store)
     /// on `intervals`, timed on `clock`; waking the dispatchers of `wakes` when work is due.
+    /// With `liveness`, every round on the database is watched (`SessionWatchdog`) and the
+    /// leader reaches the database at least every heartbeat, so that a database gone quiet
+    /// costs the lead within `liveness.giveUpWithinMs` (the daemon always sets it).
     public init(configuration: PostgresConfiguration, clients: [UUID], planner: Planner, maintainer: QueueMaintainer? = nil,
                 intervals: MaintenanceIntervals = MaintenanceIntervals(), clock: any WallClock,
-                pollInterval: Duration = .seconds(600), wakes: DueWakes? = nil, logger: Logger) {
+                pollInterval: Duration = .seconds(600), wakes: DueWakes? = nil, liveness: LeaderLiveness? = nil, logger: Logger) {
         self.configuration = configuration
         accounts = Mutex(clients)
         self.planner = planner
@@ -57,6 +62,7 @@ public final class Leader: Service, Sendable {
         let (seconds, attoseconds) = pollInterval.components
         pollIntervalMs = max(1, seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
         self.wakes = wakes
+        self.liveness = liveness
         self.logger = logger
     }
 
@@ -70,6 +76,9 @@ public final class Leader: Service, Sendable {
         accounts.withLock { $0 = clients }
         accountsChanged.fire()
     }
+
+    /// The accounts this instance leads now: none while it cannot reach the database.
+    public var leads: Set<UUID> { currentLeads.withLock { $0 } }
 
     /// Epoch ms (on the injected clock) when the leader's last round (planning, upkeep or its
     /// heartbeat) finished on the database; 0 before the first.
@@ -116,22 +125,48 @@ public final class Leader: Service, Sendable {
         }
     }
 
-    /// One connected session: listen, lead what it can, plan until the connection breaks.
+    /// One connected session: listen, lead what it can, plan until the connection breaks (or,
+    /// with `liveness`, until its watchdog severs a connection that went quiet). Every lead
+    /// ends with it.
     private func session(connected: () -> Void) async throws {
         let connection = try await PostgresConnection.connect(configuration)
         connected()
-        do {
-            try await plan(on: connection)
-        } catch {
+        defer { currentLeads.withLock { $0 = [] } }
+        guard let liveness else {
+            do {
+                try await plan(on: connection, watchdog: nil)
+            } catch {
+                await connection.close()
+                throw error
+            }
             await connection.close()
-            throw error
+            return
+        }
+        let watchdog = SessionWatchdog(connection: connection, configuration: configuration, clock: clock, liveness: liveness)
+        let failure: (any Error)? = await withTaskGroup(of: (any Error)?.self) { group in
+            group.addTask {
+                do { try await self.plan(on: connection, watchdog: watchdog) } catch { return error }
+                return nil
+            }
+            group.addTask {
+                do { try await watchdog.watch() } catch { return error }
+                return nil
+            }
+            var errors: [any Error] = []
+            if let first = await group.next(), let first { errors.append(first) }
+            group.cancelAll()
+            for await error in group { if let error { errors.append(error) } }
+            // A round that failed because the watchdog severed its connection says why.
+            return errors.first { $0 is SessionSevered } ?? errors.first
         }
         await connection.close()
+        if let failure { throw failure }
     }
 
     /// Listens, takes leadership where it can, and plans and maintains until cancelled or the
     /// connection breaks.
-    private func plan(on connection: PostgresConnection) async throws {
+    private func plan(on connection: PostgresConnection, watchdog: SessionWatchdog?) async throws {
+        watchdog?.begin()
         try await connection.listen(Self.channel)
         if wakes != nil { try await connection.listen(DeliveryStore.dueChannel) }
         logger.info("planner connected", metadata: ["endpoint": "\(connection.endpoint)"])
@@ -144,7 +179,10 @@ public final class Leader: Service, Sendable {
         var nextLeadAttempt = Int64.min
         var clients = self.clients
         var keys = Self.keys(of: clients)
+        var lastAnswerAt = clock.now()
+        var answers = connection.answers
         while !Task.isCancelled {
+            watchdog?.begin()
             let current = self.clients
             if current != clients {
                 clients = current
@@ -154,6 +192,7 @@ public final class Leader: Service, Sendable {
                     try await LeadershipStore.release(keys: gone.map(Self.leadershipKey), on: connection)
                     for client in gone {
                         leading.remove(client)
+                        currentLeads.withLock { _ = $0.remove(client) }
                         nextPlan[client] = nil
                         changed[client] = nil
                         logger.info("stopped planning client account", metadata: ["client": "\(client.uuidString.lowercased())"])
@@ -167,6 +206,7 @@ public final class Leader: Service, Sendable {
                 for key in try await LeadershipStore.tryLead(keys: asked, on: connection) {
                     guard let client = keys[key] else { continue }
                     leading.insert(client)
+                    currentLeads.withLock { _ = $0.insert(client) }
                     nextPlan[client] = now
                     changed[client] = true
                     logger.info("planning client account", metadata: ["client": "\(client.uuidString.lowercased())"])
@@ -182,6 +222,18 @@ public final class Leader: Service, Sendable {
             }
             let tasks = schedule.takeDue(now: clock.now())
             if !tasks.isEmpty, !led.isEmpty { try await maintain(led, tasks, on: connection) }
+            // Watched, the session reaches the database at least every heartbeat, whatever
+            // else is due: a quiet database is then noticed, and the server's
+            // `idle_session_timeout` never ends a live leader's session.
+            if watchdog != nil {
+                if connection.answers != answers {
+                    (answers, lastAnswerAt) = (connection.answers, clock.now())
+                } else if clock.now() - lastAnswerAt >= Self.heartbeatMs {
+                    try await LeadershipStore.heartbeat(on: connection)
+                    (answers, lastAnswerAt) = (connection.answers, clock.now())
+                }
+            }
+            watchdog?.end()
             lastCycle.store(clock.now(), ordering: .relaxed)
             // Wait for a notification, the next cycle, upkeep task or heartbeat (on the injected
             // clock); take every notification already received with it.

@@ -24,4 +24,16 @@ public enum LeadershipStore {
         guard !keys.isEmpty else { return }
         _ = try await connection.query("SELECT pg_advisory_unlock(k) AS released FROM unnest($1::int8[]) AS k", keys)
     }
+
+    /// One round trip and nothing else: the leader's heartbeat when nothing else is due.
+    public static func heartbeat(on connection: PostgresConnection) async throws {
+        _ = try await connection.query("SELECT 1 AS alive")
+    }
+
+    /// The state of backend `pid` as the server sees it (`active`, `idle`, `idle in
+    /// transaction`, …), asked on another connection; nil when no such backend exists.
+    public static func backendState(pid: Int32, on connection: PostgresConnection) async throws -> String? {
+        let rows = try await connection.query("SELECT coalesce(state, 'unknown') AS state FROM pg_stat_activity WHERE pid = $1", pid)
+        return try rows.first?.decode("state", as: String.self)
+    }
 }

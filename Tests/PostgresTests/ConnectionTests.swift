@@ -254,4 +254,36 @@ struct ConnectionTests {
             #expect(try await connection.query("SHOW statement_timeout")[0].decode("statement_timeout", as: String.self) == "2500ms")
         }
     }
+
+    @Test("an idle session timeout set on the configuration reaches the server, with the statement timeout")
+    func idleSessionTimeout() async throws {
+        var configuration = try TestDatabase.configuration()
+        (configuration.statementTimeoutMs, configuration.idleSessionTimeoutMs) = (120_000, 60_000)
+        try await closing(try await PostgresConnection.connect(configuration)) { connection throws in
+            #expect(try await connection.query("SHOW statement_timeout")[0].decode("statement_timeout", as: String.self) == "2min")
+            #expect(try await connection.query("SHOW idle_session_timeout")[0].decode("idle_session_timeout", as: String.self) == "1min")
+        }
+    }
+
+    @Test("sever() fails at once a statement whose answer never comes (a proxy that black-holes the connection)")
+    func severUnblocksAStatement() async throws {
+        let direct = try TestDatabase.configuration()
+        let target = direct.hostAndPort
+        let proxy = try BlackHoleProxy(upstreamHost: target.host, upstreamPort: target.port)
+        defer { proxy.close() }
+        let connection = try await PostgresConnection.connect(direct.routed(host: "127.0.0.1", port: proxy.port))
+        #expect(try await connection.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
+        #expect(connection.backendPID > 0)
+        let answers = connection.answers
+        proxy.cut()
+        let blocked = Task { try await connection.query("SELECT 2 AS two") }
+        connection.sever()
+        let error = await #expect(throws: PostgresError.self) {
+            try await withTimeout(.seconds(30), "the statement on the severed connection to fail") { try await blocked.value }
+        }
+        #expect(error?.code == .connectionLost)
+        #expect(connection.answers == answers, "no answer came through the black hole")
+        #expect(await !connection.isUsable)
+        await connection.close()
+    }
 }
