@@ -52,6 +52,7 @@ struct LeaderLivenessTests {
                         try #require(clock.now() - cutAt <= liveness.giveUpWithinMs,
                                      "still leading \(clock.now() - cutAt) ms after the cut (bound \(liveness.giveUpWithinMs) ms)")
                         try await clock.advance(by: 100, whenSleepers: 2, "both leaders to wait on the clock")
+                        try await Task.sleep(for: .milliseconds(1))
                     }
                     let gaveUpAfter = clock.now() - cutAt
                     #expect(gaveUpAfter >= liveness.answerLimitMs, "it gave up only once a round had gone unanswered for the limit (\(gaveUpAfter) ms)")
@@ -69,6 +70,7 @@ struct LeaderLivenessTests {
                     while standby.leads != [fixture.client] {
                         try #require(clock.now() - releasedAt <= Leader.heartbeatMs + 1_000, "the standby did not take the lead at its heartbeat")
                         try await clock.advance(by: 100, whenSleepers: 2, "both leaders to wait on the clock")
+                        try await Task.sleep(for: .milliseconds(1))
                     }
                     #expect(cutOff.leads.isEmpty)
                 } catch {
