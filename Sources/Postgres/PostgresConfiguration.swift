@@ -193,8 +193,14 @@ extension String {
 extension PostgresConfiguration {
     /// The same server and credentials, another database.
     public func database(_ name: String) -> PostgresConfiguration {
+        changing { $0["dbname"] = name }
+    }
+
+    /// This configuration with the parsed connection options changed by `change`, written back
+    /// as a keyword/value string.
+    func changing(_ change: (inout [String: String]) -> Void) -> PostgresConfiguration {
         var options = Self.parse(conninfo)
-        options["dbname"] = name
+        change(&options)
         let conninfo = options.keys.sorted().map { key in
             let value = options[key, default: ""].replacingAll("\\", with: "\\\\").replacingAll("'", with: "\\'")
             return "\(key)='\(value)'"
@@ -214,17 +220,11 @@ extension PostgresConfiguration {
 extension PostgresConfiguration {
     /// The same database and credentials, reached at `host:port` (a test's proxy).
     package func routed(host: String, port: Int) -> PostgresConfiguration {
-        var options = Self.parse(conninfo)
-        options["host"] = host
-        options["hostaddr"] = nil
-        options["port"] = String(port)
-        let conninfo = options.keys.sorted().map { key in
-            let value = options[key, default: ""].replacingAll("\\", with: "\\\\").replacingAll("'", with: "\\'")
-            return "\(key)='\(value)'"
-        }.joined(separator: " ")
-        var copy = self
-        copy.conninfo = conninfo
-        return copy
+        changing { options in
+            options["host"] = host
+            options["hostaddr"] = nil
+            options["port"] = String(port)
+        }
     }
 
     /// Host and port the string names (libpq's defaults where it names none), for a test's proxy.

@@ -95,6 +95,8 @@ struct DaemonTests {
             let config = try Self.configFile(port: 1, "http: {port: 0}")
             // Hold the daemon at its schema check: its first statement waits for this lock (taken on
             // a connection of its own: inside a transaction, pg_stat_activity would not change).
+            // pg_stat_activity is the whole cluster's: only this test's database counts, or another
+            // test's wait on a lock sends the SIGTERM before the daemon has trapped it (exit 143).
             try await closing(try await PostgresConnection.connect(try PostgresConfiguration(url))) { locker throws in
                 try await locker.execute("BEGIN")
                 try await locker.execute("LOCK TABLE callwindow.windows IN ACCESS EXCLUSIVE MODE")
@@ -102,7 +104,10 @@ struct DaemonTests {
                 defer { daemon.signal(SIGKILL) }
                 try await waitUntil(timeout: .seconds(60), "the daemon's schema check to wait for the lock (stderr: \(daemon.stderr.suffix(1000)))") {
                     try await connection.query(
-                        "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%callwindow.windows%'"
+                        """
+                        SELECT count(*) AS n FROM pg_stat_activity
+                        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%callwindow.windows%'
+                        """
                     )[0].decode("n", as: Int.self) == 1
                 }
                 daemon.signal(SIGTERM)
