@@ -61,7 +61,7 @@ public struct PipelineBenchmark: Sendable {
         let report: PipelineReport
         if let apiURL {
             report = try await measure(baseURL: apiURL, account: BenchAccount.fromEnvironment(), database: database,
-                                       transport: transport, durable: durable, cluster: cluster)
+                                       transport: transport, durable: durable, cluster: cluster, accountOutlivesRun: true)
         } else if sandboxProcess {
             let account = BenchAccount.random()
             report = try await withSandboxProcess(account: account) { url, pid in
@@ -117,8 +117,10 @@ public struct PipelineBenchmark: Sendable {
         }
     }
 
+    /// `accountOutlivesRun`: the account is the API's (`--api-url`), not one made up for this
+    /// run, so tokens stored for it by an earlier run may be in the database.
     private func measure(baseURL: String, account: BenchAccount, database: PostgresConfiguration, transport: Transport,
-                         durable: Bool, cluster: PrivateCluster?) async throws -> PipelineReport {
+                         durable: Bool, cluster: PrivateCluster?, accountOutlivesRun: Bool = false) async throws -> PipelineReport {
         let clock = SystemClock()
         var settings = Configuration()
         settings.tokens.max = tokens
@@ -132,8 +134,26 @@ public struct PipelineBenchmark: Sendable {
             baseURL: baseURL, connectTimeoutMs: 1_000, requestTimeoutMs: 5_000, maxConnectionsPerHost: max(16, tokens * 4)))
         let keyVariable = settings.tokens.keyEnv
         var environment = ProcessInfo.processInfo.environment
-        if (environment[keyVariable] ?? "").isEmpty { environment[keyVariable] = TokenCipher.generateKeyBase64() }
+        let generatedKey = (environment[keyVariable] ?? "").isEmpty
+        if generatedKey { environment[keyVariable] = TokenCipher.generateKeyBase64() }
         let cipher = try TokenCipher.fromEnvironment(variable: keyVariable, environment: environment)
+        if generatedKey && accountOutlivesRun {
+            // Tokens stored by an earlier run are sealed under a key this run does not have: the
+            // pool would only warn that it cannot open them, and push nothing until the timeout.
+            let stored = try await BenchStore.storedTokens(clientAccountID: account.clientAccountID, on: pool)
+            if stored > 0 {
+                await pool.close()
+                try? await api.shutdown()
+                throw BenchmarkError(
+                    "the database holds \(stored) unexpired token(s) of client account \(account.clientAccountID.uuidString.lowercased()) "
+                    + "and \(keyVariable) is not set: set it to the key they were stored under, or omit --database-url to use a private cluster "
+                    + "(tokens stored under a key a bench generated cannot be read again; they expire 60 minutes after their mint)")
+            }
+            if cluster == nil {
+                progress("\(keyVariable) is not set: the tokens this run mints are stored under a key of its own, which ends with the run; "
+                         + "set \(keyVariable) to run again against this database before they expire")
+            }
+        }
         let instance = "bench-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6).lowercased())"
         let scheduler = try Daemon.schedulerServices(
             settings: settings, database: database, pool: pool, api: api, cipher: cipher,
@@ -145,12 +165,17 @@ public struct PipelineBenchmark: Sendable {
         let planned = Capacity(tokens: tokens, transport: transport, utilisation: settings.scheduler.utilisation,
                                startupMs: Int64(settings.scheduler.pushMarginSeconds) * 1000)
         let limitSeconds = Double(records) / ceiling
+        let serverCPU: (@Sendable () -> Double)? = cluster.map { cluster in
+            let data = cluster.directory.appendingPathComponent("data").path
+            return { @Sendable in postgresCPUSeconds(dataDirectory: data) }
+        }
         let monitor = Monitor(
             pool: pool, records: records, clientAccountID: account.clientAccountID, labelID: account.labelID, planned: planned,
             planner: scheduler.planner, clock: clock,
-            timeoutMs: Int64(timeout ?? max(120, Int(limitSeconds * 5))) * 1_000)
+            timeoutMs: Int64(timeout ?? max(120, Int(limitSeconds * 5))) * 1_000,
+            serverCPU: serverCPU)
         let cpuBefore = cpuSeconds()
-        let postgresBefore = cluster.map { postgresCPUSeconds(dataDirectory: $0.directory.appendingPathComponent("data").path) }
+        let postgresBefore = monitor.serverCPU?()
         var configuration = ServiceGroupConfiguration(
             services: (scheduler.all + [monitor]).map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigint, .sigterm],
@@ -158,9 +183,8 @@ public struct PipelineBenchmark: Sendable {
         configuration.maximumGracefulShutdownDuration = .seconds(30)
         try await ServiceGroup(configuration: configuration).run()
         let cpu = cpuSeconds() - cpuBefore
-        let postgresCPU = cluster.flatMap { cluster in
-            postgresBefore.map { postgresCPUSeconds(dataDirectory: cluster.directory.appendingPathComponent("data").path) - $0 }
-        }
+        let postgresCPU = postgresBefore.flatMap { before in monitor.serverCPU.map { $0() - before } }
+        let postgresInsertCPU = postgresBefore.flatMap { before in monitor.serverCPUAtInsert.map { $0 - before } }
         try await api.shutdown()
         guard let campaign = monitor.campaign, let committedAt = monitor.committedAt else {
             await pool.close()
@@ -182,9 +206,9 @@ public struct PipelineBenchmark: Sendable {
                 rateLimited: Int(figures.rateLimited), errors: Int(figures.errors),
                 p50Ms: figures.p50Ms, p99Ms: figures.p99Ms, cpuSeconds: cpu, peakRSSMB: peakRSSMB()),
             records: records, seconds: seconds, durable: durable,
-            firstPushMs: firstAt - committedAt, materialisedMs: monitor.materialisedAt.map { $0 - committedAt },
+            firstPushMs: accepted > 0 ? firstAt - committedAt : nil, materialisedMs: monitor.materialisedAt.map { $0 - committedAt },
             lateRecords: Int(figures.late), maxLatenessMs: max(0, figures.latenessMs),
-            databaseShare: databaseMs / (seconds * 1_000), postgresCPUSeconds: postgresCPU,
+            databaseShare: databaseMs / (seconds * 1_000), postgresCPUSeconds: postgresCPU, postgresInsertCPUSeconds: postgresInsertCPU,
             claimBatch: claimBatch, concurrentBatches: concurrentBatches)
     }
 }
@@ -200,10 +224,15 @@ private final class Monitor: Service, Sendable {
     let planner: Leader
     let clock: SystemClock
     let timeoutMs: Int64
-    private let state = Mutex<(campaign: Int64?, committedAt: Int64?, materialisedAt: Int64?)>((nil, nil, nil))
+    /// PostgreSQL's CPU seconds so far, read right after the campaign's INSERT commits (`nil`:
+    /// not measured).
+    let serverCPU: (@Sendable () -> Double)?
+    private let state = Mutex<(campaign: Int64?, committedAt: Int64?, materialisedAt: Int64?, serverCPUAtInsert: Double?)>(
+        (nil, nil, nil, nil))
 
     init(pool: PostgresPool, records: Int, clientAccountID: UUID, labelID: UUID, planned: Capacity, planner: Leader,
-         clock: SystemClock, timeoutMs: Int64) {
+         clock: SystemClock, timeoutMs: Int64, serverCPU: (@Sendable () -> Double)?) {
+        self.serverCPU = serverCPU
         self.pool = pool
         self.records = records
         self.clientAccountID = clientAccountID
@@ -217,6 +246,7 @@ private final class Monitor: Service, Sendable {
     var campaign: Int64? { state.withLock { $0.campaign } }
     var committedAt: Int64? { state.withLock { $0.committedAt } }
     var materialisedAt: Int64? { state.withLock { $0.materialisedAt } }
+    var serverCPUAtInsert: Double? { state.withLock { $0.serverCPUAtInsert } }
 
     func run() async throws {
         // The planner's first cycle shows the services are up; the insert then wakes it by NOTIFY.
@@ -232,7 +262,8 @@ private final class Monitor: Service, Sendable {
         let campaign = try await BenchStore.insertCampaign(clientAccountID: clientAccountID, labelID: labelID, startsAt: startsAt,
                                                            receivers: records, on: pool)
         let committedAt = clock.now()
-        state.withLock { $0 = (campaign, committedAt, nil) }
+        let serverCPUAtInsert = serverCPU?()
+        state.withLock { $0 = (campaign, committedAt, nil, serverCPUAtInsert) }
         var lastReport = committedAt
         var lastAccepted: Int64 = 0
         while !Task.isShuttingDownGracefully {

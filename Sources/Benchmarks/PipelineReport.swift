@@ -6,12 +6,16 @@ public struct PipelineReport: Encodable, Sendable {
     public var records: Int
     public var seconds: Double
     public var durable: Bool
-    public var firstPushMs: Int64
+    /// From the campaign's INSERT commit to the first push; `nil` when nothing was pushed.
+    public var firstPushMs: Int64?
     public var materialisedMs: Int64?
     public var lateRecords: Int
     public var maxLatenessMs: Int64
     public var databaseShare: Double
     public var postgresCPUSeconds: Double?
+    /// Of `postgresCPUSeconds`, what the bench's own campaign INSERT cost (the user's SQL, not
+    /// the engine's work); `nil` when PostgreSQL's CPU is not measured.
+    public var postgresInsertCPUSeconds: Double? = nil
     /// CPU of a sandbox run as a process of its own (`--sandbox-process`); `nil` otherwise.
     public var sandboxCPUSeconds: Double? = nil
     public var claimBatch: Int
@@ -27,6 +31,14 @@ public struct PipelineReport: Encodable, Sendable {
         case claimBatch = "claim_batch", concurrentBatches = "concurrent_batches"
         case sandboxCPUSeconds = "sandbox_cpu_seconds", daemonMicros = "daemon_us_per_record"
         case postgresMicros = "postgres_us_per_record", sandboxMicros = "sandbox_us_per_record"
+        case postgresInsertCPUSeconds = "postgres_insert_cpu_seconds", postgresEngineMicros = "postgres_engine_us_per_record"
+    }
+
+    /// PostgreSQL's CPU without the bench's campaign INSERT: the engine's materialisation, claims,
+    /// admission checks, result writes and audit rows.
+    public var postgresEngineCPUSeconds: Double? {
+        guard let total = postgresCPUSeconds, let insert = postgresInsertCPUSeconds else { return nil }
+        return max(0, total - insert)
     }
 
     /// CPU per accepted record, in µs, of `seconds` of CPU.
@@ -53,6 +65,8 @@ public struct PipelineReport: Encodable, Sendable {
         try c.encode(perRecord(sender.cpuSeconds), forKey: .daemonMicros)
         try c.encode(perRecord(postgresCPUSeconds), forKey: .postgresMicros)
         try c.encode(perRecord(sandboxCPUSeconds), forKey: .sandboxMicros)
+        try c.encode(postgresInsertCPUSeconds.map(BenchReport.round), forKey: .postgresInsertCPUSeconds)
+        try c.encode(perRecord(postgresEngineCPUSeconds), forKey: .postgresEngineMicros)
     }
 
     /// The report as aligned lines.
@@ -61,12 +75,12 @@ public struct PipelineReport: Encodable, Sendable {
         return sender.text + "\n" + """
             records       \(records) in one window (\(claimBatch) per claim, \(concurrentBatches) batches out at once)
             seconds       \(fixed(seconds, 2)) from the first push to the last answer
-            first push    \(firstPushMs) ms after the campaign's INSERT committed\(materialisedMs.map { " (all deliveries created after \($0) ms)" } ?? "")
+            first push    \(firstPushMs.map { "\($0) ms after the campaign's INSERT committed" } ?? "none")\(materialisedMs.map { " (all deliveries created after \($0) ms)" } ?? "")
             late          \(lateRecords) records accepted after starts_at − lead (worst by \(maxLatenessMs) ms)
             database      \(fixed(databaseShare * 100)) % of the push time in claims and result writes (summed over batches)
-            postgres cpu  \(postgresCPUSeconds.map { fixed($0, 2) + " s (server processes)" } ?? "n/a (not a private cluster)")
+            postgres cpu  \(postgresCPUSeconds.map { fixed($0, 2) + " s (server processes\(postgresInsertCPUSeconds.map { "; the bench's campaign INSERT " + fixed($0, 2) + " s of it" } ?? ""))" } ?? "n/a (not a private cluster)")
             sandbox cpu   \(sandboxCPUSeconds.map { fixed($0, 2) + " s (its own process)" } ?? "in this process, or not measured (see --sandbox-process)")
-            cpu/record    daemon \(perRecord(sender.cpuSeconds).map { "\(Int($0)) µs" } ?? "n/a")\(sandboxCPUSeconds == nil ? " (with the sandbox when in process)" : ""), PostgreSQL \(perRecord(postgresCPUSeconds).map { "\(Int($0)) µs" } ?? "n/a"), sandbox \(perRecord(sandboxCPUSeconds).map { "\(Int($0)) µs" } ?? "n/a")
+            cpu/record    daemon \(perRecord(sender.cpuSeconds).map { "\(Int($0)) µs" } ?? "n/a")\(sandboxCPUSeconds == nil ? " (with the sandbox when in process)" : ""), PostgreSQL \(perRecord(postgresCPUSeconds).map { "\(Int($0)) µs" } ?? "n/a")\(perRecord(postgresEngineCPUSeconds).map { " (\(Int($0)) µs without the bench's INSERT)" } ?? ""), sandbox \(perRecord(sandboxCPUSeconds).map { "\(Int($0)) µs" } ?? "n/a")
             durable       \(durable ? "yes (fsync and synchronous_commit on)" : "no")
             """
     }

@@ -19,6 +19,14 @@ public enum BenchStore {
             """, clientAccountID.uuidString, labelID.uuidString)
     }
 
+    /// Unexpired, unrevoked tokens stored for the account: a bench that generated its own token
+    /// key cannot read any of them.
+    public static func storedTokens(clientAccountID: UUID, on pool: PostgresPool) async throws -> Int {
+        try await pool.query(
+            "SELECT count(*)::int8 AS n FROM callwindow.tokens WHERE client_account_id = $1::uuid AND expires_at > now() AND revoked_at IS NULL",
+            clientAccountID.uuidString)[0].decode("n", as: Int.self)
+    }
+
     /// Inserts, in one transaction, a campaign of one caller × `receivers` synthetic receivers
     /// with a 30 s lead, starting at `startsAt` (epoch ms) for two hours; returns its id.
     public static func insertCampaign(clientAccountID: UUID, labelID: UUID, startsAt: Int64, receivers: Int,

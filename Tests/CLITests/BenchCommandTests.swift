@@ -2,6 +2,9 @@ import Foundation
 import Postgres
 import Testing
 import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `callwindow bench sender`, the real binary (set CALLWINDOW_BINARY when building elsewhere
 /// than .build). It uses the test database for its ledger (--database-url), so it starts no cluster.
@@ -56,7 +59,8 @@ import TestSupport
         let result = try await run(
             callwindowBinary,
             ["bench", "pipeline", "--records", "600", "--tokens", "2", "--json", "--database-url", database.conninfoForTests],
-            environment: ["CALLWINDOW_SQL_DIR": TestDatabase.sqlDirectory.path]
+            // No token key: the bench generates one of its own for the run.
+            environment: ["CALLWINDOW_SQL_DIR": TestDatabase.sqlDirectory.path, "CALLWINDOW_TOKEN_KEY": ""]
         )
         #expect(result.status == 0, "\(result.stderr)")
         let last = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
@@ -65,6 +69,7 @@ import TestSupport
             "records", "seconds", "durable", "first_push_ms", "materialised_ms", "late_records", "max_lateness_ms",
             "database_share", "postgres_cpu_seconds", "claim_batch", "concurrent_batches",
             "sandbox_cpu_seconds", "daemon_us_per_record", "postgres_us_per_record", "sandbox_us_per_record",
+            "postgres_insert_cpu_seconds", "postgres_engine_us_per_record",
         ]
         #expect(Set(report.keys) == BenchCommandTests.names.union(pipelineNames))
         #expect(report["records"] as? Int == 600)
@@ -77,6 +82,30 @@ import TestSupport
         #expect(report["sandbox_us_per_record"] is NSNull, "the sandbox ran in the bench's process")
         #expect((report["daemon_us_per_record"] as? Double ?? 0) > 0, "the process's CPU per accepted record")
         #expect(result.stdout.contains("first push"))
+    }
+
+    @Test("with --api-url, a second run on the same database without CALLWINDOW_TOKEN_KEY says at once that it cannot read the tokens the first one stored")
+    func tokensOfAnEarlierRunUnderAGeneratedKeyAreNamed() async throws {
+        let database = try await TestDatabase.fresh("pipekey")
+        let sandbox = try await RunningSandbox.start()
+        defer { sandbox.process.signal(SIGKILL) }
+        // No token key: the bench generates one of its own for the run.
+        let environment = ["CALLWINDOW_SQL_DIR": TestDatabase.sqlDirectory.path, "CALLWINDOW_TOKEN_KEY": ""]
+        let arguments = ["bench", "pipeline", "--records", "200", "--tokens", "2", "--api-url", "http://127.0.0.1:\(sandbox.port)",
+                         "--database-url", database.conninfoForTests]
+        let first = try await run(callwindowBinary, arguments, environment: environment)
+        #expect(first.status == 0, "\(first.stderr.suffix(2000))")
+        #expect(first.stdout.contains("accepted      200"), "\(first.stdout)")
+        #expect(first.stderr.contains("CALLWINDOW_TOKEN_KEY is not set: the tokens this run mints are stored under a key of its own"))
+
+        // The first run's tokens are sealed under a key that ended with it. Without the check, the
+        // pool only warns that it cannot open them, and the run pushes nothing until its timeout.
+        let again = try await run(callwindowBinary, arguments, environment: environment)
+        #expect(again.status == 1, "\(again.stderr.suffix(2000))")
+        #expect(again.stderr.contains("the database holds 2 unexpired token(s) of client account 6f1c3a52-0d7e-4c1b-9a55-3b2d8e7f4a10"),
+                "\(again.stderr.suffix(2000))")
+        #expect(again.stderr.contains("CALLWINDOW_TOKEN_KEY is not set: set it to the key they were stored under"))
+        #expect(!again.stdout.contains("first push"), "no report: the run stopped before pushing")
     }
 
     @Test func badOptionsAreRefusedWithTheirName() async throws {
