@@ -95,7 +95,9 @@ public struct AccountsBenchmark: Sendable {
         if let apiConnections { settings.api.maxConnections = apiConnections }
         if let claimBatch { settings.scheduler.claimBatch = claimBatch }
         if let concurrentBatches { settings.scheduler.concurrentBatches = concurrentBatches }
-        let pool = PostgresPool(configuration: database, maxConnections: settings.database.poolSize)
+        // The daemon's session settings (JIT off, statement timeouts), so the bench measures what it does.
+        let sessions = Daemon.sessions(database)
+        let pool = PostgresPool(configuration: sessions.queue, maxConnections: settings.database.poolSize)
         let api = Daemon.apiClient(settings)
         let keyVariable = settings.tokens.keyEnv
         var environment = ProcessInfo.processInfo.environment
@@ -103,7 +105,7 @@ public struct AccountsBenchmark: Sendable {
         let cipher = try TokenCipher.fromEnvironment(variable: keyVariable, environment: environment)
         let instance = "bench-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6).lowercased())"
         let scheduler = try Daemon.schedulerServices(
-            settings: settings, database: database, pool: pool, api: api, cipher: cipher, instance: instance,
+            settings: settings, database: sessions.leader, pool: pool, api: api, cipher: cipher, instance: instance,
             credentials: accounts.map { ($0.clientAccountID, $0.key) }, clock: clock, enforceLimits: !noLimits)
         let labelled = accounts.map { (clientAccountID: $0.clientAccountID, labelID: $0.labelID) }
         try await BenchStore.ensureLabels(labelled, on: pool)

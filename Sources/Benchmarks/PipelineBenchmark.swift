@@ -129,7 +129,9 @@ public struct PipelineBenchmark: Sendable {
         settings.scheduler.claimBatch = claimBatch
         settings.scheduler.concurrentBatches = concurrentBatches
         settings.database.poolSize = 4 + concurrentBatches
-        let pool = PostgresPool(configuration: database, maxConnections: settings.database.poolSize)
+        // The daemon's session settings (JIT off, statement timeouts), so the bench measures what it does.
+        let sessions = Daemon.sessions(database)
+        let pool = PostgresPool(configuration: sessions.queue, maxConnections: settings.database.poolSize)
         let api = APIClient(options: .init(
             baseURL: baseURL, connectTimeoutMs: 1_000, requestTimeoutMs: 5_000, maxConnectionsPerHost: max(16, tokens * 4)))
         let keyVariable = settings.tokens.keyEnv
@@ -156,7 +158,7 @@ public struct PipelineBenchmark: Sendable {
         }
         let instance = "bench-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(6).lowercased())"
         let scheduler = try Daemon.schedulerServices(
-            settings: settings, database: database, pool: pool, api: api, cipher: cipher,
+            settings: settings, database: sessions.leader, pool: pool, api: api, cipher: cipher,
             instance: instance, credentials: [(account.clientAccountID, account.key)], clock: clock, enforceLimits: !noLimits)
 
         try await BenchStore.ensureLabel(clientAccountID: account.clientAccountID, labelID: account.labelID, on: pool)

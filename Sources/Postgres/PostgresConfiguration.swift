@@ -22,6 +22,10 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     /// reaches the database at least every heartbeat), this is how the server lets go of a
     /// client it can no longer hear: its session and advisory locks end with it.
     public var idleSessionTimeoutMs: Int?
+    /// `false`: the session never compiles a plan to machine code (`jit = off`, like
+    /// `statementTimeoutMs`); `nil`: the server's. JIT pays off for long analytical queries; on
+    /// short statements whose row estimates are stale it only adds its compile time.
+    public var jit: Bool?
 
     /// TCP keepalives and `tcp_user_timeout` that every connection asks for (unless the string
     /// sets its own): a connection whose peer vanished without a FIN or RST (a host or network

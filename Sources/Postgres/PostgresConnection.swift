@@ -317,7 +317,8 @@ public final class PostgresConnection: @unchecked Sendable {
                         ("application_name", configuration.applicationName), ("client_encoding", "UTF8")]
         defaults += PostgresConfiguration.keepalives
         let settings = [configuration.statementTimeoutMs.map { "-c statement_timeout=\($0)" },
-                        configuration.idleSessionTimeoutMs.map { "-c idle_session_timeout=\($0)" }].compactMap { $0 }
+                        configuration.idleSessionTimeoutMs.map { "-c idle_session_timeout=\($0)" },
+                        configuration.jit.map { "-c jit=\($0 ? "on" : "off")" }].compactMap { $0 }
         if !settings.isEmpty { defaults.append(("options", settings.joined(separator: " "))) }
         let keywords = defaults.map(\.0) + ["dbname"]
         let values = defaults.map(\.1) + [configuration.conninfo]
