@@ -26,6 +26,13 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     /// `statementTimeoutMs`); `nil`: the server's. JIT pays off for long analytical queries; on
     /// short statements whose row estimates are stale it only adds its compile time.
     public var jit: Bool?
+    /// A statement whose answer has not arrived this long after it was sent makes the client
+    /// sever the connection (`PostgresConnection.sever()`): it then fails with `connectionLost`
+    /// instead of waiting on a connection that died without a word (a network or proxy that
+    /// black-holes the traffic, which keepalives may never notice). Set it above
+    /// `statementTimeoutMs`, by which time a live server has answered, if only with an error;
+    /// `nil`: no limit.
+    public var answerTimeoutMs: Int?
 
     /// TCP keepalives and `tcp_user_timeout` that every connection asks for (unless the string
     /// sets its own): a connection whose peer vanished without a FIN or RST (a host or network

@@ -43,6 +43,12 @@ public final class PostgresConnection: @unchecked Sendable {
     private let severed = Atomic<Bool>(false)
     private let answerCount = Atomic<UInt64>(0)
     private let serverPID = Atomic<Int32>(0)
+    /// `PostgresConfiguration.answerTimeoutMs` of the connection.
+    private let answerTimeoutMs: Int?
+    /// Set when the answer deadline severed the connection, so that the error says why.
+    private let silenceSevered = Atomic<Bool>(false)
+    /// Where answer deadlines fire (`sever()` only shuts a socket down: it never blocks).
+    private static let deadlineQueue = DispatchQueue(label: "callwindow.postgres.answer-deadline")
 
     /// `host:port/database` of the server; never the password.
     public let endpoint: String
@@ -50,8 +56,9 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Where cancel requests (a blocking round trip to the server) are sent from.
     private static let cancelQueue = DispatchQueue(label: "callwindow.postgres.cancel")
 
-    private init(endpoint: String) {
+    private init(endpoint: String, answerTimeoutMs: Int?) {
         self.endpoint = endpoint
+        self.answerTimeoutMs = answerTimeoutMs
         queue = DispatchQueue(label: "callwindow.postgres.connection")
     }
 
@@ -63,7 +70,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Opens a connection; errors name host, port and database but never the password.
     public static func connect(_ configuration: PostgresConfiguration) async throws -> PostgresConnection {
-        let connection = PostgresConnection(endpoint: configuration.endpoint)
+        let connection = PostgresConnection(endpoint: configuration.endpoint, answerTimeoutMs: configuration.answerTimeoutMs)
         try await connection.onQueue { () throws(PostgresError) in try connection.open(configuration) }
         return connection
     }
@@ -95,7 +102,7 @@ public final class PostgresConnection: @unchecked Sendable {
         try await cancellable {
             try await self.onQueue { () throws(PostgresError) in
                 let handle = try self.liveHandle()
-                _ = try self.check(PQexec(handle, sql))
+                _ = try self.check(self.withAnswerDeadline { PQexec(handle, sql) })
             }
         }
     }
@@ -386,9 +393,24 @@ public final class PostgresConnection: @unchecked Sendable {
             let values: [UnsafePointer<CChar>?] = starts.map { start in
                 start < 0 ? nil : (base + start).assumingMemoryBound(to: CChar.self)
             }
-            return PQexecParams(handle, sql, Int32(parameters.count), types, values, lengths, formats, 1)
+            return withAnswerDeadline { PQexecParams(handle, sql, Int32(parameters.count), types, values, lengths, formats, 1) }
         }
         return try check(result)
+    }
+
+    /// Runs `call` (one blocking round trip) with the connection's answer deadline armed: if no
+    /// answer has come by then, the connection is severed and the call returns what libpq makes
+    /// of a broken connection.
+    private func withAnswerDeadline(_ call: () -> OpaquePointer?) -> OpaquePointer? {
+        guard let answerTimeoutMs else { return call() }
+        let deadline = DispatchWorkItem { [weak self] in
+            guard let self else { return }
+            self.silenceSevered.store(true, ordering: .relaxed)
+            self.sever()
+        }
+        Self.deadlineQueue.asyncAfter(deadline: .now() + .milliseconds(answerTimeoutMs), execute: deadline)
+        defer { deadline.cancel() }
+        return call()
     }
 
     private func copy<Rows: Sequence>(_ sql: String, _ rows: Rows) throws(PostgresError) -> Int where Rows.Element == [String?] {
@@ -475,8 +497,10 @@ public final class PostgresConnection: @unchecked Sendable {
             PQresultErrorField(result, Int32(code)).map { String(cString: $0) }
         }
         let sqlState = field(UInt8(ascii: "C"))
-        var message = field(UInt8(ascii: "M")) ?? String(cString: PQresultErrorMessage(result)).trimmingTrailingNewlines
         let lost = PQstatus(handle) == CONNECTION_BAD
+        // libpq's own account of a connection the answer deadline severed says only that it broke.
+        if sqlState == nil && lost && silenceSevered.load(ordering: .relaxed) { return connectionError(handle, lost: true) }
+        var message = field(UInt8(ascii: "M")) ?? String(cString: PQresultErrorMessage(result)).trimmingTrailingNewlines
         if message.isEmpty { message = String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines }
         return PostgresError(
             code: sqlState == nil && lost ? .connectionLost : .server,
@@ -493,6 +517,11 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     private func connectionError(_ handle: OpaquePointer, lost: Bool) -> PostgresError {
+        if silenceSevered.load(ordering: .relaxed), let answerTimeoutMs {
+            return PostgresError(
+                code: .connectionLost,
+                message: "no answer from the server within \(answerTimeoutMs) ms: the connection was severed", endpoint: endpoint)
+        }
         let message = String(cString: PQerrorMessage(handle)).trimmingTrailingNewlines
             .replacingAll("\n", with: " ").replacingAll("\t", with: "")
         return PostgresError(code: lost ? .connectionLost : .connectionFailed, message: message.isEmpty ? "the connection broke" : message, endpoint: endpoint)

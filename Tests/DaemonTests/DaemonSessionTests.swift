@@ -22,6 +22,9 @@ struct DaemonSessionTests {
     func sessionSettings() async throws {
         let server = try TestDatabase.configuration()
         let (queue, leader) = Daemon.sessions(server)
+        // The client's own limit on a silent connection lies beyond the server's statement timeout.
+        #expect(queue.answerTimeoutMs == 150_000 && queue.statementTimeoutMs == 120_000)
+        #expect(leader.answerTimeoutMs == 630_000 && leader.statementTimeoutMs == 600_000)
         for (configuration, statementTimeout, idleTimeout) in [(queue, "2min", "0"), (leader, "10min", "1min")] {
             try await closing(try await PostgresConnection.connect(configuration)) { connection throws in
                 #expect(try await Self.setting("jit", on: connection) == "off")

@@ -286,4 +286,27 @@ struct ConnectionTests {
         #expect(await !connection.isUsable)
         await connection.close()
     }
+
+    @Test("with an answer timeout, a statement whose answer never comes fails by itself (the connection is severed); one that takes its time is still answered")
+    func answerTimeoutSeversASilentConnection() async throws {
+        var direct = try TestDatabase.configuration()
+        direct.answerTimeoutMs = 1_500
+        let target = direct.hostAndPort
+        let proxy = try BlackHoleProxy(upstreamHost: target.host, upstreamPort: target.port)
+        defer { proxy.close() }
+        let connection = try await PostgresConnection.connect(direct.routed(host: "127.0.0.1", port: proxy.port))
+        // Slower than the network, well within the limit: answered.
+        #expect(try await connection.query("SELECT 1 AS one FROM pg_sleep(0.3)")[0].decode("one", as: Int.self) == 1)
+        proxy.cut()
+        // Without the limit this waits forever: nothing passes the cut, and TCP sees a live peer.
+        let error = await #expect(throws: PostgresError.self) {
+            try await withTimeout(.seconds(30), "the statement on the silent connection to fail by itself") {
+                try await connection.query("SELECT 2 AS two")
+            }
+        }
+        #expect(error?.code == .connectionLost)
+        #expect(error?.message == "no answer from the server within 1500 ms: the connection was severed", "\(String(describing: error))")
+        #expect(await !connection.isUsable)
+        await connection.close()
+    }
 }
