@@ -187,20 +187,11 @@ public final class APIClient: Sendable {
     /// Pushes one record in real time: v1 (`/clients/{id}/dynamic_call_record`, the seed) or
     /// v2 (`/v2/clients/{id}/dynamic_call_record`). Never throws.
     public func push(_ record: CallRecord, transport: FieldNaming, token: BearerToken, clientAccountID: UUID) async -> PushResult {
-        let path: String
-        let body: Data
-        do {
-            switch transport {
-            case .v1:
-                path = "/clients/\(Self.id(clientAccountID))/dynamic_call_record"
-                body = try JSONEncoder().encode(V1Record(record))
-            case .v2:
-                path = "/v2/clients/\(Self.id(clientAccountID))/dynamic_call_record"
-                body = try JSONEncoder().encode(V2Record(record))
-            }
-        } catch {
-            return PushResult(outcome: .rejected(reason: "the record cannot be encoded as JSON"), httpStatus: nil)
+        let path = switch transport {
+        case .v1: "/clients/\(Self.id(clientAccountID))/dynamic_call_record"
+        case .v2: "/v2/clients/\(Self.id(clientAccountID))/dynamic_call_record"
         }
+        let body = Data(RecordFields.json(record, naming: transport))
         do {
             let answer = try await send(.POST, path, headers: [("Authorization", "Bearer \(token.secret)")], body: body)
             return PushResult(

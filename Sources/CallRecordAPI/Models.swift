@@ -143,6 +143,46 @@ enum RecordFields {
         )
     }
 
+    /// The record as a JSON object in `naming`, written directly: the same object as
+    /// `JSONEncoder` makes of `V1Record` or `V2Record` (absent optionals omitted), at a fraction
+    /// of its cost on the push path (2.6 % of the daemon's CPU per v1 push went to JSONEncoder).
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    static func json(_ record: CallRecord, naming: FieldNaming) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        func key(_ name: String) {
+            out.append(out.isEmpty ? UInt8(ascii: "{") : UInt8(ascii: ","))
+            string(name)
+            out.append(UInt8(ascii: ":"))
+        }
+        func string(_ value: String) {
+            out.append(UInt8(ascii: "\""))
+            for byte in value.utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+                case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+                case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+                case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+                case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+                case 0x00..<0x20:
+                    out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)]]
+                default: out.append(byte)  // UTF-8 of a valid String: valid in JSON as it is
+                }
+            }
+            out.append(UInt8(ascii: "\""))
+        }
+        key(naming.caller); string(record.caller)
+        key(naming.receiver); string(record.receiver)
+        key(naming.startsAt); out += Array(String(record.startsAt).utf8)
+        key(naming.endsAt); out += Array(String(record.endsAt).utf8)
+        key(naming.labelID); string(record.labelID.uuidString.lowercased())
+        if let labelName = record.labelName { key(naming.labelName); string(labelName) }
+        if let callReason = record.callReason { key(naming.callReason); string(callReason) }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
     static func encode(_ record: CallRecord, to encoder: any Encoder, naming: FieldNaming) throws {
         var c = encoder.container(keyedBy: Key.self)
         try c.encode(record.caller, forKey: Key(naming.caller))

@@ -68,6 +68,8 @@ public enum OutcomeVocabulary {
 public enum OutcomeClassifier {
     /// Classifies one answer.
     public static func classify(status: Int, retryAfter: String?, body: Data) -> PushOutcome {
+        // Most answers are successes: one that cannot name a failure is not parsed at all.
+        if (200..<300).contains(status) && !mayReportFailure(body) { return .accepted }
         let parsed = ParsedBody(body)
         switch status {
         case 200..<300:
@@ -90,6 +92,22 @@ public enum OutcomeClassifier {
         default:
             return .transient(reason: "unexpected HTTP \(status)")
         }
+    }
+
+    /// Whether `body` could hold a failure status (`ParsedBody.failureReason`: "error", "failed"
+    /// or "failure", in any case). Without a backslash (a JSON escape could spell any letter),
+    /// such a status needs the letters "err" or "fail" in the body as they stand; a body with
+    /// neither says success, or nothing, and `classify` needs not parse it.
+    static func mayReportFailure(_ body: Data) -> Bool {
+        // The last four bytes read, lower-cased (`| 0x20` lower-cases an ASCII letter and turns
+        // no other byte into one).
+        var window: UInt32 = 0
+        for byte in body {
+            if byte == UInt8(ascii: "\\") { return true }
+            window = window << 8 | UInt32(byte | 0x20)
+            if window & 0xFF_FFFF == 0x65_7272 || window == 0x6661_696C { return true }  // "err", "fail"
+        }
+        return false
     }
 
     /// Milliseconds from a `Retry-After` value in delta-seconds (`"2"`, `"0.5"`); `nil` for an
