@@ -60,6 +60,11 @@ public struct Daemon: Sendable {
         // With JIT on, the upkeep's expiry of a 20,000-record queue compiled its plan on every
         // run (104 functions, 73 ms of a 73 ms statement that changed nothing).
         queue.jit = false
+        // The daemon's transactions are a few statements with nothing awaited between them: one
+        // idle for a minute belongs to a client cut off mid-transaction, whose row locks (a
+        // claim's, a result write's) would otherwise hold those records until the server's TCP
+        // keepalives gave up on it (two hours by default).
+        queue.idleInTransactionTimeoutMs = 60_000
         var leader = queue
         // A statement that hangs (a lock never granted, a server in trouble) is cancelled rather
         // than holding a connection forever: 2 minutes for the queue's statements, 10 for the

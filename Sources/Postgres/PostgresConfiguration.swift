@@ -26,6 +26,11 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     /// `statementTimeoutMs`); `nil`: the server's. JIT pays off for long analytical queries; on
     /// short statements whose row estimates are stale it only adds its compile time.
     public var jit: Bool?
+    /// A session left idle inside a transaction longer than this is ended by the server
+    /// (`idle_in_transaction_session_timeout`, like `statementTimeoutMs`); `nil`: the server's.
+    /// A client cut off in the middle of a transaction otherwise keeps its row locks for as long
+    /// as the server believes the connection alive.
+    public var idleInTransactionTimeoutMs: Int?
     /// A statement whose answer has not arrived this long after it was sent makes the client
     /// sever the connection (`PostgresConnection.sever()`): it then fails with `connectionLost`
     /// instead of waiting on a connection that died without a word (a network or proxy that

@@ -325,6 +325,7 @@ public final class PostgresConnection: @unchecked Sendable {
         defaults += PostgresConfiguration.keepalives
         let settings = [configuration.statementTimeoutMs.map { "-c statement_timeout=\($0)" },
                         configuration.idleSessionTimeoutMs.map { "-c idle_session_timeout=\($0)" },
+                        configuration.idleInTransactionTimeoutMs.map { "-c idle_in_transaction_session_timeout=\($0)" },
                         configuration.jit.map { "-c jit=\($0 ? "on" : "off")" }].compactMap { $0 }
         if !settings.isEmpty { defaults.append(("options", settings.joined(separator: " "))) }
         let keywords = defaults.map(\.0) + ["dbname"]

@@ -30,6 +30,7 @@ struct DaemonSessionTests {
                 #expect(try await Self.setting("jit", on: connection) == "off")
                 #expect(try await Self.setting("statement_timeout", on: connection) == statementTimeout)
                 #expect(try await Self.setting("idle_session_timeout", on: connection) == idleTimeout)
+                #expect(try await Self.setting("idle_in_transaction_session_timeout", on: connection) == "1min")
                 #expect(try await !Self.compiles(connection))
             }
         }

@@ -287,6 +287,33 @@ struct ConnectionTests {
         await connection.close()
     }
 
+    @Test("a client cut off in the middle of a transaction loses its row locks once the idle-in-transaction timeout ends its session")
+    func idleInTransactionTimeoutReleasesLocks() async throws {
+        var direct = try TestDatabase.configuration()
+        let table = "idle_lock_\(UUID().uuidString.prefix(8).lowercased())"
+        try await closing(try await PostgresConnection.connect(direct)) { other throws in
+            try await other.execute("CREATE TABLE \(table) (id int PRIMARY KEY)")
+            try await other.execute("INSERT INTO \(table) VALUES (1)")
+            direct.idleInTransactionTimeoutMs = 1_000
+            let target = direct.hostAndPort
+            let proxy = try BlackHoleProxy(upstreamHost: target.host, upstreamPort: target.port)
+            defer { proxy.close() }
+            let cutOff = try await PostgresConnection.connect(direct.routed(host: "127.0.0.1", port: proxy.port))
+            try await cutOff.execute("BEGIN")
+            #expect(try await cutOff.query("SELECT id FROM \(table) WHERE id = 1 FOR UPDATE").count == 1)
+            #expect(try await other.query("SELECT id FROM \(table) WHERE id = 1 FOR UPDATE SKIP LOCKED").count == 0, "locked")
+            // The server still sees a live connection (the proxy holds it open), idle in its
+            // transaction: without the timeout, the row stays locked for as long as that lasts.
+            proxy.cut()
+            try await waitUntil(timeout: .seconds(30), "the cut-off session's row lock to be released") {
+                try await other.query("SELECT id FROM \(table) WHERE id = 1 FOR UPDATE SKIP LOCKED").count == 1
+            }
+            cutOff.sever()
+            await cutOff.close()
+            try await other.execute("DROP TABLE \(table)")
+        }
+    }
+
     @Test("with an answer timeout, a statement whose answer never comes fails by itself (the connection is severed); one that takes its time is still answered")
     func answerTimeoutSeversASilentConnection() async throws {
         var direct = try TestDatabase.configuration()
