@@ -315,8 +315,18 @@ public final class PostgresConnection: @unchecked Sendable {
             Self.cancelQueue.async {
                 self.cancelHandle.withLock { $0?.requestCancel() }
             }
+            // The server's answer to the cancel comes on this connection. If it has not come in
+            // `Self.cancelAnswerLimit`, the connection is dead without a word (a black-holing
+            // network: the cancel reached the server, or did not, and nothing comes back), and
+            // is severed so that the statement returns. A cancelled connection is never reused,
+            // so a sever after a statement that did end costs nothing.
+            Self.deadlineQueue.asyncAfter(deadline: .now() + Self.cancelAnswerLimit) { [weak self] in self?.sever() }
         }
     }
+
+    /// How long a cancelled statement may wait for the server's answer before its connection
+    /// is severed.
+    static let cancelAnswerLimit = DispatchTimeInterval.seconds(5)
 
     private func open(_ configuration: PostgresConfiguration) throws(PostgresError) {
         // Later entries win: the connection string (expanded from `dbname`) overrides these defaults.
