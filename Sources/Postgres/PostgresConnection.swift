@@ -306,8 +306,18 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs `operation`; if the task is cancelled meanwhile, asks the server to cancel the statement
     /// (unless `PostgresShield` is active).
     private func cancellable<T: Sendable>(_ operation: @Sendable () async throws -> T) async throws -> T {
-        // A shielded statement runs to its end whatever happens to the task (`PostgresShield`).
-        if PostgresShield.isActive { return try await operation() }
+        // A shielded statement runs to its end whatever happens to the task (`PostgresShield`),
+        // unless its connection has gone silent: once the task is cancelled (a shutdown past its
+        // grace period), an answer still missing after `cancelAnswerLimit` will not come.
+        if PostgresShield.isActive {
+            let answered = AnsweredFlag()
+            defer { answered.value.store(true, ordering: .releasing) }
+            return try await withTaskCancellationHandler(operation: operation) {
+                Self.deadlineQueue.asyncAfter(deadline: .now() + Self.cancelAnswerLimit) { [weak self] in
+                    if !answered.value.load(ordering: .acquiring) { self?.sever() }
+                }
+            }
+        }
         return try await withTaskCancellationHandler(operation: operation) {
             self.cancelRequested.withLock { $0 = true }
             // PQcancel waits for the server: never on the global queue, which on Linux is the
@@ -324,8 +334,8 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// How long a cancelled statement may wait for the server's answer before its connection
-    /// is severed.
+    /// How long a cancelled statement (or a shielded one whose task was cancelled) may wait for
+    /// the server's answer before its connection is severed.
     static let cancelAnswerLimit = DispatchTimeInterval.seconds(5)
 
     private func open(_ configuration: PostgresConfiguration) throws(PostgresError) {
@@ -565,6 +575,12 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         return PQstatus(handle) == CONNECTION_OK
     }
+}
+
+/// Set once a shielded statement returned, so that a sever scheduled at its task's cancellation
+/// leaves the connection alone.
+private final class AnsweredFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
 
 extension PostgresRows {

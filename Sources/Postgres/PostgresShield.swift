@@ -1,8 +1,9 @@
 /// Statements that must finish even though their task was cancelled: the results of attempts
 /// already made, written at shutdown after the grace period. Inside `PostgresShield.run`, task
 /// cancellation neither sends the server a cancel request nor abandons a wait for a pooled
-/// connection; connection timeouts still apply, so a shielded statement cannot hang on a dead
-/// server past libpq's own limits.
+/// connection; connection timeouts still apply, and a statement whose task was cancelled is not
+/// waited on for more than 5 s (`PostgresConnection.cancelAnswerLimit`): its connection, silent
+/// that long, is severed, so a shielded statement cannot hang on a dead connection.
 public enum PostgresShield {
     @TaskLocal static var active = false
 

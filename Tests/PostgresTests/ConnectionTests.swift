@@ -334,6 +334,24 @@ struct ConnectionTests {
         await connection.close()
     }
 
+    @Test("a shielded statement on a connection gone silent is not waited on forever once its task is cancelled")
+    func shieldedStatementOnASilentConnectionReturns() async throws {
+        let direct = try TestDatabase.configuration()
+        let target = direct.hostAndPort
+        let proxy = try BlackHoleProxy(upstreamHost: target.host, upstreamPort: target.port)
+        defer { proxy.close() }
+        let connection = try await PostgresConnection.connect(direct.routed(host: "127.0.0.1", port: proxy.port))
+        #expect(try await connection.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
+        proxy.cut()
+        let blocked = Task { try await PostgresShield.run { try await connection.query("SELECT 2 AS two") } }
+        blocked.cancel()
+        let error = await #expect(throws: PostgresError.self) {
+            try await withTimeout(.seconds(30), "the shielded statement on the silent connection to return") { try await blocked.value }
+        }
+        #expect(error?.code == .connectionLost)
+        await connection.close()
+    }
+
     @Test("with an answer timeout, a statement whose answer never comes fails by itself (the connection is severed); one that takes its time is still answered")
     func answerTimeoutSeversASilentConnection() async throws {
         var direct = try TestDatabase.configuration()
