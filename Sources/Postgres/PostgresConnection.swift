@@ -45,6 +45,8 @@ public final class PostgresConnection: @unchecked Sendable {
     private let serverPID = Atomic<Int32>(0)
     /// `PostgresConfiguration.answerTimeoutMs` of the connection.
     private let answerTimeoutMs: Int?
+    /// Whether a statement is waiting for the server's answer now (set around the blocking call).
+    private let waiting = Atomic<Bool>(false)
     /// Set when the answer deadline severed the connection, so that the error says why.
     private let silenceSevered = Atomic<Bool>(false)
     /// Where answer deadlines fire (`sever()` only shuts a socket down: it never blocks).
@@ -310,13 +312,7 @@ public final class PostgresConnection: @unchecked Sendable {
         // unless its connection has gone silent: once the task is cancelled (a shutdown past its
         // grace period), an answer still missing after `cancelAnswerLimit` will not come.
         if PostgresShield.isActive {
-            let answered = AnsweredFlag()
-            defer { answered.value.store(true, ordering: .releasing) }
-            return try await withTaskCancellationHandler(operation: operation) {
-                Self.deadlineQueue.asyncAfter(deadline: .now() + Self.cancelAnswerLimit) { [weak self] in
-                    if !answered.value.load(ordering: .acquiring) { self?.sever() }
-                }
-            }
+            return try await withTaskCancellationHandler(operation: operation) { self.severIfSilent() }
         }
         return try await withTaskCancellationHandler(operation: operation) {
             self.cancelRequested.withLock { $0 = true }
@@ -325,12 +321,21 @@ public final class PostgresConnection: @unchecked Sendable {
             Self.cancelQueue.async {
                 self.cancelHandle.withLock { $0?.requestCancel() }
             }
-            // The server's answer to the cancel comes on this connection. If it has not come in
-            // `Self.cancelAnswerLimit`, the connection is dead without a word (a black-holing
-            // network: the cancel reached the server, or did not, and nothing comes back), and
-            // is severed so that the statement returns. A cancelled connection is never reused,
-            // so a sever after a statement that did end costs nothing.
-            Self.deadlineQueue.asyncAfter(deadline: .now() + Self.cancelAnswerLimit) { [weak self] in self?.sever() }
+            // The server's answer to the cancel comes on this connection.
+            self.severIfSilent()
+        }
+    }
+
+    /// Severs the connection if, `cancelAnswerLimit` from now, a statement is still waiting on it
+    /// and no answer came in between: a connection dead without a word (a black-holing network:
+    /// the cancel reached the server, or did not, and nothing comes back). Both are read on the
+    /// connection's own counters, set where libpq returns, so a task that is slow to resume after
+    /// its answer (a busy thread pool) is not mistaken for a silent connection.
+    private func severIfSilent() {
+        let seen = answerCount.load(ordering: .relaxed)
+        Self.deadlineQueue.asyncAfter(deadline: .now() + Self.cancelAnswerLimit) { [weak self] in
+            guard let self, self.waiting.load(ordering: .relaxed), self.answerCount.load(ordering: .relaxed) == seen else { return }
+            self.sever()
         }
     }
 
@@ -423,6 +428,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// answer has come by then, the connection is severed and the call returns what libpq makes
     /// of a broken connection.
     private func withAnswerDeadline(_ call: () -> OpaquePointer?) -> OpaquePointer? {
+        waiting.store(true, ordering: .relaxed)
+        defer { waiting.store(false, ordering: .relaxed) }
         guard let answerTimeoutMs else { return call() }
         let deadline = DispatchWorkItem { [weak self] in
             guard let self else { return }
@@ -575,12 +582,6 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         return PQstatus(handle) == CONNECTION_OK
     }
-}
-
-/// Set once a shielded statement returned, so that a sever scheduled at its task's cancellation
-/// leaves the connection alone.
-private final class AnsweredFlag: Sendable {
-    let value = Atomic<Bool>(false)
 }
 
 extension PostgresRows {
