@@ -71,11 +71,12 @@ public struct Daemon: Sendable {
         // leader's (materialising a window of a million records is one statement).
         queue.statementTimeoutMs = 120_000
         leader.statementTimeoutMs = 600_000
-        // By then a live server has answered, if only that it cancelled the statement: a
-        // connection still silent died without a word (a black-holing network or proxy), and
-        // is severed rather than waited on forever. (The leader's SessionWatchdog acts sooner.)
-        queue.answerTimeoutMs = 150_000
-        leader.answerTimeoutMs = 630_000
+        // 30 s past the statement timeout a live server has answered, if only that it cancelled
+        // the statement: a connection still silent died without a word (a black-holing network
+        // or proxy), and is severed rather than waited on forever. (The leader's SessionWatchdog
+        // acts sooner.)
+        queue.answerTimeoutMs = queue.statementTimeoutMs.map { $0 + 30_000 }
+        leader.answerTimeoutMs = leader.statementTimeoutMs.map { $0 + 30_000 }
         // The leader reaches the database at least every heartbeat (10 s): a session idle for a
         // minute belongs to a leader the server can no longer hear (a partition, a host gone),
         // and ending it releases its leads for another instance without waiting for the

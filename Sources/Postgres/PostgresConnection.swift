@@ -424,9 +424,10 @@ public final class PostgresConnection: @unchecked Sendable {
         return try check(result)
     }
 
-    /// Runs `call` (one blocking round trip) with the connection's answer deadline armed: if no
-    /// answer has come by then, the connection is severed and the call returns what libpq makes
-    /// of a broken connection.
+    /// Runs `call` (one blocking round trip) marked as waiting for an answer (what
+    /// `severIfSilent` reads), with the connection's answer deadline armed: if no answer has come
+    /// by then, the connection is severed and the call returns what libpq makes of a broken
+    /// connection.
     private func withAnswerDeadline(_ call: () -> OpaquePointer?) -> OpaquePointer? {
         waiting.store(true, ordering: .relaxed)
         defer { waiting.store(false, ordering: .relaxed) }

@@ -265,26 +265,39 @@ struct ConnectionTests {
         }
     }
 
-    @Test("sever() fails at once a statement whose answer never comes (a proxy that black-holes the connection)")
-    func severUnblocksAStatement() async throws {
-        let direct = try TestDatabase.configuration()
-        let target = direct.hostAndPort
+    /// Runs `body` with a connection on `configuration`'s database reached through a
+    /// `BlackHoleProxy` the test can cut; the connection and the proxy are closed afterwards.
+    static func behindProxy(_ configuration: PostgresConfiguration,
+                            _ body: (PostgresConnection, BlackHoleProxy) async throws -> Void) async throws {
+        let target = configuration.hostAndPort
         let proxy = try BlackHoleProxy(upstreamHost: target.host, upstreamPort: target.port)
         defer { proxy.close() }
-        let connection = try await PostgresConnection.connect(direct.routed(host: "127.0.0.1", port: proxy.port))
-        #expect(try await connection.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
-        #expect(connection.backendPID > 0)
-        let answers = connection.answers
-        proxy.cut()
-        let blocked = Task { try await connection.query("SELECT 2 AS two") }
-        connection.sever()
-        let error = await #expect(throws: PostgresError.self) {
-            try await withTimeout(.seconds(30), "the statement on the severed connection to fail") { try await blocked.value }
+        let connection = try await PostgresConnection.connect(configuration.routed(host: "127.0.0.1", port: proxy.port))
+        do {
+            try await body(connection, proxy)
+        } catch {
+            await connection.close()
+            throw error
         }
-        #expect(error?.code == .connectionLost)
-        #expect(connection.answers == answers, "no answer came through the black hole")
-        #expect(await !connection.isUsable)
         await connection.close()
+    }
+
+    @Test("sever() fails at once a statement whose answer never comes (a proxy that black-holes the connection)")
+    func severUnblocksAStatement() async throws {
+        try await Self.behindProxy(try TestDatabase.configuration()) { connection, proxy throws in
+            #expect(try await connection.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
+            #expect(connection.backendPID > 0)
+            let answers = connection.answers
+            proxy.cut()
+            let blocked = Task { try await connection.query("SELECT 2 AS two") }
+            connection.sever()
+            let error = await #expect(throws: PostgresError.self) {
+                try await withTimeout(.seconds(30), "the statement on the severed connection to fail") { try await blocked.value }
+            }
+            #expect(error?.code == .connectionLost)
+            #expect(connection.answers == answers, "no answer came through the black hole")
+            #expect(await !connection.isUsable)
+        }
     }
 
     @Test("a client cut off in the middle of a transaction loses its row locks once the idle-in-transaction timeout ends its session")
@@ -295,83 +308,69 @@ struct ConnectionTests {
             try await other.execute("CREATE TABLE \(table) (id int PRIMARY KEY)")
             try await other.execute("INSERT INTO \(table) VALUES (1)")
             direct.idleInTransactionTimeoutMs = 1_000
-            let target = direct.hostAndPort
-            let proxy = try BlackHoleProxy(upstreamHost: target.host, upstreamPort: target.port)
-            defer { proxy.close() }
-            let cutOff = try await PostgresConnection.connect(direct.routed(host: "127.0.0.1", port: proxy.port))
-            try await cutOff.execute("BEGIN")
-            #expect(try await cutOff.query("SELECT id FROM \(table) WHERE id = 1 FOR UPDATE").count == 1)
-            #expect(try await other.query("SELECT id FROM \(table) WHERE id = 1 FOR UPDATE SKIP LOCKED").count == 0, "locked")
-            // The server still sees a live connection (the proxy holds it open), idle in its
-            // transaction: without the timeout, the row stays locked for as long as that lasts.
-            proxy.cut()
-            try await waitUntil(timeout: .seconds(30), "the cut-off session's row lock to be released") {
-                try await other.query("SELECT id FROM \(table) WHERE id = 1 FOR UPDATE SKIP LOCKED").count == 1
+            try await Self.behindProxy(direct) { cutOff, proxy throws in
+                try await cutOff.execute("BEGIN")
+                #expect(try await cutOff.query("SELECT id FROM \(table) WHERE id = 1 FOR UPDATE").count == 1)
+                #expect(try await other.query("SELECT id FROM \(table) WHERE id = 1 FOR UPDATE SKIP LOCKED").count == 0, "locked")
+                // The server still sees a live connection (the proxy holds it open), idle in its
+                // transaction: without the timeout, the row stays locked for as long as that lasts.
+                proxy.cut()
+                try await waitUntil(timeout: .seconds(30), "the cut-off session's row lock to be released") {
+                    try await other.query("SELECT id FROM \(table) WHERE id = 1 FOR UPDATE SKIP LOCKED").count == 1
+                }
+                cutOff.sever()
             }
-            cutOff.sever()
-            await cutOff.close()
             try await other.execute("DROP TABLE \(table)")
         }
     }
 
     @Test("a cancelled statement whose connection went silent returns once the cancel goes unanswered (the connection is severed)")
     func cancelledStatementOnASilentConnectionReturns() async throws {
-        let direct = try TestDatabase.configuration()
-        let target = direct.hostAndPort
-        let proxy = try BlackHoleProxy(upstreamHost: target.host, upstreamPort: target.port)
-        defer { proxy.close() }
-        let connection = try await PostgresConnection.connect(direct.routed(host: "127.0.0.1", port: proxy.port))
-        #expect(try await connection.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
-        proxy.cut()
-        // Without a sever this waits forever: the cancel goes into the void like the statement.
-        let blocked = Task { try await connection.query("SELECT 2 AS two") }
-        blocked.cancel()
-        let error = await #expect(throws: PostgresError.self) {
-            try await withTimeout(.seconds(30), "the cancelled statement on the silent connection to return") { try await blocked.value }
+        try await Self.behindProxy(try TestDatabase.configuration()) { connection, proxy throws in
+            #expect(try await connection.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
+            proxy.cut()
+            // Without a sever this waits forever: the cancel goes into the void like the statement.
+            let blocked = Task { try await connection.query("SELECT 2 AS two") }
+            blocked.cancel()
+            let error = await #expect(throws: PostgresError.self) {
+                try await withTimeout(.seconds(30), "the cancelled statement on the silent connection to return") { try await blocked.value }
+            }
+            #expect(error?.code == .connectionLost)
+            #expect(await !connection.isUsable)
         }
-        #expect(error?.code == .connectionLost)
-        #expect(await !connection.isUsable)
-        await connection.close()
     }
 
     @Test("a shielded statement on a connection gone silent is not waited on forever once its task is cancelled")
     func shieldedStatementOnASilentConnectionReturns() async throws {
-        let direct = try TestDatabase.configuration()
-        let target = direct.hostAndPort
-        let proxy = try BlackHoleProxy(upstreamHost: target.host, upstreamPort: target.port)
-        defer { proxy.close() }
-        let connection = try await PostgresConnection.connect(direct.routed(host: "127.0.0.1", port: proxy.port))
-        #expect(try await connection.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
-        proxy.cut()
-        let blocked = Task { try await PostgresShield.run { try await connection.query("SELECT 2 AS two") } }
-        blocked.cancel()
-        let error = await #expect(throws: PostgresError.self) {
-            try await withTimeout(.seconds(30), "the shielded statement on the silent connection to return") { try await blocked.value }
+        try await Self.behindProxy(try TestDatabase.configuration()) { connection, proxy throws in
+            #expect(try await connection.query("SELECT 1 AS one")[0].decode("one", as: Int.self) == 1)
+            proxy.cut()
+            let blocked = Task { try await PostgresShield.run { try await connection.query("SELECT 2 AS two") } }
+            blocked.cancel()
+            let error = await #expect(throws: PostgresError.self) {
+                try await withTimeout(.seconds(30), "the shielded statement on the silent connection to return") { try await blocked.value }
+            }
+            #expect(error?.code == .connectionLost)
         }
-        #expect(error?.code == .connectionLost)
-        await connection.close()
     }
 
     @Test("with an answer timeout, a statement whose answer never comes fails by itself (the connection is severed); one that takes its time is still answered")
     func answerTimeoutSeversASilentConnection() async throws {
         var direct = try TestDatabase.configuration()
         direct.answerTimeoutMs = 1_500
-        let target = direct.hostAndPort
-        let proxy = try BlackHoleProxy(upstreamHost: target.host, upstreamPort: target.port)
-        defer { proxy.close() }
-        let connection = try await PostgresConnection.connect(direct.routed(host: "127.0.0.1", port: proxy.port))
-        // Slower than the network, well within the limit: answered.
-        #expect(try await connection.query("SELECT 1 AS one FROM pg_sleep(0.3)")[0].decode("one", as: Int.self) == 1)
-        proxy.cut()
-        // Without the limit this waits forever: nothing passes the cut, and TCP sees a live peer.
-        let error = await #expect(throws: PostgresError.self) {
-            try await withTimeout(.seconds(30), "the statement on the silent connection to fail by itself") {
-                try await connection.query("SELECT 2 AS two")
+        try await Self.behindProxy(direct) { connection, proxy throws in
+            // Slower than the network, well within the limit: answered.
+            #expect(try await connection.query("SELECT 1 AS one FROM pg_sleep(0.3)")[0].decode("one", as: Int.self) == 1)
+            proxy.cut()
+            // Without the limit this waits forever: nothing passes the cut, and TCP sees a live peer.
+            let error = await #expect(throws: PostgresError.self) {
+                try await withTimeout(.seconds(30), "the statement on the silent connection to fail by itself") {
+                    try await connection.query("SELECT 2 AS two")
+                }
             }
+            #expect(error?.code == .connectionLost)
+            #expect(error?.message == "no answer from the server within 1500 ms: the connection was severed", "\(String(describing: error))")
+            #expect(await !connection.isUsable)
         }
-        #expect(error?.code == .connectionLost)
-        #expect(error?.message == "no answer from the server within 1500 ms: the connection was severed", "\(String(describing: error))")
-        #expect(await !connection.isUsable)
-        await connection.close()
     }
 }
