@@ -173,7 +173,9 @@ public final class Dispatcher: Service, Sendable {
                 await self.claimLoop(stop: stop)
                 housekeeping.cancelAll()
             }
-            await tokens.shutdown()
+            // Released even when the drain limit cancelled this task: another instance takes the
+            // tokens over at once instead of after their lease lapses.
+            await PostgresShield.run { await tokens.shutdown() }
         } onGracefulShutdown: {
             self.drain()
         }

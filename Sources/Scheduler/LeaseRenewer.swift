@@ -26,6 +26,16 @@ public struct LeaseRenewer: Sendable {
         self.logger = logger
     }
 
+    /// How many of the `asked` leases were lost, given that the renewal found `held` of them still
+    /// this owner's and that `stillOut` are the records not settled once it returned. A record
+    /// settled while the renewal ran may have been written (no longer in flight, so not renewed)
+    /// before the renewal's statement read it: that is not a lost lease, so those are excused.
+    static func lost(asked: [Int64], held: Int, stillOut: [Int64]) -> Int {
+        let out = Set(stillOut)
+        let settledMeanwhile = asked.count { !out.contains($0) }
+        return max(0, asked.count - held - settledMeanwhile)
+    }
+
     /// Renews the leases of the records `ids` returns (those of the batch not yet settled) every
     /// `leaseMs / 3` until cancelled; failures are logged and retried at the next turn, never
     /// thrown. `renewed(asked, held)` is told the outcome of each renewal.
@@ -46,11 +56,12 @@ public struct LeaseRenewer: Sendable {
                 let held = try await database.withConnection { connection in
                     try await store.renewLeases(ids: asked, owner: owner, now: clock.now(), leaseMs: leaseMs, on: connection)
                 }
-                renewed(asked.count, held)
-                if held < asked.count {
+                let lost = Self.lost(asked: asked, held: held, stillOut: ids())
+                renewed(asked.count, asked.count - lost)
+                if lost > 0 {
                     // Another instance rescued and claimed them (this process stalled past its lease): the
                     // admission check lets them go before their next attempt.
-                    logger.warning("claim leases lost", metadata: ["lost": "\(asked.count - held)", "held": "\(held)"])
+                    logger.warning("claim leases lost", metadata: ["lost": "\(lost)", "held": "\(held)"])
                 }
             } catch {
                 // Cancelled mid-query because the batch finished: nothing failed.
