@@ -35,9 +35,12 @@ public final class PostgresConnection: @unchecked Sendable {
     /// statement it was meant for has finished — and would then cancel whatever runs next on
     /// this connection; so a connection that was ever cancelled is not reused.
     private let cancelRequested = Mutex(false)
-    /// The socket while the connection is open (-1 otherwise), for `sever()`; `close()` clears
-    /// it under the lock before libpq closes the descriptor, so a sever never touches a
-    /// descriptor that was reused.
+    /// A descriptor of the connection's socket that this object owns (a duplicate of libpq's,
+    /// -1 when closed), for `sever()`. libpq closes its own descriptor when the server goes
+    /// away, and the number may then be reused at once by anything in the process (an HTTP
+    /// connection of another component); shutting that number down would cut the wrong socket.
+    /// The duplicate stays open, under the lock, until `close()`, so a sever only ever reaches
+    /// this connection's socket.
     private let socket = Mutex<Int32>(-1)
     /// Set by `sever()`: the connection is never reused.
     private let severed = Atomic<Bool>(false)
@@ -66,8 +69,16 @@ public final class PostgresConnection: @unchecked Sendable {
 
     deinit {
         cancelHandle.withLock { $0 = nil }
-        socket.withLock { $0 = -1 }
         if let handle { PQfinish(handle) }
+        Self.closeSocket(socket)
+    }
+
+    /// Closes the duplicate descriptor (after `PQfinish`, so that the socket closes with it).
+    private static func closeSocket(_ socket: borrowing Mutex<Int32>) {
+        socket.withLock { descriptor in
+            if descriptor >= 0 { _ = closeDescriptor(descriptor) }
+            descriptor = -1
+        }
     }
 
     /// Opens a connection; errors name host, port and database but never the password.
@@ -268,6 +279,11 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    /// libpq's own descriptor of the socket (-1 once libpq dropped the connection), for tests.
+    var libpqSocket: Int32 {
+        get async { (try? await onQueue { () throws(PostgresError) -> Int32 in self.handle.map { PQsocket($0) } ?? -1 }) ?? -1 }
+    }
+
     /// False once the connection is known to be broken (closed, or the server went away).
     public var isUsable: Bool {
         get async {
@@ -280,9 +296,9 @@ public final class PostgresConnection: @unchecked Sendable {
     public func close() async {
         _ = try? await onQueue { () throws(PostgresError) in
             self.cancelHandle.withLock { $0 = nil }
-            self.socket.withLock { $0 = -1 }
             if let handle = self.handle { PQfinish(handle) }
             self.handle = nil
+            Self.closeSocket(self.socket)
         }
     }
 
@@ -380,7 +396,8 @@ public final class PostgresConnection: @unchecked Sendable {
         // Server notices (e.g. "schema already exists, skipping") would go to stderr; drop them.
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
         self.handle = handle
-        socket.withLock { $0 = PQsocket(handle) }
+        let libpqSocket = PQsocket(handle)
+        socket.withLock { $0 = libpqSocket >= 0 ? fcntl(libpqSocket, F_DUPFD_CLOEXEC, 0) : -1 }
         serverPID.store(PQbackendPID(handle), ordering: .relaxed)
         let cancel = PQgetCancel(handle).map(CancelHandle.init)
         cancelHandle.withLock { $0 = cancel }
