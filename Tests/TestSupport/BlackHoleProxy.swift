@@ -20,6 +20,9 @@ public final class BlackHoleProxy: Sendable {
     private struct State {
         var cut = false
         var closed = false
+        /// Set, under the lock, as the accept loop closes the listener: its number may then be
+        /// reused, so `close()` must not shut it down any more.
+        var listenerClosed = false
         var links: [Link] = []
     }
 
@@ -62,16 +65,21 @@ public final class BlackHoleProxy: Sendable {
         let links = state.withLock { state -> [Link] in
             guard !state.closed else { return [] }
             state.closed = true
+            if !state.listenerClosed { _ = shutdown(listener, Int32(SHUT_RDWR)) }
             return state.links
         }
-        _ = shutdown(listener, Int32(SHUT_RDWR))
         for link in links { link.shutDown() }
     }
 
     private var isCut: Bool { state.withLock { $0.cut || $0.closed } }
 
     private func acceptLoop() {
-        defer { Glibc.close(listener) }
+        defer {
+            state.withLock { state in
+                Glibc.close(listener)
+                state.listenerClosed = true
+            }
+        }
         while true {
             let client = accept(listener, nil, nil)
             if state.withLock({ $0.closed }) {
