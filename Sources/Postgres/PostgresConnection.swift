@@ -284,6 +284,9 @@ public final class PostgresConnection: @unchecked Sendable {
         get async { (try? await onQueue { () throws(PostgresError) -> Int32 in self.handle.map { PQsocket($0) } ?? -1 }) ?? -1 }
     }
 
+    /// The descriptor `sever()` shuts down (-1 once closed), for tests.
+    var severDescriptor: Int32 { socket.withLock { $0 } }
+
     /// False once the connection is known to be broken (closed, or the server went away).
     public var isUsable: Bool {
         get async {
