@@ -376,8 +376,8 @@ public final class Dispatcher: Service, Sendable {
         }
         let outcomes = await withTaskGroup(of: [RecordOutcome]?.self) { group in
             group.addTask {
-                await self.renewer.renew(stillOut) { asked, held in
-                    self.counters.withLock { $0.leaseRenewals += 1; $0.leasesLost += asked - held }
+                await self.renewer.renew(stillOut) { _, lost in
+                    self.counters.withLock { $0.leaseRenewals += 1; $0.leasesLost += lost }
                 }
                 return nil
             }

@@ -38,12 +38,12 @@ public struct LeaseRenewer: Sendable {
 
     /// Renews the leases of the records `ids` returns (those of the batch not yet settled) every
     /// `leaseMs / 3` until cancelled; failures are logged and retried at the next turn, never
-    /// thrown. `renewed(asked, held)` is told the outcome of each renewal.
+    /// thrown. `renewed(asked, lost)` is told the outcome of each renewal.
     ///
     /// A record the API settled goes to the result writer at once and is written within
     /// `DispatcherOptions.resultGroupMs`; asking to renew it once written would count it as a
     /// lease lost.
-    public func renew(_ ids: @escaping @Sendable () -> [Int64], renewed: @escaping @Sendable (_ asked: Int, _ held: Int) -> Void = { _, _ in }) async {
+    public func renew(_ ids: @escaping @Sendable () -> [Int64], renewed: @escaping @Sendable (_ asked: Int, _ lost: Int) -> Void = { _, _ in }) async {
         while !Task.isCancelled {
             do {
                 try await clock.sleep(milliseconds: leaseMs / 3)
@@ -57,7 +57,7 @@ public struct LeaseRenewer: Sendable {
                     try await store.renewLeases(ids: asked, owner: owner, now: clock.now(), leaseMs: leaseMs, on: connection)
                 }
                 let lost = Self.lost(asked: asked, held: held, stillOut: ids())
-                renewed(asked.count, asked.count - lost)
+                renewed(asked.count, lost)
                 if lost > 0 {
                     // Another instance rescued and claimed them (this process stalled past its lease): the
                     // admission check lets them go before their next attempt.

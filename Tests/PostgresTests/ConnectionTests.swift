@@ -282,6 +282,15 @@ struct ConnectionTests {
         await connection.close()
     }
 
+    /// Expects `body` to fail with `connectionLost` within 30 s (`what` names the wait), and
+    /// returns the error for further checks.
+    @discardableResult
+    static func expectConnectionLost(_ what: String, _ body: @escaping @Sendable () async throws -> Void) async -> PostgresError? {
+        let error = await #expect(throws: PostgresError.self) { try await withTimeout(.seconds(30), what, body) }
+        #expect(error?.code == .connectionLost)
+        return error
+    }
+
     @Test("sever() fails at once a statement whose answer never comes (a proxy that black-holes the connection)")
     func severUnblocksAStatement() async throws {
         try await Self.behindProxy(try TestDatabase.configuration()) { connection, proxy throws in
@@ -291,10 +300,7 @@ struct ConnectionTests {
             proxy.cut()
             let blocked = Task { try await connection.query("SELECT 2 AS two") }
             connection.sever()
-            let error = await #expect(throws: PostgresError.self) {
-                try await withTimeout(.seconds(30), "the statement on the severed connection to fail") { try await blocked.value }
-            }
-            #expect(error?.code == .connectionLost)
+            await Self.expectConnectionLost("the statement on the severed connection to fail") { _ = try await blocked.value }
             #expect(connection.answers == answers, "no answer came through the black hole")
             #expect(await !connection.isUsable)
         }
@@ -332,10 +338,7 @@ struct ConnectionTests {
             // Without a sever this waits forever: the cancel goes into the void like the statement.
             let blocked = Task { try await connection.query("SELECT 2 AS two") }
             blocked.cancel()
-            let error = await #expect(throws: PostgresError.self) {
-                try await withTimeout(.seconds(30), "the cancelled statement on the silent connection to return") { try await blocked.value }
-            }
-            #expect(error?.code == .connectionLost)
+            await Self.expectConnectionLost("the cancelled statement on the silent connection to return") { _ = try await blocked.value }
             #expect(await !connection.isUsable)
         }
     }
@@ -347,10 +350,7 @@ struct ConnectionTests {
             proxy.cut()
             let blocked = Task { try await PostgresShield.run { try await connection.query("SELECT 2 AS two") } }
             blocked.cancel()
-            let error = await #expect(throws: PostgresError.self) {
-                try await withTimeout(.seconds(30), "the shielded statement on the silent connection to return") { try await blocked.value }
-            }
-            #expect(error?.code == .connectionLost)
+            await Self.expectConnectionLost("the shielded statement on the silent connection to return") { _ = try await blocked.value }
         }
     }
 
@@ -363,12 +363,9 @@ struct ConnectionTests {
             #expect(try await connection.query("SELECT 1 AS one FROM pg_sleep(0.3)")[0].decode("one", as: Int.self) == 1)
             proxy.cut()
             // Without the limit this waits forever: nothing passes the cut, and TCP sees a live peer.
-            let error = await #expect(throws: PostgresError.self) {
-                try await withTimeout(.seconds(30), "the statement on the silent connection to fail by itself") {
-                    try await connection.query("SELECT 2 AS two")
-                }
+            let error = await Self.expectConnectionLost("the statement on the silent connection to fail by itself") {
+                _ = try await connection.query("SELECT 2 AS two")
             }
-            #expect(error?.code == .connectionLost)
             #expect(error?.message == "no answer from the server within 1500 ms: the connection was severed", "\(String(describing: error))")
             #expect(await !connection.isUsable)
         }
